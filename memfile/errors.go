@@ -16,6 +16,13 @@ var (
 	// layout version of shmx.
 	ErrVersion = errors.New("memfile: unsupported layout version")
 
+	// ErrNotReady reports a segment whose creator has not finished
+	// writing its header: Open waits for it (see WithOpenTimeout) and
+	// returns this error if the creator never finishes, for example
+	// because it died while initialising or the segment was not made by
+	// Create at all (use OpenRaw for those).
+	ErrNotReady = errors.New("memfile: segment header not initialised")
+
 	// ErrOwnerDead reports that the process that held a lock died holding
 	// it. The error is returned with the lock held by the caller, which
 	// must repair the protected data and call MarkConsistent before it
