@@ -1,0 +1,81 @@
+package memfile
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Sizes in bytes of the synchronisation objects, as they are laid out in
+// shared memory. They are part of the segment format: a header embeds a
+// lock and events by these sizes, and every process, 32- or 64-bit, amd64
+// or arm64, agrees on them. Each object must start at an offset that is a
+// multiple of 8.
+const (
+	MutexSize     = 16
+	RWMutexSize   = 256
+	EventSize     = 16
+	SemaphoreSize = 16
+)
+
+// Compile-time checks that the Go structs have exactly the documented
+// sizes on every GOARCH (a negative array length fails the build).
+var (
+	_ [MutexSize - unsafe.Sizeof(Mutex{})]byte
+	_ [unsafe.Sizeof(Mutex{}) - MutexSize]byte
+	_ [RWMutexSize - unsafe.Sizeof(RWMutex{})]byte
+	_ [unsafe.Sizeof(RWMutex{}) - RWMutexSize]byte
+	_ [EventSize - unsafe.Sizeof(Event{})]byte
+	_ [unsafe.Sizeof(Event{}) - EventSize]byte
+	_ [SemaphoreSize - unsafe.Sizeof(Semaphore{})]byte
+	_ [unsafe.Sizeof(Semaphore{}) - SemaphoreSize]byte
+)
+
+// MutexAt returns the Mutex stored in the first MutexSize bytes of b,
+// which must be 8-byte aligned (an offset that is a multiple of 8 into a
+// mapping is). The Mutex aliases b: it is valid while b stays mapped.
+// All-zero bytes are an unlocked Mutex.
+func MutexAt(b []byte) (*Mutex, error) {
+	p, err := objectAt(b, MutexSize, "Mutex")
+	return (*Mutex)(p), err
+}
+
+// RWMutexAt returns the RWMutex stored in the first RWMutexSize bytes of
+// b, which must be 8-byte aligned. All-zero bytes are an unlocked RWMutex.
+func RWMutexAt(b []byte) (*RWMutex, error) {
+	p, err := objectAt(b, RWMutexSize, "RWMutex")
+	return (*RWMutex)(p), err
+}
+
+// EventAt returns the Event stored in the first EventSize bytes of b,
+// which must be 8-byte aligned. All-zero bytes are an auto-reset Event
+// that is not set; see InitEvent for a manual-reset one.
+func EventAt(b []byte) (*Event, error) {
+	p, err := objectAt(b, EventSize, "Event")
+	return (*Event)(p), err
+}
+
+// SemaphoreAt returns the Semaphore stored in the first SemaphoreSize
+// bytes of b, which must be 8-byte aligned. All-zero bytes are a
+// Semaphore with count 0 and no capacity limit; see InitSemaphore.
+func SemaphoreAt(b []byte) (*Semaphore, error) {
+	p, err := objectAt(b, SemaphoreSize, "Semaphore")
+	return (*Semaphore)(p), err
+}
+
+// objectAt checks that b can hold an object of size bytes whose 64-bit
+// words are naturally aligned, and returns the address of b[0].
+func objectAt(b []byte, size int, what string) (unsafe.Pointer, error) {
+	if len(b) < size {
+		return nil, fmt.Errorf("memfile: %s needs %d bytes, have %d", what, size, len(b))
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if uintptr(p)%8 != 0 {
+		return nil, fmt.Errorf("memfile: %s at address %#x is not 8-byte aligned", what, uintptr(p))
+	}
+	// Legal: b[0:size] is memory we may read and write (a Go slice, or a
+	// mapping the caller keeps alive); the struct types have only
+	// fixed-width atomic fields, so any bit pattern is a valid value, and
+	// the alignment check above satisfies the 64-bit atomics on every
+	// GOARCH, 32-bit ones included.
+	return p, nil
+}
