@@ -1,0 +1,300 @@
+package memfile
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Header layout, version 1. See the table in the package documentation;
+// every field is fixed-width little-endian so that 32- and 64-bit, amd64
+// and arm64 processes agree on it.
+const (
+	offMagic     = 0  // [8]byte "SHMXFILE"
+	offState     = 8  // uint32, written last with an atomic store
+	offVersion   = 12 // uint32 layout version
+	offHdrSize   = 16 // uint32 size of the fixed header
+	offLockType  = 20 // uint8
+	offReserved1 = 21 // uint8, zero
+	offEvents    = 22 // uint16 event count
+	offLockOff   = 24 // uint32
+	offLockSize  = 28 // uint32
+	offEventsOff = 32 // uint32
+	offStride    = 36 // uint32 distance between events
+	offDataOff   = 40 // uint64
+	offDataSize  = 48 // uint64
+	offPid       = 56 // uint64 creator's process id
+	offChecksum  = 64 // uint32 CRC-32 (IEEE) of bytes [0,8) and [12,64)
+	offReserved2 = 68 // zero up to hdrSize
+
+	// hdrSize is the size of the fixed header; the lock follows it.
+	hdrSize = 128
+	// regionAlign aligns the lock, the events and the user data, so that
+	// each starts on its own cache line on every CPU shmx supports.
+	regionAlign = 128
+	// layoutVersion is the version this package writes and reads.
+	layoutVersion = 1
+	// MaxEvents is the largest event count a header can hold.
+	MaxEvents = 1024
+
+	// stateInit is the state of a fresh (zero-filled) segment whose
+	// creator has not finished writing the header; stateReady ("REDY" in
+	// memory order) means every other field is final. Any other value is
+	// corruption.
+	stateInit  = 0
+	stateReady = 0x59444552
+)
+
+const magic = "SHMXFILE"
+
+// LockType says which lock, if any, a MemFile's header holds to protect
+// the user data. It is stored in the header, so openers use the creator's.
+type LockType uint8
+
+const (
+	// LockNone: no lock; Read and Write just call their function.
+	LockNone LockType = iota
+	// LockMutex: a Mutex; readers exclude each other too (RLock = Lock).
+	LockMutex
+	// LockRWMutex: an RWMutex; readers share, a writer is exclusive.
+	LockRWMutex
+)
+
+// String returns the name of the constant.
+func (t LockType) String() string {
+	switch t {
+	case LockNone:
+		return "LockNone"
+	case LockMutex:
+		return "LockMutex"
+	case LockRWMutex:
+		return "LockRWMutex"
+	}
+	return fmt.Sprintf("LockType(%d)", uint8(t))
+}
+
+// HeaderInfo is the decoded, validated content of a MemFile header.
+type HeaderInfo struct {
+	Version     uint32   // layout version (1)
+	HeaderSize  uint32   // size of the fixed header (128)
+	Lock        LockType // lock kind protecting the user data
+	Events      int      // number of events
+	LockOffset  int      // offset of the lock, 0 for LockNone
+	LockSize    int      // size of the lock, 0 for LockNone
+	EventOffset int      // offset of event 0, 0 without events
+	EventStride int      // distance between consecutive events
+	DataOffset  int      // offset of the user data
+	DataSize    int      // size of the user data
+	CreatorPID  uint64   // process id of the creator
+}
+
+// layoutFor computes where everything goes for a lock type and an event
+// count. The layout is a pure function of these two, so a reader can check
+// every offset field against it instead of trusting it.
+func layoutFor(lt LockType, events int) HeaderInfo {
+	h := HeaderInfo{Version: layoutVersion, HeaderSize: hdrSize, Lock: lt, Events: events}
+	end := hdrSize
+	if lt != LockNone {
+		h.LockOffset, h.LockSize = end, lockSize(lt)
+		end = alignUp(end+h.LockSize, regionAlign)
+	}
+	if events > 0 {
+		h.EventOffset, h.EventStride = end, alignUp(EventSize, regionAlign)
+		end += events * h.EventStride
+	}
+	h.DataOffset = end
+	return h
+}
+
+// lockSize is the size of the lock of type lt in the segment.
+func lockSize(lt LockType) int {
+	switch lt {
+	case LockMutex:
+		return MutexSize
+	case LockRWMutex:
+		return RWMutexSize
+	}
+	return 0
+}
+
+func alignUp(n, a int) int { return (n + a - 1) &^ (a - 1) }
+
+// encodeHeader writes every field of h except the state word into b, which
+// must be zero and at least hdrSize long. The caller publishes it with
+// markReady once the lock and events are in place.
+func encodeHeader(b []byte, h HeaderInfo) {
+	le := binary.LittleEndian
+	copy(b[offMagic:], magic)
+	le.PutUint32(b[offVersion:], h.Version)
+	le.PutUint32(b[offHdrSize:], h.HeaderSize)
+	b[offLockType] = byte(h.Lock)
+	le.PutUint16(b[offEvents:], uint16(h.Events))
+	le.PutUint32(b[offLockOff:], uint32(h.LockOffset))
+	le.PutUint32(b[offLockSize:], uint32(h.LockSize))
+	le.PutUint32(b[offEventsOff:], uint32(h.EventOffset))
+	le.PutUint32(b[offStride:], uint32(h.EventStride))
+	le.PutUint64(b[offDataOff:], uint64(h.DataOffset))
+	le.PutUint64(b[offDataSize:], uint64(h.DataSize))
+	le.PutUint64(b[offPid:], h.CreatorPID)
+	le.PutUint32(b[offChecksum:], checksum(b))
+}
+
+// checksum covers the magic and every fixed field but the state word
+// (which changes after the checksum is written) and itself.
+func checksum(b []byte) uint32 {
+	c := crc32.ChecksumIEEE(b[offMagic:offState])
+	return crc32.Update(c, crc32.IEEETable, b[offVersion:offChecksum])
+}
+
+// ParseHeader decodes and validates the header at the start of b, the
+// whole mapping of a segment. It is exported for tools and fuzzing; Open
+// uses it once the header is ready. Every offset and size is checked
+// against len(b) before use (overflow-safe), so a HeaderInfo it returns
+// without error can be used to slice b. Errors wrap ErrCorrupt,
+// ErrVersion, or ErrNotReady (creator still initialising), and name the
+// field that is wrong. It never panics.
+func ParseHeader(b []byte) (HeaderInfo, error) {
+	if len(b) < hdrSize {
+		return HeaderInfo{}, fieldErr("size", "mapping of %d bytes is smaller than the %d-byte header", len(b), hdrSize)
+	}
+	if string(b[offMagic:offMagic+len(magic)]) != magic {
+		return HeaderInfo{}, fieldErr("magic", "%q, want %q", b[offMagic:offMagic+len(magic)], magic)
+	}
+	le := binary.LittleEndian
+	switch st := le.Uint32(b[offState:]); st {
+	case stateReady:
+	case stateInit:
+		return HeaderInfo{}, fmt.Errorf("memfile: header init state: %w", ErrNotReady)
+	default:
+		return HeaderInfo{}, fieldErr("init state", "%#x", st)
+	}
+	h := HeaderInfo{
+		Version:    le.Uint32(b[offVersion:]),
+		HeaderSize: le.Uint32(b[offHdrSize:]),
+		Lock:       LockType(b[offLockType]),
+		Events:     int(le.Uint16(b[offEvents:])),
+		CreatorPID: le.Uint64(b[offPid:]),
+	}
+	if h.Version != layoutVersion {
+		return HeaderInfo{}, fmt.Errorf("memfile: header layout version %d, this build reads %d: %w", h.Version, layoutVersion, ErrVersion)
+	}
+	if err := checkFixed(b, h); err != nil {
+		return HeaderInfo{}, err
+	}
+	want := layoutFor(h.Lock, h.Events)
+	if err := checkLayout(b, want); err != nil {
+		return HeaderInfo{}, err
+	}
+	want.CreatorPID = h.CreatorPID
+	dataSize := le.Uint64(b[offDataSize:])
+	if dataSize > uint64(len(b)-want.DataOffset) { // DataOffset <= len(b) checked
+		return HeaderInfo{}, fieldErr("data size", "%d at offset %d overruns the %d-byte mapping", dataSize, want.DataOffset, len(b))
+	}
+	want.DataSize = int(dataSize)
+	if h.CreatorPID == 0 || h.CreatorPID > math.MaxUint32 {
+		return HeaderInfo{}, fieldErr("creator pid", "%d", h.CreatorPID)
+	}
+	if got, sum := le.Uint32(b[offChecksum:]), checksum(b); got != sum {
+		return HeaderInfo{}, fieldErr("checksum", "%#x, fields sum to %#x", got, sum)
+	}
+	return want, nil
+}
+
+// checkFixed validates the fields that have a single legal value or range.
+func checkFixed(b []byte, h HeaderInfo) error {
+	if h.HeaderSize != hdrSize {
+		return fieldErr("header size", "%d, want %d", h.HeaderSize, hdrSize)
+	}
+	if h.Lock > LockRWMutex {
+		return fieldErr("lock type", "%d is unknown", h.Lock)
+	}
+	if b[offReserved1] != 0 {
+		return fieldErr("reserved", "byte %d is %#x", offReserved1, b[offReserved1])
+	}
+	for i := offReserved2; i < hdrSize; i++ {
+		if b[i] != 0 {
+			return fieldErr("reserved", "byte %d is %#x", i, b[i])
+		}
+	}
+	if h.Events > MaxEvents {
+		return fieldErr("event count", "%d, more than %d", h.Events, MaxEvents)
+	}
+	return nil
+}
+
+// checkLayout compares the offset fields of b with the layout they must
+// have, and checks that the layout fits the mapping.
+func checkLayout(b []byte, want HeaderInfo) error {
+	le := binary.LittleEndian
+	fields := []struct {
+		name string
+		got  uint64
+		want int
+	}{
+		{"lock offset", uint64(le.Uint32(b[offLockOff:])), want.LockOffset},
+		{"lock size", uint64(le.Uint32(b[offLockSize:])), want.LockSize},
+		{"event offset", uint64(le.Uint32(b[offEventsOff:])), want.EventOffset},
+		{"event stride", uint64(le.Uint32(b[offStride:])), want.EventStride},
+		{"data offset", le.Uint64(b[offDataOff:]), want.DataOffset},
+	}
+	for _, f := range fields {
+		if f.got != uint64(f.want) {
+			return fieldErr(f.name, "%d, want %d for this lock type and event count", f.got, f.want)
+		}
+	}
+	if want.DataOffset > len(b) {
+		return fieldErr("data offset", "%d is past the end of the %d-byte mapping", want.DataOffset, len(b))
+	}
+	return nil
+}
+
+// fieldErr reports a corrupt header field by name.
+func fieldErr(field, format string, args ...any) error {
+	return fmt.Errorf("memfile: header %s: %s: %w", field, fmt.Sprintf(format, args...), ErrCorrupt)
+}
+
+// stateWord returns the header's init state word as an atomic, or nil if b
+// is too short or misaligned for one (never the case for a mapping, which
+// starts on a page boundary).
+func stateWord(b []byte) *atomic.Uint32 {
+	if len(b) < hdrSize {
+		return nil
+	}
+	p := unsafe.Pointer(&b[offState])
+	if uintptr(p)%4 != 0 {
+		return nil
+	}
+	// Legal: 4 in-bounds, 4-byte aligned bytes; any bit pattern is a
+	// valid uint32, and the mapping outlives every use of the header.
+	return (*atomic.Uint32)(p)
+}
+
+// markReady publishes a fully written header: the atomic store orders every
+// earlier write of the creator before the state change an opener observes.
+func markReady(b []byte) {
+	stateWord(b).Store(stateReady)
+}
+
+// waitReady waits until the header's creator has marked it ready (or has
+// written anything but the initial state there, which ParseHeader then
+// judges), polling with a growing sleep, for at most timeout.
+func waitReady(b []byte, timeout time.Duration) error {
+	w := stateWord(b)
+	if w == nil {
+		return nil // ParseHeader reports the short or odd mapping
+	}
+	deadline := time.Now().Add(timeout)
+	sleep := 50 * time.Microsecond
+	for w.Load() == stateInit {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("memfile: creator did not finish the header within %v: %w", timeout, ErrNotReady)
+		}
+		time.Sleep(sleep)
+		sleep = min(2*sleep, 10*time.Millisecond)
+	}
+	return nil
+}
