@@ -50,9 +50,15 @@ func TestHeaderRoundTrip(t *testing.T) {
 // error matches the right sentinel and names the field. Fields whose bad
 // value still looks plausible are caught by the checksum.
 func TestHeaderCorruptField(t *testing.T) {
-	u32 := func(off int, v uint32) func([]byte) { return func(b []byte) { binary.LittleEndian.PutUint32(b[off:], v) } }
-	u64 := func(off int, v uint64) func([]byte) { return func(b []byte) { binary.LittleEndian.PutUint64(b[off:], v) } }
-	u16 := func(off int, v uint16) func([]byte) { return func(b []byte) { binary.LittleEndian.PutUint16(b[off:], v) } }
+	u32 := func(off int, v uint32) func([]byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint32(b[off:], v) }
+	}
+	u64 := func(off int, v uint64) func([]byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint64(b[off:], v) }
+	}
+	u16 := func(off int, v uint16) func([]byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint16(b[off:], v) }
+	}
 	u8 := func(off int, v byte) func([]byte) { return func(b []byte) { b[off] = v } }
 	cases := []struct {
 		name  string
