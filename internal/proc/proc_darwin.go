@@ -1,0 +1,36 @@
+package proc
+
+import "golang.org/x/sys/unix"
+
+func getpid() int { return unix.Getpid() }
+
+// startHash hashes p_starttime from the kern.proc.pid sysctl.
+func startHash(pid uint32) (uint32, error) {
+	k, err := unix.SysctlKinfoProc("kern.proc.pid", int(pid))
+	if err != nil {
+		return 0, err
+	}
+	t := k.Proc.P_starttime
+	return mix(uint64(t.Sec)*1e6 + uint64(t.Usec)), nil
+}
+
+func alive0(pid, start uint32) (bool, error) {
+	err := unix.Kill(int(pid), 0)
+	if err == unix.ESRCH {
+		return false, nil
+	}
+	st, serr := startHash(pid)
+	if serr == unix.EIO {
+		return false, nil // the sysctl found no such process: it exited
+	}
+	if serr != nil {
+		return true, serr
+	}
+	if start != 0 && st != start {
+		return false, nil
+	}
+	if err != nil && err != unix.EPERM {
+		return true, err
+	}
+	return true, nil
+}
