@@ -2,4 +2,104 @@
 // behind a link path, with a validated header, a built-in lock, events,
 // and typed views, plus the process-shared Mutex, RWMutex, Event and
 // Semaphore that live inside shared memory.
+//
+// # One minute
+//
+//	// writer
+//	f, err := memfile.Create("shared_mem.link", memfile.LockMutex, 4096)
+//	if err != nil { ... }
+//	defer f.Close() // the creator owns the segment: Close removes it and the link
+//	err = f.Write(func(data []byte) error { copy(data, "Hello World !\x00"); return nil })
+//
+//	// reader, in another process
+//	f, err := memfile.Open("shared_mem.link")
+//	if err != nil { ... }
+//	defer f.Close() // an opener's Close only unmaps
+//	err = f.Read(func(data []byte) error { fmt.Println(string(data[:13])); return nil })
+//
+// Read and Write run their function under the read or write side of the
+// lock and release it even if the function panics. Callers that lock by
+// themselves use Lock/Unlock (RLock/RUnlock) and Bytes; View and Slice
+// give the data as a typed pointer or slice after checking that the type
+// holds no pointers.
+//
+// # Ownership and cleanup
+//
+// The creator owns the segment: its Close removes the link file (if it
+// still names this segment) and the segment; an opener's Close only
+// unmaps. SetOwner moves the duty. Ownership is recorded with the process
+// id, so a forked child that inherited a MemFile never removes its
+// parent's segment. Open of a link whose segment is gone fails with an
+// error matching fs.ErrNotExist that names the link. Create over an
+// existing link fails with fs.ErrExist unless WithForce is given.
+//
+// On Windows a segment is a pagefile-backed section, which the OS deletes
+// when the last process closes it (there is no "remove" to call): the
+// owner's Close removes the link file, and the memory itself lives on
+// while any opener has it mapped. Nothing is ever written to disk.
+//
+// # Dead lock owners
+//
+// If a process dies holding the lock, the next locker is told with
+// ErrOwnerDead. Lock, LockContext, RLock and RLockContext return it with
+// the lock held: the caller repairs the data, calls MarkConsistent, then
+// unlocks (unlocking without MarkConsistent leaves the mark for the next
+// locker). Read and Write never run their function on data the dead owner
+// may have left half-written: they release the lock without marking it
+// consistent and return an error matching ErrOwnerDead, and keep doing so
+// until some caller recovers through Lock.
+//
+// # Segment layout
+//
+// A segment made by Create starts with a 128-byte header, version 1. All
+// fields are little-endian and fixed-width, so 32- and 64-bit, amd64 and
+// arm64 processes agree:
+//
+//	offset size field
+//	0      8    magic "SHMXFILE"
+//	8      4    init state: 0 while the creator writes the header, 0x59444552
+//	            ("REDY") once it is complete; stored last, atomically
+//	12     4    layout version (1)
+//	16     4    header size (128)
+//	20     1    lock type: 0 none, 1 Mutex, 2 RWMutex
+//	21     1    reserved, 0
+//	22     2    event count n (at most MaxEvents)
+//	24     4    lock offset (128, or 0 without a lock)
+//	28     4    lock size (MutexSize or RWMutexSize, or 0)
+//	32     4    offset of event 0 (0 without events)
+//	36     4    event stride (EventSize rounded up to 128, or 0)
+//	40     8    data offset (a multiple of 128)
+//	48     8    data size
+//	56     8    creator's process id
+//	64     4    CRC-32 (IEEE) of bytes 0-7 and 12-63
+//	68     60   reserved, 0
+//	128         the lock, then the n events, each at a multiple of 128,
+//	            then the user data at the data offset
+//
+// Offsets are a function of the lock type and the event count; Open checks
+// each against it, checks that the data fits the mapping, checks the
+// checksum, and reports the first wrong field by name (errors match
+// ErrCorrupt, or ErrVersion for another layout version). An opener waits
+// (WithOpenTimeout, 2 s by default) for the init state to become ready and
+// never reads a half-initialised header.
+//
+// # Link files
+//
+// A link file is a small text file naming the segment:
+//
+//	shmx-link v1
+//	osid shmx_<pid>_<12 hex digits>
+//	size <bytes in the whole segment>
+//
+// It is written to a temporary file and then hard-linked into place, so
+// readers never see half of one and, of creators racing for one path,
+// exactly one wins. Its parser (ParseLink) is strict: three lines, a
+// restricted alphabet, at most 256 bytes.
+//
+// # Raw segments
+//
+// CreateRaw and OpenRaw map exactly an OS segment, without header or link
+// file, so that segments made by C shm_open, Python's
+// multiprocessing.shared_memory or any other program can be opened (and
+// vice versa).
 package memfile
