@@ -1,6 +1,16 @@
 package proc
 
-import "golang.org/x/sys/unix"
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// sZomb is p_stat of a process that exited and awaits its parent's wait
+// (SZOMB in <sys/proc.h>).
+const sZomb = 5
+
+var errZombie = errors.New("proc: zombie")
 
 func getpid() int { return unix.Getpid() }
 
@@ -9,6 +19,9 @@ func startHash(pid uint32) (uint32, error) {
 	k, err := unix.SysctlKinfoProc("kern.proc.pid", int(pid))
 	if err != nil {
 		return 0, err
+	}
+	if k.Proc.P_stat == sZomb {
+		return 0, errZombie
 	}
 	t := k.Proc.P_starttime
 	return mix(uint64(t.Sec)*1e6 + uint64(t.Usec)), nil
@@ -20,8 +33,8 @@ func alive0(pid, start uint32) (bool, error) {
 		return false, nil
 	}
 	st, serr := startHash(pid)
-	if serr == unix.EIO {
-		return false, nil // the sysctl found no such process: it exited
+	if serr == unix.EIO || serr == errZombie {
+		return false, nil // no such process, or it exited and awaits its parent's wait
 	}
 	if serr != nil {
 		return true, serr

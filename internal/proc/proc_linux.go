@@ -20,9 +20,11 @@ func statPath(pid uint32) string {
 	return "/proc//" + strconv.FormatUint(uint64(pid), 10) + "/stat"
 }
 
-// startHash reads field 22 (starttime) of /proc/<pid>/stat. The second
-// field (comm) may hold spaces and parentheses, so fields are counted from
-// the last ')'.
+// startHash reads field 22 (starttime) of /proc/<pid>/stat, and field 3
+// (state): a zombie ('Z', or 'X' while it is reaped) has died even though
+// its pid exists until its parent waits for it, and reports errZombie. The
+// second field (comm) may hold spaces and parentheses, so fields are
+// counted from the last ')'.
 func startHash(pid uint32) (uint32, error) {
 	b, err := os.ReadFile(statPath(pid))
 	if err != nil {
@@ -37,12 +39,17 @@ func startHash(pid uint32) (uint32, error) {
 	if len(f) < 20 {
 		return 0, errors.New("proc: short stat")
 	}
+	if s := string(f[0]); s == "Z" || s == "X" {
+		return 0, errZombie
+	}
 	v, err := strconv.ParseUint(string(f[19]), 10, 64)
 	if err != nil {
 		return 0, err
 	}
 	return mix(v), nil
 }
+
+var errZombie = errors.New("proc: zombie")
 
 func alive0(pid, start uint32) (bool, error) {
 	err := unix.Kill(int(pid), 0)
@@ -51,8 +58,8 @@ func alive0(pid, start uint32) (bool, error) {
 	}
 	st, serr := startHash(pid)
 	if serr != nil {
-		if errors.Is(serr, fs.ErrNotExist) {
-			return false, nil // exited between the two checks
+		if serr == errZombie || errors.Is(serr, fs.ErrNotExist) {
+			return false, nil // exited (maybe between the two checks)
 		}
 		return true, serr
 	}
