@@ -1,0 +1,159 @@
+//go:build linux || darwin || freebsd
+
+package shm
+
+import (
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// sysSegment is what a Unix mapping needs to be undone and removed.
+type sysSegment struct {
+	mapped []byte // the slice unix.Mmap returned (maybe longer than size)
+	file   bool   // an ordinary file (WithFile, hugetlbfs, macOS), not a POSIX shm object
+}
+
+func (s *sysSegment) unmap() error {
+	if s.mapped == nil {
+		return nil
+	}
+	m := s.mapped
+	s.mapped = nil
+	return unix.Munmap(m)
+}
+
+func (s *sysSegment) remove(osName string) error { return unlinkPath(osName, s.file) }
+
+// create makes, sizes and maps a new segment. The name is created with
+// O_EXCL (exactly one of several racing creators wins) and removed again
+// if anything after that fails.
+func create(name string, size int64, o *options) (*Segment, error) {
+	fail := func(err error) (*Segment, error) {
+		return nil, &fs.PathError{Op: "create", Path: name, Err: err}
+	}
+	path, file, err := osPath(name, o)
+	if err != nil {
+		return fail(err)
+	}
+	fd, err := openPath(path, file, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(o.mode))
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	maplen, err := sizeNew(fd, size, o)
+	if err == nil {
+		var s *Segment
+		if s, err = mapFD(fd, name, path, file, size, maplen, o); err == nil {
+			return s, nil
+		}
+	}
+	unlinkPath(path, file)
+	return fail(err)
+}
+
+// sizeNew sets the permissions and size of a freshly created segment and
+// reserves its memory; it returns the length to map.
+func sizeNew(fd int, size int64, o *options) (int, error) {
+	// Set the mode exactly: the umask applied by open must not weaken or
+	// strengthen what the caller asked for.
+	if err := unix.Fchmod(fd, uint32(o.mode)); err != nil {
+		return 0, err
+	}
+	return reserve(fd, size, o)
+}
+
+// open maps an existing segment, at the size its file has.
+func open(name string, o *options) (*Segment, error) {
+	fail := func(err error) (*Segment, error) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	path, file, err := osPath(name, o)
+	if err != nil {
+		return fail(err)
+	}
+	flags := unix.O_RDWR
+	if o.readOnly {
+		flags = unix.O_RDONLY
+	}
+	fd, err := openPath(path, file, flags, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fail(err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fail(invalid("not a regular file or shared-memory object"))
+	case st.Size == 0:
+		return fail(ErrEmpty)
+	case st.Size < 0 || uint64(st.Size) > maxSize:
+		return fail(invalid("segment larger than the address space"))
+	}
+	s, err := mapFD(fd, name, path, file, st.Size, int(st.Size), o)
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// remove unlinks the segment name in the place o points to.
+func remove(name string, o *options) error {
+	path, file, err := osPath(name, o)
+	if err == nil {
+		err = unlinkPath(path, file)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: name, Err: err}
+	}
+	return nil
+}
+
+// mapFD maps maplen bytes of fd shared, prefaults and locks them as asked,
+// and wraps the first size bytes in a Segment.
+func mapFD(fd int, name, path string, file bool, size int64, maplen int, o *options) (*Segment, error) {
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if o.readOnly {
+		prot = unix.PROT_READ
+	}
+	m, err := unix.Mmap(fd, 0, maplen, prot, unix.MAP_SHARED|mmapFlags(o))
+	if err != nil {
+		return nil, err
+	}
+	if o.prefault && !populates(o) {
+		touch(m, !o.readOnly)
+	}
+	if o.lock {
+		if err := unix.Mlock(m); err != nil {
+			unix.Munmap(m)
+			return nil, err
+		}
+	}
+	n := int(size)
+	return &Segment{name: name, osName: path, size: size, mem: m[:n:n],
+		sys: sysSegment{mapped: m, file: file}}, nil
+}
+
+// fileOpenFlags are added to every open of an ordinary file: no
+// inheritance by exec'd children, no following a symlink planted in a
+// shared directory, and no blocking on a FIFO planted there.
+const fileOpenFlags = unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
+
+// openFile opens an ordinary file backing a segment.
+func openFile(path string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags|fileOpenFlags, mode)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// filePath is the segment file for WithFile.
+func filePath(name string, o *options) string {
+	return o.dir + string(os.PathSeparator) + name
+}
