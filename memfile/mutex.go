@@ -1,18 +1,377 @@
 package memfile
 
-import "sync/atomic"
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmx/shmx"
+)
 
 // Mutex is a mutual exclusion lock that lives in memory shared between
-// processes. See MutexAt.
+// processes: place one with MutexAt over bytes of a shared mapping, or
+// embed it at an 8-aligned offset of a struct viewed over one. All-zero
+// bytes are an unlocked Mutex. A Mutex in ordinary Go memory works too,
+// within one process.
 //
-// Layout (MutexSize = 16 bytes, little-endian, 8-byte aligned):
+// Layout (MutexSize = 16 bytes, 8-byte aligned, the same for every GOARCH
+// and for 32- and 64-bit processes):
 //
 //	offset size meaning
-//	0      4    state: lock bits and waiter count; the futex word
+//	0      4    state: flag bits and waiter count (below); the futex word
 //	4      4    pid of the owning process, 0 when unlocked
 //	8      4    pid of the last process that recorded itself as owner
 //	12     4    hash of that process's start time (defeats pid reuse)
+//
+// Bytes 0-7 are one 64-bit word changed only by compare-and-swap, so
+// taking the lock and naming the owner is one atomic operation; bytes
+// 8-15 are one 64-bit word, the owner record, written by the new owner
+// right after (and only when it differs, so a process that locks over and
+// over writes it once).
+//
+// The lock is held by a process, not by a goroutine or thread: any
+// goroutine of the owning process (or even of another process) may unlock
+// it, as with sync.Mutex.
+//
+// If the owning process dies holding the lock, a waiter notices within
+// about 60 ms (see LockContext), takes the lock over and is told with
+// ErrOwnerDead; until somebody holding the lock calls MarkConsistent,
+// every later locker is told again.
 type Mutex struct {
-	state atomic.Uint64 // low half: flags+waiters (futex word); high half: owner pid
-	owner atomic.Uint64 // low half: pid; high half: start-time hash
+	_     [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
+	state uint64           // low half: flags+waiters (futex word); high half: owner pid
+	owner uint64           // low half: pid; high half: start-time hash
+}
+
+// The fields are plain words accessed only through sync/atomic functions:
+// the atomic.Uint64 methods would cost the fast paths their inlining.
+
+func (m *Mutex) load() uint64             { return atomic.LoadUint64(&m.state) }
+func (m *Mutex) cas(old, new uint64) bool { return atomic.CompareAndSwapUint64(&m.state, old, new) }
+
+// Mutex state: the low 32 bits of the state word.
+const (
+	mutexLocked      = 1 << iota // held; the high half names the owning pid
+	mutexWoken                   // a waiter is awake (spinning or just woken): Unlock need not wake another
+	mutexStarving                // fair mode: only registered waiters may take the lock
+	mutexDirty                   // a holder died; cleared by MarkConsistent
+	mutexWaiterShift = iota      // bits 4..31 count registered waiters
+
+	mutexWaiter = 1 << mutexWaiterShift
+	ownerShift  = 32
+	lowMask     = 1<<ownerShift - 1
+)
+
+// Fairness. Like sync.Mutex, the Mutex has two modes.
+//
+// In normal mode a woken waiter competes with newly arriving lockers and
+// often loses: they are already running, and a cross-process wake-up takes
+// 10-20 µs. This keeps throughput high. A waiter registers itself once (in
+// the waiter count, so that Unlock knows to wake somebody) and stays
+// registered until it has the lock or gives up.
+//
+// A waiter that has waited longer than 1 ms sets mutexStarving. In
+// starving mode newcomers do not take the lock even when it is free, and
+// do not spin: they register and sleep. Only registered waiters take the
+// lock, by CAS, each woken one at a time by Unlock; the kernel wakes
+// sleepers on one word in FIFO order on Linux and Windows, so the oldest
+// waiters get it first. (sync.Mutex hands the lock directly to the woken
+// goroutine; across processes a waiter may also wake by itself at the end
+// of its time slice, so several may be awake and the hand-off has to be a
+// CAS among them.) The waiter that takes the lock clears mutexStarving if
+// it is the last registered waiter or waited less than 1 ms.
+//
+// Waiters never sleep longer than one slice (50 ms): after a slice they
+// check that the owner process is alive. A waiter that dies while
+// registered leaves its count behind, which costs later Unlocks a futile
+// wake-up system call at most; a slice later everything is consistent.
+
+// waiters returns the waiter count of state word s.
+func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
+
+// Lock locks m, waiting as long as it takes.
+//
+// If the previous owner died holding m, Lock takes the lock over and then
+// panics with an error wrapping ErrOwnerDead, the lock held by the caller:
+// it never hands over a dead owner's lock silently. Programs that can
+// repair the data m protects use LockContext, which returns that error.
+func (m *Mutex) Lock() {
+	// The owner record is checked first so that the slow path knows the
+	// CAS was not tried. (Another process may lock, record itself and
+	// unlock between the two; then the record is stale while we hold m,
+	// and a waiter judges us by pid alone until our next slow path.)
+	if atomic.LoadUint64(&m.owner) != selfRec || !atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+		m.lockOrPanic()
+	}
+}
+
+// TryLock tries to lock m without waiting and reports whether it did. It
+// does not take over the lock of a dead owner, and it fails while m is
+// inconsistent (after an owner died, until MarkConsistent): LockContext
+// handles both.
+func (m *Mutex) TryLock() bool {
+	if atomic.LoadUint64(&m.owner) == selfRec && atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+		return true
+	}
+	return m.tryLockSlow(selfRec)
+}
+
+// Unlock unlocks m. It panics if m is not locked.
+func (m *Mutex) Unlock() {
+	if !atomic.CompareAndSwapUint64(&m.state, lockedBySelf, 0) {
+		m.unlockSlow()
+	}
+}
+
+// lockOrPanic is Lock's slow path.
+//
+//go:noinline
+func (m *Mutex) lockOrPanic() {
+	if err := m.lockSlow(nil); err != nil {
+		panic(fmt.Errorf("memfile: Mutex.Lock: %w (use LockContext to recover)", err))
+	}
+}
+
+// noteOwner records the owner's identity beside the state word; one load
+// when this process was the last owner, one store otherwise.
+func (m *Mutex) noteOwner(r uint64) {
+	if atomic.LoadUint64(&m.owner) != r {
+		atomic.StoreUint64(&m.owner, r)
+	}
+}
+
+// LockContext locks m, waiting until it can or until ctx is done; then it
+// returns ctx.Err() and leaves m as it found it. A ctx that is cancelled
+// without a deadline is noticed within 10 ms.
+//
+// If the owner of m died holding it, LockContext takes the lock over and
+// returns an error matching ErrOwnerDead with the lock held: the caller
+// repairs the protected data, calls MarkConsistent and unlocks. A caller
+// that unlocks without MarkConsistent passes the news on: the next
+// locker gets ErrOwnerDead too. A dead owner is noticed within about
+// 60 ms of the wait starting or of its death, whichever is later.
+func (m *Mutex) LockContext(ctx context.Context) error {
+	if atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+		m.noteOwner(selfRec)
+		return nil
+	}
+	if ctx.Done() == nil {
+		ctx = nil // cannot be cancelled: skip the checks
+	}
+	return m.lockSlow(ctx)
+}
+
+// MarkConsistent declares that the data m protects is consistent again
+// after an owner died (see LockContext). The caller must hold m.
+func (m *Mutex) MarkConsistent() {
+	for {
+		old := m.load()
+		if old&mutexLocked == 0 {
+			panic("memfile: MarkConsistent of unlocked mutex")
+		}
+		if old&mutexDirty == 0 || m.cas(old, old&^mutexDirty) {
+			return
+		}
+	}
+}
+
+// lockSlow is Lock after the fast path failed; ctx is nil for Lock.
+func (m *Mutex) lockSlow(ctx context.Context) error {
+	w := waiter{rec: selfRec}
+	for {
+		old := m.load()
+		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.registered) {
+			if m.cas(old, w.acquire(old)) {
+				m.noteOwner(w.rec)
+				return dirtyErr(old)
+			}
+			continue
+		}
+		if !w.registered {
+			if old&mutexStarving == 0 && w.spin(m, old) {
+				continue
+			}
+			if m.cas(old, old+mutexWaiter) {
+				w.registered, w.since = true, time.Now()
+			}
+			continue
+		}
+		if err := w.wait(ctx, m, old); err != nil {
+			return err
+		}
+	}
+}
+
+// waiter is the state of one goroutine in lockSlow.
+type waiter struct {
+	rec        uint64 // our owner record
+	registered bool   // counted in the waiter bits
+	awoke      bool   // woke from a sleep: may own mutexWoken
+	spinning   bool   // spinner started
+	spinner    shmx.Spinner
+	since      time.Time // when we registered
+	suspect    uint64    // state word whose owner looked dead last time
+}
+
+// acquire returns the state word after we take the free lock old.
+func (w *waiter) acquire(old uint64) uint64 {
+	nw := old&lowMask | w.rec<<ownerShift | mutexLocked
+	if w.awoke {
+		nw &^= mutexWoken
+	}
+	if w.registered {
+		nw -= mutexWaiter
+		if waiters(nw) == 0 || time.Since(w.since) < starveAfter {
+			nw &^= mutexStarving
+		}
+	}
+	return nw
+}
+
+// spin spins once while the lock is held by a running owner, setting
+// mutexWoken so that Unlock does not wake a sleeper we would race with.
+func (w *waiter) spin(m *Mutex, old uint64) bool {
+	if !w.spinning {
+		w.spinning, w.spinner = true, shmx.NewSpinner(spinBudget)
+	}
+	if !w.spinner.Spin() {
+		return false
+	}
+	if !w.awoke && old&mutexWoken == 0 && waiters(old) != 0 &&
+		m.cas(old, old|mutexWoken) {
+		w.awoke = true
+	}
+	return true
+}
+
+// wait is one round of a registered waiter that cannot take the lock:
+// turn starving, give up the woken flag, check the owner, sleep a slice.
+func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
+	nw := old
+	if w.awoke {
+		nw &^= mutexWoken
+	}
+	if old&mutexLocked != 0 && time.Since(w.since) > starveAfter {
+		nw |= mutexStarving
+	}
+	if nw != old {
+		if !m.cas(old, nw) {
+			return nil // changed under us: look again
+		}
+		w.awoke = false
+	}
+	slice := sliceWait
+	if w.suspect != 0 {
+		slice = confirmWait
+	}
+	if err := sleep(ctx, lowWord(&m.state), uint32(nw), slice); err != nil {
+		m.unregister(w)
+		return err
+	}
+	w.awoke = true
+	return m.checkOwner(w)
+}
+
+// checkOwner takes the lock over when its owner has looked dead on two
+// looks in a row at the same state word. It returns ErrOwnerDead when it
+// did, nil otherwise.
+func (m *Mutex) checkOwner(w *waiter) error {
+	old := m.load()
+	if old&mutexLocked == 0 || !ownerDead(uint32(old>>ownerShift), atomic.LoadUint64(&m.owner)) {
+		w.suspect = 0
+		return nil
+	}
+	if w.suspect != old {
+		w.suspect = old // first look: confirm after a short sleep
+		return nil
+	}
+	w.suspect = 0
+	nw := w.acquire(old&^mutexLocked) | mutexDirty
+	if !m.cas(old, nw) {
+		return nil
+	}
+	m.noteOwner(w.rec)
+	return ErrOwnerDead
+}
+
+// unregister removes a waiter that gives up, restoring the state word as
+// it would be had the waiter never come, and passes on a wake-up it may
+// have consumed.
+func (m *Mutex) unregister(w *waiter) {
+	for {
+		old := m.load()
+		nw := old - mutexWaiter
+		if w.awoke {
+			nw &^= mutexWoken
+		}
+		if waiters(nw) == 0 {
+			nw &^= mutexStarving | mutexWoken
+		}
+		if m.cas(old, nw) {
+			if nw&mutexLocked == 0 && waiters(nw) != 0 {
+				wake(lowWord(&m.state), 1)
+			}
+			return
+		}
+	}
+}
+
+// dirtyErr returns ErrOwnerDead when the state word old says an earlier
+// owner died and nobody has called MarkConsistent since.
+func dirtyErr(old uint64) error {
+	if old&mutexDirty != 0 {
+		return ErrOwnerDead
+	}
+	return nil
+}
+
+// tryLockSlow takes a free lock that has waiters (barging, as
+// sync.Mutex.TryLock does) unless the lock is fair or dirty.
+//
+//go:noinline
+func (m *Mutex) tryLockSlow(r uint64) bool {
+	for {
+		old := m.load()
+		if old&(mutexLocked|mutexStarving|mutexDirty) != 0 {
+			return false
+		}
+		if m.cas(old, old&lowMask|r<<ownerShift|mutexLocked) {
+			m.noteOwner(r)
+			return true
+		}
+	}
+}
+
+// unlockSlow unlocks a Mutex whose state word has other bits set than
+// our lock, or that another process (or nobody) holds.
+//
+//go:noinline
+func (m *Mutex) unlockSlow() {
+	for {
+		old := m.load()
+		if old&mutexLocked == 0 {
+			panic("memfile: unlock of unlocked mutex")
+		}
+		nw := old & lowMask &^ mutexLocked
+		if m.cas(old, nw) {
+			m.wakeOne(nw)
+			return
+		}
+	}
+}
+
+// wakeOne wakes a sleeping waiter after an unlock left the state nw,
+// unless there is none or one is awake already.
+func (m *Mutex) wakeOne(nw uint64) {
+	for {
+		if waiters(nw) == 0 || nw&(mutexLocked|mutexWoken) != 0 {
+			return
+		}
+		if m.cas(nw, nw|mutexWoken) {
+			wake(lowWord(&m.state), 1)
+			return
+		}
+		nw = m.load()
+	}
 }

@@ -1,0 +1,123 @@
+package memfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx/futex"
+	"github.com/shmx/shmx/internal/testproc"
+)
+
+// Helpers shared by the tests of Mutex, RWMutex, Event and Semaphore.
+
+const (
+	envLockFile = "SHMX_LOCK_FILE" // the file a child maps
+	lockMapSize = 64 << 10
+)
+
+// lockMapping maps the file at path shared (the parent creates it) and
+// registers it with futex under a name derived from path, so that
+// cross-process wake-ups work on Windows as they will in shm segments.
+func lockMapping(t testing.TB, path string) []byte {
+	t.Helper()
+	b := testproc.MapFile(t, path, lockMapSize)
+	h := fnv.New64a()
+	h.Write([]byte(path))
+	if err := futex.Register(b, fmt.Sprintf("shmx_locktest_%x", h.Sum64())); err != nil {
+		t.Fatalf("futex.Register: %v", err)
+	}
+	t.Cleanup(func() { futex.Unregister(b) })
+	return b
+}
+
+// parentMapping creates a fresh mapped file and returns it with the
+// environment entry that lets a child map the same file.
+func parentMapping(t *testing.T) ([]byte, string) {
+	path := filepath.Join(t.TempDir(), "locks")
+	return lockMapping(t, path), envLockFile + "=" + path
+}
+
+// childMapping maps the file the parent named.
+func childMapping(t *testing.T) []byte {
+	return lockMapping(t, os.Getenv(envLockFile))
+}
+
+// word returns the 32-bit word at off of b for flags between processes.
+func word(b []byte, off int) *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Pointer(&b[off]))
+}
+
+// counter returns the plain (non-atomic) 64-bit word at off of b.
+func counter(b []byte, off int) *uint64 {
+	return (*uint64)(unsafe.Pointer(&b[off]))
+}
+
+// waitFlag waits until the word at off of b is at least v, or fails.
+func waitFlag(t *testing.T, b []byte, off int, v uint32) {
+	t.Helper()
+	deadline := time.Now().Add(testproc.Scale(20 * time.Second))
+	for word(b, off).Load() < v {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for flag %d to reach %d", off, v)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// startChildren starts n children running test with role, all mapping
+// the parent's file.
+func startChildren(t *testing.T, n int, test, role string, env ...string) []*exec.Cmd {
+	t.Helper()
+	cmds := make([]*exec.Cmd, n)
+	for i := range cmds {
+		cmds[i] = testproc.Command(t, test, role, append(env, fmt.Sprintf("SHMX_CHILD_INDEX=%d", i))...)
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cmds
+}
+
+// waitChildren waits for every child and fails on a non-zero exit.
+func waitChildren(t *testing.T, cmds []*exec.Cmd) {
+	t.Helper()
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("child %d: %v", i, err)
+		}
+	}
+}
+
+// iterations returns n, reduced under emulation where each operation is
+// far slower.
+func iterations(t testing.TB, n int) int {
+	if testproc.IsEmulated() {
+		t.Logf("emulated: %d iterations instead of %d", n/10, n)
+		return n / 10
+	}
+	return n
+}
+
+// snapshot copies the bytes of an object for before/after comparisons.
+func snapshot(p unsafe.Pointer, size int) []byte {
+	return append([]byte(nil), unsafe.Slice((*byte)(p), size)...)
+}
+
+// timeoutCtx returns a context that times out after d.
+func timeoutCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// isOwnerDead reports whether err says the owner died.
+func isOwnerDead(err error) bool { return errors.Is(err, ErrOwnerDead) }

@@ -1,0 +1,284 @@
+package memfile
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx/internal/testproc"
+)
+
+func TestMutexAt(t *testing.T) {
+	b := make([]byte, 64+8)
+	if _, err := MutexAt(b[:MutexSize-1]); err == nil {
+		t.Error("MutexAt accepted a short slice")
+	}
+	al := int(-uintptr(unsafe.Pointer(&b[0])) % 8) // first 8-aligned offset
+	if _, err := MutexAt(b[al+4:]); err == nil {
+		t.Error("MutexAt accepted a misaligned slice")
+	}
+	m, err := MutexAt(b[al:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Lock()
+	m.Unlock()
+}
+
+func TestMutexBasics(t *testing.T) {
+	var m Mutex
+	if !m.TryLock() {
+		t.Fatal("TryLock of a zero Mutex failed")
+	}
+	if m.TryLock() {
+		t.Fatal("TryLock of a locked Mutex succeeded")
+	}
+	m.Unlock()
+	m.Lock()
+	m.Unlock()
+	if err := m.LockContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.Unlock()
+	if m != (Mutex{owner: m.owner}) {
+		t.Fatalf("state after unlock = %#x, want 0", m.state)
+	}
+}
+
+func TestMutexUnlockUnlockedPanics(t *testing.T) {
+	var m Mutex
+	defer func() {
+		r := recover()
+		if s, _ := r.(string); !strings.Contains(s, "unlock of unlocked mutex") {
+			t.Fatalf("recovered %v, want a panic saying unlock of unlocked mutex", r)
+		}
+	}()
+	m.Unlock()
+}
+
+// TestMutexGoroutines hammers one Mutex from many goroutines of one
+// process, guarding a plain counter.
+func TestMutexGoroutines(t *testing.T) {
+	var m Mutex
+	var n int
+	const g = 8
+	iters := iterations(t, 20000)
+	var wg sync.WaitGroup
+	for range g {
+		wg.Go(func() {
+			for i := range iters {
+				switch i % 3 {
+				case 0:
+					m.Lock()
+				case 1:
+					for !m.TryLock() {
+						runtime.Gosched()
+					}
+				case 2:
+					if err := m.LockContext(context.Background()); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				n++
+				m.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if n != g*iters {
+		t.Fatalf("counter = %d, want %d", n, g*iters)
+	}
+	if s := m.load(); s != 0 {
+		t.Fatalf("state after all unlocked = %#x, want 0", s)
+	}
+}
+
+// TestMutexProcesses: 4 processes x 4 goroutines increment a plain
+// counter in shared memory under the Mutex; the total must be exact.
+func TestMutexProcesses(t *testing.T) {
+	const procs, gs = 4, 4
+	if testproc.Role() == "inc" {
+		b := childMapping(t)
+		m, _ := MutexAt(b)
+		c := counter(b, 64)
+		iters := iterations(t, 10000)
+		var wg sync.WaitGroup
+		for range gs {
+			wg.Go(func() {
+				for range iters {
+					m.Lock()
+					*c++
+					m.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return
+	}
+	b, env := parentMapping(t)
+	m, _ := MutexAt(b)
+	waitChildren(t, startChildren(t, procs, "TestMutexProcesses", "inc", env))
+	want := uint64(procs * gs * iterations(t, 10000))
+	if got := *counter(b, 64); got != want {
+		t.Fatalf("counter = %d, want %d", got, want)
+	}
+	if s := m.load(); s != 0 {
+		t.Fatalf("state after all unlocked = %#x, want 0", s)
+	}
+}
+
+// TestMutexCancelLeavesUnchanged: waits that time out or are cancelled
+// leave the Mutex bytes exactly as they were.
+func TestMutexCancelLeavesUnchanged(t *testing.T) {
+	var m Mutex
+	m.Lock()
+	before := snapshot(unsafe.Pointer(&m), MutexSize)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				err = m.LockContext(timeoutCtx(t, time.Duration(5+i)*time.Millisecond*5))
+			} else {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(time.Duration(i)*10*time.Millisecond, cancel)
+				err = m.LockContext(ctx)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				t.Errorf("LockContext of a held Mutex = %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if after := snapshot(unsafe.Pointer(&m), MutexSize); string(after) != string(before) {
+		t.Fatalf("bytes after cancelled waits % x, before % x", after, before)
+	}
+	m.Unlock()
+}
+
+// TestMutexOwnerDeath: a child locks and is killed; the parent, already
+// waiting, gets ErrOwnerDead with the lock; not marking consistent tells
+// the next locker again; MarkConsistent ends it.
+func TestMutexOwnerDeath(t *testing.T) {
+	if testproc.Role() == "holder" {
+		b := childMapping(t)
+		m, _ := MutexAt(b)
+		m.Lock()
+		word(b, 128).Store(1)
+		time.Sleep(testproc.Scale(20 * time.Second)) // killed long before
+		return
+	}
+	b, env := parentMapping(t)
+	m, _ := MutexAt(b)
+	cmds := startChildren(t, 1, "TestMutexOwnerDeath", "holder", env)
+	waitFlag(t, b, 128, 1)
+	done := make(chan error, 1)
+	var took time.Duration
+	killed := make(chan time.Time, 1)
+	go func() {
+		err := m.LockContext(timeoutCtx(t, testproc.Scale(5*time.Second)))
+		took = time.Since(<-killed)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the waiter sleep first
+	killAndReap(t, cmds[0], killed)
+	err := <-done
+	t.Logf("dead owner noticed %v after the kill", took)
+	if !isOwnerDead(err) {
+		t.Fatalf("LockContext after the owner died = %v, want ErrOwnerDead", err)
+	}
+	if m.TryLock() {
+		t.Fatal("TryLock succeeded on a Mutex LockContext returned held")
+	}
+	m.Unlock() // without MarkConsistent
+	if m.TryLock() {
+		t.Fatal("TryLock succeeded on an inconsistent Mutex")
+	}
+	if err := m.LockContext(context.Background()); !isOwnerDead(err) {
+		t.Fatalf("LockContext after unlocking without MarkConsistent = %v, want ErrOwnerDead", err)
+	}
+	func() {
+		defer func() {
+			if r, _ := recover().(error); !isOwnerDead(r) {
+				t.Errorf("Lock of an inconsistent Mutex panicked with %v, want ErrOwnerDead", r)
+			}
+		}()
+		m.Unlock()
+		m.Lock()
+	}()
+	m.MarkConsistent()
+	m.Unlock()
+	if err := m.LockContext(context.Background()); err != nil {
+		t.Fatalf("LockContext after MarkConsistent = %v", err)
+	}
+	m.Unlock()
+}
+
+// killAndReap kills a child and reports when; it is reaped later, so that
+// the dead owner is first seen as a zombie, the harder case.
+func killAndReap(t *testing.T, c *exec.Cmd, killed chan<- time.Time) {
+	t.Helper()
+	if err := c.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed <- time.Now()
+	t.Cleanup(func() { c.Wait() })
+}
+
+func TestMutexZeroAllocs(t *testing.T) {
+	var m Mutex
+	ctx := context.Background()
+	n := testing.AllocsPerRun(1000, func() {
+		m.Lock()
+		m.Unlock()
+		m.TryLock()
+		m.Unlock()
+		m.LockContext(ctx)
+		m.Unlock()
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per Lock/Unlock round", n)
+	}
+	// The slow paths too: a waiter that times out.
+	m.Lock()
+	tctx := timeoutCtx(t, time.Hour)
+	short, cancel := context.WithTimeout(tctx, time.Millisecond)
+	defer cancel()
+	if n := testing.AllocsPerRun(1, func() { m.LockContext(short) }); n != 0 {
+		t.Errorf("%v allocations per timed-out LockContext", n)
+	}
+	m.Unlock()
+}
+
+// TestMutexInlines checks that the fast paths inline, as sync.Mutex's do.
+func TestMutexInlines(t *testing.T) {
+	checkInlines(t, "(*Mutex).Lock", "(*Mutex).Unlock", "(*Mutex).TryLock")
+}
+
+// checkInlines builds this package with -gcflags=-m and checks that the
+// compiler reports "can inline" for each function.
+func checkInlines(t *testing.T, funcs ...string) {
+	if testproc.IsEmulated() || testing.Short() {
+		t.Skip("needs the go command and a native build")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	out, err := exec.Command(goBin, "build", "-gcflags=-m", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
+	}
+	for _, f := range funcs {
+		if !strings.Contains(string(out)+"\n", "can inline "+f+"\n") && !strings.Contains(string(out), "can inline "+f+" ") {
+			t.Errorf("%s does not inline", f)
+		}
+	}
+}
