@@ -65,7 +65,7 @@ func reserve(fd int, size int64, o *options) (int, error) {
 		if err := unix.Fstatfs(fd, &st); err != nil {
 			return 0, err
 		}
-		hp := st.Bsize // hugetlbfs reports its huge page size as block size
+		hp := int64(st.Bsize) // hugetlbfs reports its huge page size as block size
 		size = (size + hp - 1) / hp * hp
 	}
 	for {
