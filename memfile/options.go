@@ -3,6 +3,8 @@ package memfile
 import (
 	"io/fs"
 	"time"
+
+	"github.com/shmx/shmx/shm"
 )
 
 // An Option changes how Create, Open, CreateRaw or OpenRaw work. Options
@@ -16,6 +18,7 @@ type options struct {
 	perm        fs.FileMode
 	readOnly    bool
 	openTimeout time.Duration
+	segment     []shm.Option
 }
 
 // defaultOpenTimeout is how long Open waits for a creator that is still
@@ -60,3 +63,12 @@ func WithReadOnly() Option { return func(o *options) { o.readOnly = true } }
 // WithOpenTimeout sets how long Open waits for a creator that is still
 // writing the header before it fails with ErrNotReady (default 2 s).
 func WithOpenTimeout(d time.Duration) Option { return func(o *options) { o.openTimeout = d } }
+
+// WithSegmentOptions passes options to package shm for the segment
+// itself: huge pages, prefaulting, locking in RAM, a file-backed segment
+// (shm.WithFile), the Windows Global\ namespace. Options that say where a
+// segment lives (shm.WithFile, shm.WithHugePages) must be given to Open
+// too; the link file records only the segment's name.
+func WithSegmentOptions(opts ...shm.Option) Option {
+	return func(o *options) { o.segment = append(o.segment, opts...) }
+}
