@@ -12,7 +12,7 @@ import (
 // multiple of 8.
 const (
 	MutexSize     = 16
-	RWMutexSize   = 256
+	RWMutexSize   = 288
 	EventSize     = 16
 	SemaphoreSize = 16
 )

@@ -152,11 +152,16 @@ func (m *Mutex) noteOwner(r uint64) {
 // locker gets ErrOwnerDead too. A dead owner is noticed within about
 // 60 ms of the wait starting or of its death, whichever is later.
 func (m *Mutex) LockContext(ctx context.Context) error {
+	return m.lockCtx(ctx)
+}
+
+// lockCtx is LockContext; ctx nil means wait forever.
+func (m *Mutex) lockCtx(ctx context.Context) error {
 	if atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
 		m.noteOwner(selfRec)
 		return nil
 	}
-	if ctx.Done() == nil {
+	if ctx != nil && ctx.Done() == nil {
 		ctx = nil // cannot be cancelled: skip the checks
 	}
 	return m.lockSlow(ctx)
@@ -278,7 +283,7 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 // did, nil otherwise.
 func (m *Mutex) checkOwner(w *waiter) error {
 	old := m.load()
-	if old&mutexLocked == 0 || !ownerDead(uint32(old>>ownerShift), atomic.LoadUint64(&m.owner)) {
+	if !m.ownerGone(old) {
 		w.suspect = 0
 		return nil
 	}
@@ -293,6 +298,23 @@ func (m *Mutex) checkOwner(w *waiter) error {
 	}
 	m.noteOwner(w.rec)
 	return ErrOwnerDead
+}
+
+// ownerGone reports whether the state word old is locked by a process
+// that is gone.
+func (m *Mutex) ownerGone(old uint64) bool {
+	return old&mutexLocked != 0 && ownerDead(uint32(old>>ownerShift), atomic.LoadUint64(&m.owner))
+}
+
+// seize takes over m, locked in state old by a dead owner, for a caller
+// that is not a registered waiter (an RWMutex reader releasing a dead
+// writer), marking it dirty. It reports whether it did.
+func (m *Mutex) seize(old uint64) bool {
+	if !m.cas(old, old&lowMask|selfRec<<ownerShift|mutexDirty) {
+		return false
+	}
+	m.noteOwner(selfRec)
+	return true
 }
 
 // unregister removes a waiter that gives up, restoring the state word as

@@ -1,19 +1,434 @@
 package memfile
 
-import "sync/atomic"
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
 
-// rwReaderSlots is how many reader processes an RWMutex can identify at once.
-const rwReaderSlots = 16
+// rwSlots is how many reader processes an RWMutex identifies at once.
+const rwSlots = 16
 
-// RWMutex is a reader/writer lock that lives in memory shared between
-// processes. See RWMutexAt.
+// RWMutex is a reader/writer mutual exclusion lock that lives in memory
+// shared between processes: any number of readers or one writer. Place one
+// with RWMutexAt; all-zero bytes are an unlocked RWMutex.
+//
+// Layout (RWMutexSize = 288 bytes, 8-byte aligned, the same for every
+// GOARCH and for 32- and 64-bit processes):
+//
+//	offset size meaning
+//	0      16   w: a Mutex (see its layout) that a writer holds from Lock to
+//	            Unlock; writers queue on it, and it records the writer
+//	16     4    rstate: bit 0 a writer holds or waits for readers to leave
+//	            (new readers wait), bit 1 that writer sleeps on this word,
+//	            bit 2 a holder died and nobody has called MarkConsistent
+//	20     4    gate: bumped when a writer leaves; waiting readers sleep here
+//	24     4    number of readers sleeping on gate
+//	28     4    reserved, 0
+//	32     128  16 reader slots of 8 bytes: pid (4), read holds of that
+//	            process through this slot (4); all 0 when free
+//	160    128  16 reader records of 8 bytes: pid (4) and start-time hash
+//	            (4) of the process that last claimed the slot
+//
+// A reader counts itself in a slot of its own process (one slot serves
+// all goroutines of a process) and then checks that no writer has come;
+// a writer sets bit 0 and then waits until every slot is empty. So a
+// waiting writer stops new readers from entering and cannot starve, and a
+// writer always knows which processes hold the read side: when one of
+// them dies, the writer (or a reader waiting for a free slot) empties its
+// slot and the RWMutex becomes inconsistent (bit 2). At most 16 processes
+// read at once: a reader of a 17th process waits until a slot frees, so
+// that no read hold is ever anonymous and every dead holder is found.
+//
+// Owner death works as for Mutex: a process that waits for the lock of a
+// dead writer or dead readers takes it over within about 60 ms, and
+// LockContext or RLockContext returns an error matching ErrOwnerDead with
+// the lock held. Until a writer calls MarkConsistent, every RLockContext
+// and LockContext reports ErrOwnerDead again (a reader may read suspect
+// data but cannot repair it; it may upgrade by unlocking and locking).
 type RWMutex struct {
-	w      Mutex
-	rstate atomic.Uint32
-	gate   atomic.Uint32
-	rwait  atomic.Uint32
-	_      uint32
-	slots  [rwReaderSlots]atomic.Uint64
-	starts [rwReaderSlots]atomic.Uint32
-	_      [RWMutexSize - 16 - 16 - rwReaderSlots*12]byte
+	w       Mutex
+	rstate  uint32
+	gate    uint32
+	rwait   uint32
+	_       uint32
+	slots   [rwSlots]uint64
+	records [rwSlots]uint64
+}
+
+// rstate bits.
+const (
+	rwWriter       = 1 << iota // a writer holds w and bars new readers
+	rwWriterSleeps             // that writer sleeps on rstate until readers leave
+	rwDirty                    // a holder died; cleared by MarkConsistent
+)
+
+// slotHold is one read hold in a slot word.
+const slotHold = 1 << 32
+
+// RLock locks rw for reading, waiting as long as it takes. Like
+// Mutex.Lock, it panics with an error wrapping ErrOwnerDead, the read lock
+// held, if a holder died and the RWMutex is inconsistent; use
+// RLockContext to handle that.
+func (rw *RWMutex) RLock() {
+	if err := rw.rlock(nil); err != nil {
+		panic(fmt.Errorf("memfile: RWMutex.RLock: %w (use RLockContext to recover)", err))
+	}
+}
+
+// RLockContext locks rw for reading, waiting until it can or until ctx is
+// done; then it returns ctx.Err() and leaves rw unchanged. It returns an
+// error matching ErrOwnerDead, with the read lock held, while rw is
+// inconsistent because a holder died (see RWMutex).
+func (rw *RWMutex) RLockContext(ctx context.Context) error {
+	if ctx.Done() == nil {
+		ctx = nil
+	}
+	return rw.rlock(ctx)
+}
+
+// TryRLock tries to lock rw for reading without waiting and reports
+// whether it did. It fails while a writer holds or waits for rw, while all
+// reader slots are taken by other processes, and while rw is
+// inconsistent.
+func (rw *RWMutex) TryRLock() bool {
+	if atomic.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) != 0 {
+		return false
+	}
+	return rw.enterRead()
+}
+
+// RUnlock undoes one RLock of this process. It panics if this process
+// holds no read lock on rw.
+func (rw *RWMutex) RUnlock() {
+	pid := uint32(selfRec)
+	start := slotStart(pid)
+	for k := 0; k < rwSlots; k++ {
+		i := (start + k) % rwSlots
+		s := atomic.LoadUint64(&rw.slots[i])
+		if uint32(s) != pid || s < slotHold {
+			continue
+		}
+		nw := s - slotHold
+		if nw < slotHold {
+			nw = 0 // last hold of the slot: free it
+		}
+		if !atomic.CompareAndSwapUint64(&rw.slots[i], s, nw) {
+			k-- // changed: look at this slot again
+			continue
+		}
+		rw.afterReadLeave(nw == 0)
+		return
+	}
+	panic("memfile: RUnlock of unlocked RWMutex")
+}
+
+// afterReadLeave wakes a writer that waits for readers to leave, and
+// readers that wait for a free slot.
+func (rw *RWMutex) afterReadLeave(freed bool) {
+	if atomic.LoadUint32(&rw.rstate)&rwWriterSleeps != 0 {
+		wake(&rw.rstate, 1)
+	}
+	if freed && atomic.LoadUint32(&rw.rwait) != 0 {
+		rw.openGate()
+	}
+}
+
+// openGate wakes every reader sleeping on the gate.
+func (rw *RWMutex) openGate() {
+	atomic.AddUint32(&rw.gate, 1)
+	if n := atomic.LoadUint32(&rw.rwait); n > 0 {
+		wake(&rw.gate, int(n))
+	}
+}
+
+// slotStart is where a process starts looking for its slot, so that
+// processes mostly use different slots at once.
+func slotStart(pid uint32) int { return int(pid % rwSlots) }
+
+// enterRead takes one read hold in a slot of this process, then checks
+// for a writer that came meanwhile (who will see the hold: both sides
+// change their word before reading the other's). It reports false, with
+// no hold taken, if a writer is there or no slot is free.
+func (rw *RWMutex) enterRead() bool {
+	i, ok := rw.takeSlot()
+	if !ok {
+		return false
+	}
+	if atomic.LoadUint32(&rw.rstate)&rwWriter != 0 {
+		rw.dropSlot(i)
+		return false
+	}
+	return true
+}
+
+// takeSlot adds a hold to a slot of this process, claiming a free slot if
+// none has this pid.
+func (rw *RWMutex) takeSlot() (int, bool) {
+	pid := uint32(selfRec)
+	start := slotStart(pid)
+	for k := 0; k < rwSlots; k++ {
+		i := (start + k) % rwSlots
+		s := atomic.LoadUint64(&rw.slots[i])
+		switch {
+		case uint32(s) == pid && s >= slotHold:
+			if atomic.CompareAndSwapUint64(&rw.slots[i], s, s+slotHold) {
+				return i, true
+			}
+			k-- // changed: look at this slot again
+		case s == 0:
+			if atomic.CompareAndSwapUint64(&rw.slots[i], 0, uint64(pid)|slotHold) {
+				if atomic.LoadUint64(&rw.records[i]) != selfRec {
+					atomic.StoreUint64(&rw.records[i], selfRec)
+				}
+				return i, true
+			}
+			k--
+		}
+	}
+	return 0, false
+}
+
+// dropSlot removes the hold enterRead just took in slot i.
+func (rw *RWMutex) dropSlot(i int) {
+	for {
+		s := atomic.LoadUint64(&rw.slots[i])
+		nw := s - slotHold
+		if nw < slotHold {
+			nw = 0
+		}
+		if atomic.CompareAndSwapUint64(&rw.slots[i], s, nw) {
+			rw.afterReadLeave(nw == 0)
+			return
+		}
+	}
+}
+
+// rlock is RLockContext; ctx nil waits forever.
+func (rw *RWMutex) rlock(ctx context.Context) error {
+	if atomic.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) == 0 && rw.enterRead() {
+		return nil
+	}
+	var suspect [rwSlots]uint64
+	var wsuspect uint64
+	registered := false
+	defer func() {
+		if registered {
+			atomic.AddUint32(&rw.rwait, ^uint32(0))
+		}
+	}()
+	for {
+		g := atomic.LoadUint32(&rw.gate)
+		r := atomic.LoadUint32(&rw.rstate)
+		if r&rwWriter == 0 && rw.enterRead() {
+			if atomic.LoadUint32(&rw.rstate)&rwDirty != 0 {
+				return ErrOwnerDead
+			}
+			return nil
+		}
+		if !registered {
+			atomic.AddUint32(&rw.rwait, 1)
+			registered = true
+			continue // re-check before sleeping
+		}
+		slice := sliceWait
+		if wsuspect != 0 || suspect != ([rwSlots]uint64{}) {
+			slice = confirmWait
+		}
+		if err := sleep(ctx, &rw.gate, g, slice); err != nil {
+			return err
+		}
+		if r&rwWriter != 0 {
+			rw.releaseDeadWriter(&wsuspect)
+		} else {
+			rw.reapSlots(&suspect) // no slot free: one may be a dead process's
+		}
+	}
+}
+
+// releaseDeadWriter, run by a waiting reader, releases the write side of
+// a writer that looked dead twice in a row: it takes w over (leaving it
+// dirty, so that the next writer is told), marks rw inconsistent, lets
+// readers in and unlocks w.
+func (rw *RWMutex) releaseDeadWriter(suspect *uint64) {
+	old := rw.w.load()
+	if !rw.w.ownerGone(old) {
+		*suspect = 0
+		return
+	}
+	if *suspect != old {
+		*suspect = old
+		return
+	}
+	*suspect = 0
+	if !rw.w.seize(old) {
+		return
+	}
+	rw.orState(rwDirty)
+	rw.endWrite()
+}
+
+// reapSlots empties the slots of reader processes that looked dead on two
+// looks in a row, marking rw inconsistent. It reports whether it emptied
+// any.
+func (rw *RWMutex) reapSlots(suspect *[rwSlots]uint64) bool {
+	reaped := false
+	for i := range rw.slots {
+		s := atomic.LoadUint64(&rw.slots[i])
+		if s == 0 || !ownerDead(uint32(s), atomic.LoadUint64(&rw.records[i])) {
+			suspect[i] = 0
+			continue
+		}
+		if suspect[i] != s {
+			suspect[i] = s
+			continue
+		}
+		suspect[i] = 0
+		if atomic.CompareAndSwapUint64(&rw.slots[i], s, 0) {
+			rw.orState(rwDirty)
+			reaped = true
+		}
+	}
+	if reaped && atomic.LoadUint32(&rw.rwait) != 0 {
+		rw.openGate()
+	}
+	return reaped
+}
+
+// orState sets bits in rstate.
+func (rw *RWMutex) orState(bits uint32) {
+	for {
+		r := atomic.LoadUint32(&rw.rstate)
+		if r&bits == bits || atomic.CompareAndSwapUint32(&rw.rstate, r, r|bits) {
+			return
+		}
+	}
+}
+
+// Lock locks rw for writing, waiting as long as it takes. Like
+// Mutex.Lock, it panics with an error wrapping ErrOwnerDead, the lock
+// held, if a holder died; use LockContext to recover.
+func (rw *RWMutex) Lock() {
+	if err := rw.lock(nil); err != nil {
+		panic(fmt.Errorf("memfile: RWMutex.Lock: %w (use LockContext to recover)", err))
+	}
+}
+
+// LockContext locks rw for writing, waiting until it can or until ctx is
+// done; then it returns ctx.Err() and leaves rw unchanged. If a writer or
+// reader died holding rw, it returns an error matching ErrOwnerDead with
+// the write lock held: repair the data, call MarkConsistent, Unlock.
+func (rw *RWMutex) LockContext(ctx context.Context) error {
+	if ctx.Done() == nil {
+		ctx = nil
+	}
+	return rw.lock(ctx)
+}
+
+// TryLock tries to lock rw for writing without waiting and reports
+// whether it did. It fails while rw is inconsistent.
+func (rw *RWMutex) TryLock() bool {
+	if !rw.w.TryLock() {
+		return false
+	}
+	r := atomic.LoadUint32(&rw.rstate)
+	if r&rwDirty != 0 || !atomic.CompareAndSwapUint32(&rw.rstate, r, r|rwWriter) {
+		rw.w.Unlock()
+		return false
+	}
+	if !rw.slotsEmpty() {
+		rw.endWrite()
+		return false
+	}
+	return true
+}
+
+// slotsEmpty reports whether no process holds a read lock.
+func (rw *RWMutex) slotsEmpty() bool {
+	for i := range rw.slots {
+		if atomic.LoadUint64(&rw.slots[i]) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// lock is LockContext; ctx nil waits forever.
+func (rw *RWMutex) lock(ctx context.Context) error {
+	prev := atomic.LoadUint64(&rw.w.owner)
+	err := rw.w.lockCtx(ctx)
+	if err != nil && err != ErrOwnerDead {
+		return err
+	}
+	if err == ErrOwnerDead {
+		rw.orState(rwDirty) // a writer died holding rw
+	}
+	rw.orState(rwWriter) // may be set already by a writer that died
+	var suspect [rwSlots]uint64
+	for !rw.slotsEmpty() {
+		r := atomic.LoadUint32(&rw.rstate)
+		if r&rwWriterSleeps == 0 {
+			atomic.CompareAndSwapUint32(&rw.rstate, r, r|rwWriterSleeps)
+			continue // re-check the slots before sleeping
+		}
+		slice := sliceWait
+		if suspect != ([rwSlots]uint64{}) {
+			slice = confirmWait
+		}
+		if err := sleep(ctx, &rw.rstate, r, slice); err != nil {
+			rw.abandonWrite(prev)
+			return err
+		}
+		rw.reapSlots(&suspect)
+	}
+	if atomic.LoadUint32(&rw.rstate)&rwDirty != 0 {
+		return ErrOwnerDead
+	}
+	return nil
+}
+
+// abandonWrite undoes lock's changes when its wait is cancelled: it lets
+// readers in, restores the writer record and unlocks w, so that rw is
+// byte for byte as before (unless a holder died meanwhile).
+func (rw *RWMutex) abandonWrite(prev uint64) {
+	atomic.StoreUint64(&rw.w.owner, prev) // we hold w: nobody else writes it
+	rw.endWrite()
+}
+
+// Unlock unlocks rw for writing. It panics if rw is not locked for
+// writing.
+func (rw *RWMutex) Unlock() {
+	if atomic.LoadUint32(&rw.rstate)&rwWriter == 0 {
+		panic("memfile: Unlock of unlocked RWMutex")
+	}
+	rw.endWrite()
+}
+
+// endWrite clears the writer bits, lets waiting readers in and unlocks w.
+func (rw *RWMutex) endWrite() {
+	for {
+		r := atomic.LoadUint32(&rw.rstate)
+		if atomic.CompareAndSwapUint32(&rw.rstate, r, r&^(rwWriter|rwWriterSleeps)) {
+			break
+		}
+	}
+	if atomic.LoadUint32(&rw.rwait) != 0 {
+		rw.openGate()
+	}
+	rw.w.Unlock()
+}
+
+// MarkConsistent declares that the data rw protects is consistent again
+// after a holder died (see RWMutex). The caller must hold rw for writing.
+func (rw *RWMutex) MarkConsistent() {
+	if atomic.LoadUint32(&rw.rstate)&rwWriter == 0 {
+		panic("memfile: MarkConsistent of RWMutex not locked for writing")
+	}
+	for {
+		r := atomic.LoadUint32(&rw.rstate)
+		if r&rwDirty == 0 || atomic.CompareAndSwapUint32(&rw.rstate, r, r&^rwDirty) {
+			break
+		}
+	}
+	rw.w.MarkConsistent()
 }
