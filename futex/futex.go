@@ -5,25 +5,135 @@
 // Wait sleeps while *addr == val; Wake wakes waiters sleeping on the same
 // word. Both meet across processes even when the shared segment is mapped
 // at a different address in each, because the kernel keys a shared wait by
-// the page it lives on, not by its virtual address:
+// the memory object it lives in, not by its virtual address:
 //
 //   - Linux: futex(2) with FUTEX_WAIT_BITSET/FUTEX_WAKE, never the _PRIVATE
 //     variants (those are keyed by address and never cross processes).
 //   - FreeBSD: _umtx_op(2) with UMTX_OP_WAIT_UINT/UMTX_OP_WAKE (shared).
-//   - macOS: __ulock_wait/__ulock_wake with UL_COMPARE_AND_WAIT_SHARED.
+//   - macOS: __ulock_wait/__ulock_wake with UL_COMPARE_AND_WAIT_SHARED,
+//     through Go's raw syscall.Syscall6; see futex_darwin.go for why.
 //   - Windows: WaitOnAddress wakes only threads of its own process, so a
 //     word inside a registered shared mapping (see Register) sleeps on a
 //     named kernel semaphore instead; see futex_windows.go.
+//   - Any other OS: a bounded poll with back-off (see futex_poll.go). It is
+//     correct but slow: a waiter notices a change within about a
+//     millisecond and Wake wakes nobody.
 //
 // Like Go's runtime futexsleep, Wait may return spuriously: callers
-// re-check their word in a loop.
+// re-check their word in a loop:
+//
+//	for w.Load() == locked {
+//		if err := futex.Wait(&word, locked, -1); err != nil {
+//			return err
+//		}
+//	}
+//
+// The words a process waits on are usually views into a shared segment
+// (see atomicx.Uint32At); they must be 4-byte aligned.
 package futex
 
 import (
 	"errors"
+	"math"
+	"os"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ErrUnaligned is returned for a word that is not 4-byte aligned; no OS
 // can wait on such a word.
 var ErrUnaligned = errors.New("futex: address not aligned to 4 bytes")
+
+// errEmptyRegion is returned by Register for an empty view or name.
+var errEmptyRegion = errors.New("futex: Register needs a non-empty view and name")
+
+// errTimeout is what Wait returns when its timeout passed: the sentinel
+// itself, so that returning it never allocates.
+var errTimeout = os.ErrDeadlineExceeded
+
+// wakeAll is the count Wake passes to the per-OS wake for WakeAll: the
+// largest count every kernel accepts.
+const wakeAll = math.MaxInt32
+
+// Wait sleeps while *addr == val, until a Wake, the timeout, or a spurious
+// wake-up. timeout < 0 waits without limit. It returns nil when woken or
+// when *addr != val at entry, and an error matching os.ErrDeadlineExceeded
+// when the timeout passed; it never returns before the timeout has passed
+// unless woken (by a Wake, a change of *addr, or spuriously).
+//
+// Wait neither allocates nor makes a system call when *addr != val.
+func Wait(addr *uint32, val uint32, timeout time.Duration) error {
+	if !aligned(addr) {
+		return ErrUnaligned
+	}
+	if atomic.LoadUint32(addr) != val {
+		return nil
+	}
+	if timeout == 0 {
+		return errTimeout
+	}
+	return wait(addr, val, timeout)
+}
+
+// Wake wakes up to n waiters on addr (n <= 0 wakes none; use WakeAll for
+// all) and reports how many it woke where the OS says so: Linux always
+// does, macOS does for n < WakeAll's count; elsewhere the count is 0
+// because the OS does not report it. A Wake with no waiter is cheap but
+// is a system call: callers keep a "waiters present" bit in their word
+// to skip it when uncontended.
+func Wake(addr *uint32, n int) (int, error) {
+	if !aligned(addr) {
+		return 0, ErrUnaligned
+	}
+	if n <= 0 {
+		return 0, nil
+	}
+	if n > wakeAll {
+		n = wakeAll
+	}
+	return wake(addr, n)
+}
+
+// WakeAll wakes every waiter on addr; see Wake for the count. On Windows
+// a cross-process WakeAll releases a capped number of wake-ups (see
+// futex_windows.go); waiters beyond the cap notice a changed word within
+// one wait slice.
+func WakeAll(addr *uint32) (int, error) {
+	return Wake(addr, wakeAll)
+}
+
+// Register records that mem is a view of the cross-process object name
+// (its OS name, the same in every process). Windows needs it to route
+// Wait and Wake on words inside mem through named kernel objects, because
+// WaitOnAddress only wakes threads of its own process; on every other OS
+// the kernel already keys shared waits by memory object and Register only
+// checks its arguments. shm calls it on every map and Unregister on Close.
+//
+// mem must be a mapped view, not Go heap memory: the registry keeps its
+// address range, not a reference. Every process must register views that
+// start at the same offset of the object (shm maps whole segments), since
+// a word is identified by name and offset within mem. Registering a range replaces any
+// registration that overlaps it (a stale view whose Unregister was missed).
+func Register(mem []byte, name string) error {
+	if len(mem) == 0 || name == "" {
+		return errEmptyRegion
+	}
+	return register(mem, name)
+}
+
+// Unregister forgets the view mem recorded by Register; words inside it
+// then use the process-local path again. Unregistering a view that was
+// never registered does nothing. Call it before unmapping mem.
+func Unregister(mem []byte) {
+	if len(mem) == 0 {
+		return
+	}
+	unregister(mem)
+}
+
+// aligned reports whether addr can be waited on: every kernel wait
+// primitive used here needs natural 4-byte alignment.
+func aligned(addr *uint32) bool {
+	return uintptr(unsafe.Pointer(addr))&3 == 0
+}

@@ -1,0 +1,75 @@
+package futex
+
+import (
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// futex(2) operations. x/sys/unix has SYS_FUTEX but no operation
+// constants. These are the shared variants on purpose: without
+// FUTEX_PRIVATE_FLAG (128) the kernel keys the wait by the page's backing
+// object and offset, so processes that map a segment at different
+// addresses still meet.
+const (
+	futexWake           = 1          // FUTEX_WAKE
+	futexWaitBitset     = 9          // FUTEX_WAIT_BITSET: absolute CLOCK_MONOTONIC deadline
+	futexBitsetMatchAny = 0xffffffff // FUTEX_BITSET_MATCH_ANY: plain wait/wake semantics
+)
+
+// wait sleeps in FUTEX_WAIT_BITSET. The kernel compares *addr with val
+// under its hash-bucket lock, so a Wake after the caller's change of the
+// word is never lost. It uses syscall.Syscall6, not RawSyscall6, because
+// the thread may sleep for long: the runtime must hand its P to another
+// thread.
+func wait(addr *uint32, val uint32, timeout time.Duration) error {
+	if timeout < 0 {
+		for {
+			_, _, e := syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)),
+				futexWaitBitset, uintptr(val), 0, 0, futexBitsetMatchAny)
+			if err, again := waitResult(e); !again {
+				return err
+			}
+		}
+	}
+	ts, err := monotonicDeadline(timeout)
+	if err != nil {
+		return os.NewSyscallError("clock_gettime", err)
+	}
+	for {
+		_, _, e := syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)),
+			futexWaitBitset, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, futexBitsetMatchAny)
+		if err, again := waitResult(e); !again {
+			return err
+		}
+	}
+}
+
+// waitResult maps a futex wait's errno to Wait's result; again is true
+// for EINTR (a signal, e.g. the runtime's preemption SIGURG), after which
+// the wait resumes with the same absolute deadline.
+func waitResult(e syscall.Errno) (err error, again bool) {
+	switch e {
+	case 0, unix.EAGAIN: // woken, or *addr != val when the kernel looked
+		return nil, false
+	case unix.EINTR:
+		return nil, true
+	case unix.ETIMEDOUT:
+		return errTimeout, false
+	}
+	return os.NewSyscallError("futex", e), false
+}
+
+// wake is FUTEX_WAKE, which reports how many waiters it woke. It never
+// sleeps, so RawSyscall6 spares the scheduler hand-off of Syscall6.
+func wake(addr *uint32, n int) (int, error) {
+	r, _, e := syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)),
+		futexWake, uintptr(n), 0, 0, 0)
+	if e != 0 {
+		return 0, os.NewSyscallError("futex", e)
+	}
+	return int(r), nil
+}
