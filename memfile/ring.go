@@ -1,0 +1,358 @@
+package memfile
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Ring is a bounded multi-producer, multi-consumer queue of fixed-size
+// slots that lives in shared bytes (a memfile, a shm segment, any mapping),
+// so that many processes can send and receive messages through it without
+// a system call on the fast path.
+//
+// # Algorithm
+//
+// The ring is Dmitry Vyukov's bounded MPMC queue: every slot carries a
+// sequence number that tells, for the position the slot serves in the
+// current lap, whether it is free for a producer (seq == pos), holds a
+// committed message (seq == pos+1) or waits for the next lap
+// (seq == pos+capacity after a consumer released it). Two shared counters,
+// tail (next position to produce) and head (next position to consume), are
+// the only words producers or consumers contend on; there is no lock.
+//
+// Unlike the textbook queue, a producer or consumer claims a slot by a
+// compare-and-swap on the slot's own 64-bit state word, which records its
+// process id in the same atomic step, and only then advances tail or head;
+// anyone who finds a claimed slot at tail (head) advances the counter for
+// it. So every claimed slot names its claimant at every instant, which is
+// what makes a claimant that died recoverable (see below).
+//
+// # Blocking
+//
+// Send blocks only when the ring is full, Recv only when it is empty. Each
+// direction has a 32-bit epoch word and a waiter count on its own cache
+// line. A sleeper increments the count, reads the epoch, re-checks the ring
+// and only then calls futex.Wait(epoch, value read). A committer (or
+// releaser) stores the slot state, then loads the count, and only if it is
+// non-zero increments the epoch and wakes one sleeper. No wake-up is lost:
+// all these operations are sequentially consistent atomics (Go's
+// sync/atomic), so either the committer's load of the count comes before
+// the sleeper's increment in their total order, and then the sleeper's
+// re-check (which follows its increment) sees the committed slot and does
+// not sleep; or the count load comes after the increment, the committer
+// sees a sleeper, and changes the epoch: if the sleeper read the epoch
+// after that change, its re-check already sees the slot; if before, its
+// futex.Wait either finds the epoch changed and returns at once, or is
+// already asleep and receives the wake. When nobody sleeps, a commit costs
+// one extra load of a read-mostly word and never a system call. A sleeper
+// that leaves the slow path (with a message or cancelled) and sees other
+// sleepers and a ready slot passes the wake-up on, so one wake-up spent on
+// a sleeper that found nothing cannot strand a ready message. Sleeps are
+// additionally bounded to short slices, which is also when a sleeper checks
+// whether the claimant it waits behind is still alive.
+//
+// # Dead producers and consumers
+//
+// A producer claims slot pos by writing (seq=pos, owner=its pid) and
+// commits by writing (pos+1, 0); a consumer claims by writing
+// (pos+1, its pid) and releases by writing (pos+capacity, 0). If a
+// claimant dies in between, the slot keeps its pid. A blocked Recv that
+// finds the slot at head claimed by a producer whose process no longer
+// exists (checked once per sleep slice, RingWaitSlice) claims the slot
+// itself, releases it without delivering anything and moves on; a blocked
+// Send that finds the slot at tail still claimed by a dead consumer frees
+// it for its own lap (the message the dead consumer was reading is gone
+// with it). Both repairs are compare-and-swaps against the exact state
+// that named the dead pid, so a claimant that is alive can never lose its
+// slot. TrySend and TryRecv make no system calls and so do not repair;
+// Reclaim does, for code that only polls. A process id reused by a new
+// process after the claimant died keeps the slot wedged until that process
+// exits too: the pid is the whole identity recorded (32 bits beside the
+// sequence number).
+//
+// # Layout
+//
+// All words are native-endian (every supported CPU is little-endian) and
+// the memory must be 8-byte aligned. The header takes RingHeaderSize bytes:
+//
+//	offset size field
+//	0      4    state      0 untouched, 1 being initialised, 2 ready (written last)
+//	4      4    magic      "SHRG" (0x47524853)
+//	8      4    version    ringVersion (1)
+//	12     4    slotSize   payload bytes per slot: the largest message, 1..2^30
+//	16     4    capacity   number of slots, a power of two, 2..2^30
+//	20     4    stride     bytes per slot: 16 + slotSize rounded up to 64
+//	24     4    slotsOff   offset of slot 0 (= RingHeaderSize)
+//	28     4    check      FNV-1a of bytes 4..28 (catches a torn or garbage header)
+//	128    8    tail       next position to produce (own 128-byte line)
+//	256    8    head       next position to consume (own line)
+//	384    4    recvEpoch  changed (when someone sleeps) by every commit; consumers sleep on it
+//	388    4    recvWaiters consumers counted as sleeping or about to
+//	512    4    sendEpoch  changed (when someone sleeps) by every release; producers sleep on it
+//	516    4    sendWaiters producers counted as sleeping or about to
+//	640         slot 0; slot i at 640 + i*stride
+//
+// Each slot:
+//
+//	offset size field
+//	0      8    state    low 32 bits: sequence; high 32: pid of the claimant, 0 if none
+//	8      4    length   message length, or 0xFFFFFFFF for a slot to skip (Abort)
+//	12     4    (zero)
+//	16          payload, slotSize bytes (padding up to stride)
+//
+// A Ring value is a per-process handle: it holds pointers into the memory
+// and this process's id, and is safe for concurrent use by any number of
+// goroutines.
+type Ring struct {
+	b           []byte
+	slots       unsafe.Pointer // &b[ringSlotsOff]
+	stride      uintptr
+	mask        uint64
+	capacity    uint64
+	slotSize    int
+	pid         uint32
+	tail        *atomic.Uint64
+	head        *atomic.Uint64
+	recvEpoch   *atomic.Uint32
+	recvWaiters *atomic.Uint32
+	sendEpoch   *atomic.Uint32
+	sendWaiters *atomic.Uint32
+}
+
+// Header geometry; see the layout table on Ring.
+const (
+	// RingHeaderSize is the number of bytes before slot 0.
+	RingHeaderSize = 640
+
+	ringMagic      = 0x47524853 // "SHRG" little-endian
+	ringVersion    = 1
+	ringSlotHdr    = 16
+	ringSlotAlign  = 64
+	ringMaxSlot    = 1 << 30
+	ringMaxCap     = 1 << 30
+	ringStateOff   = 0
+	ringMagicOff   = 4
+	ringVersionOff = 8
+	ringSlotOff    = 12
+	ringCapOff     = 16
+	ringStrideOff  = 20
+	ringSlotsOff   = 24
+	ringCheckOff   = 28
+	ringTailOff    = 128
+	ringHeadOff    = 256
+	ringRecvOff    = 384
+	ringSendOff    = 512
+
+	ringUntouched = 0
+	ringIniting   = 1
+	ringReady     = 2
+
+	// ringSkip in a slot's length field marks a slot with nothing to
+	// deliver (an aborted send).
+	ringSkip = ^uint32(0)
+)
+
+// RingWaitSlice bounds one sleep of a blocked Send or Recv. After each
+// slice without progress the sleeper checks whether the process it waits
+// behind still exists, so a dead claimant delays the ring by about this
+// much.
+const RingWaitSlice = 50 * time.Millisecond
+
+// ringInitWait bounds how long InitRing waits for a concurrent initialiser.
+const ringInitWait = 2 * time.Second
+
+// RingSize returns the number of bytes a Ring of capacity slots of
+// slotSize payload bytes each occupies, or 0 if the geometry is invalid
+// (InitRing then says why).
+func RingSize(slotSize, capacity int) int {
+	if ringGeometryErr(slotSize, capacity) != nil {
+		return 0
+	}
+	n := uint64(RingHeaderSize) + uint64(capacity)*uint64(ringStride(slotSize))
+	if n > uint64(maxInt) {
+		return 0
+	}
+	return int(n)
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// ringStride is the distance between slots: header plus payload, rounded
+// up to 64 bytes so that neighbouring slots (written by different
+// processes at the same time) do not share a cache line.
+func ringStride(slotSize int) int {
+	return (ringSlotHdr + slotSize + ringSlotAlign - 1) &^ (ringSlotAlign - 1)
+}
+
+func ringGeometryErr(slotSize, capacity int) error {
+	if slotSize < 1 || slotSize > ringMaxSlot {
+		return fmt.Errorf("memfile: ring slot size %d out of range 1..%d", slotSize, ringMaxSlot)
+	}
+	if capacity < 2 || capacity > ringMaxCap || capacity&(capacity-1) != 0 {
+		return fmt.Errorf("memfile: ring capacity %d is not a power of two in 2..%d", capacity, ringMaxCap)
+	}
+	return nil
+}
+
+// InitRing lays out a Ring of capacity slots of slotSize bytes in b and
+// returns a handle to it. b must be 8-byte aligned, at least
+// RingSize(slotSize, capacity) bytes long and start zeroed (its first word
+// at least: InitRing writes every other header and slot word itself).
+//
+// Several processes may call InitRing on the same bytes at once: one
+// initialises, the others wait (up to two seconds) for it and get the same
+// ring. InitRing on an already initialised ring returns it when its
+// geometry matches and an error otherwise.
+func InitRing(b []byte, slotSize, capacity int) (*Ring, error) {
+	if err := ringGeometryErr(slotSize, capacity); err != nil {
+		return nil, err
+	}
+	if need := RingSize(slotSize, capacity); need == 0 || len(b) < need {
+		return nil, fmt.Errorf("memfile: ring needs %d bytes, have %d", need, len(b))
+	}
+	if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
+		return nil, errRingAlign
+	}
+	state := ringWord32(b, ringStateOff)
+	if state.CompareAndSwap(ringUntouched, ringIniting) {
+		ringLayout(b, slotSize, capacity)
+		state.Store(ringReady)
+	} else if err := ringAwaitInit(state); err != nil {
+		return nil, err
+	}
+	r, err := RingAt(b)
+	if err != nil {
+		return nil, err
+	}
+	if r.slotSize != slotSize || int(r.capacity) != capacity {
+		return nil, fmt.Errorf("memfile: ring already initialised with slot size %d, capacity %d", r.slotSize, r.capacity)
+	}
+	return r, nil
+}
+
+var errRingAlign = fmt.Errorf("memfile: ring memory not 8-byte aligned")
+
+// ringAwaitInit waits for a concurrent InitRing to finish.
+func ringAwaitInit(state *atomic.Uint32) error {
+	deadline := time.Now().Add(ringInitWait)
+	for state.Load() != ringReady {
+		if state.Load() != ringIniting {
+			return ringFieldErr("state", "%d", state.Load())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("memfile: ring: initialiser never finished: %w", ErrCorrupt)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// ringLayout writes the header fields and every slot's initial state.
+func ringLayout(b []byte, slotSize, capacity int) {
+	ne := binary.NativeEndian
+	ne.PutUint32(b[ringMagicOff:], ringMagic)
+	ne.PutUint32(b[ringVersionOff:], ringVersion)
+	ne.PutUint32(b[ringSlotOff:], uint32(slotSize))
+	ne.PutUint32(b[ringCapOff:], uint32(capacity))
+	ne.PutUint32(b[ringStrideOff:], uint32(ringStride(slotSize)))
+	ne.PutUint32(b[ringSlotsOff:], RingHeaderSize)
+	ne.PutUint32(b[ringCheckOff:], ringChecksum(b))
+	ringWord64(b, ringTailOff).Store(0)
+	ringWord64(b, ringHeadOff).Store(0)
+	for _, off := range []int{ringRecvOff, ringRecvOff + 4, ringSendOff, ringSendOff + 4} {
+		ringWord32(b, off).Store(0)
+	}
+	stride := ringStride(slotSize)
+	for i := range capacity {
+		off := RingHeaderSize + i*stride
+		ringWord64(b, off).Store(uint64(uint32(i)))
+		ringWord32(b, off+8).Store(0)
+	}
+}
+
+func ringChecksum(b []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(b[ringMagicOff:ringCheckOff])
+	return h.Sum32()
+}
+
+// RingAt returns a handle to the Ring that InitRing laid out in b (by this
+// or another process). It validates the stored geometry against len(b): a
+// header no InitRing could have written is reported as an error wrapping
+// ErrCorrupt that names the field (ErrVersion for another layout version);
+// it never panics or reads outside b, whatever b holds.
+func RingAt(b []byte) (*Ring, error) {
+	if len(b) < RingHeaderSize {
+		return nil, ringFieldErr("length", "%d bytes, header alone needs %d", len(b), RingHeaderSize)
+	}
+	if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
+		return nil, errRingAlign
+	}
+	if s := ringWord32(b, ringStateOff).Load(); s != ringReady {
+		return nil, ringFieldErr("state", "%d (not initialised)", s)
+	}
+	slotSize, capacity, err := ringCheckHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	return ringHandle(b, slotSize, capacity), nil
+}
+
+// ringCheckHeader validates the fixed header fields and returns the geometry.
+func ringCheckHeader(b []byte) (slotSize, capacity int, err error) {
+	ne := binary.NativeEndian
+	if m := ne.Uint32(b[ringMagicOff:]); m != ringMagic {
+		return 0, 0, ringFieldErr("magic", "%#x", m)
+	}
+	if c := ne.Uint32(b[ringCheckOff:]); c != ringChecksum(b) {
+		return 0, 0, ringFieldErr("check", "%#x does not match the header", c)
+	}
+	if v := ne.Uint32(b[ringVersionOff:]); v != ringVersion {
+		return 0, 0, fmt.Errorf("memfile: ring version %d, want %d: %w", v, ringVersion, ErrVersion)
+	}
+	slotSize = int(ne.Uint32(b[ringSlotOff:]))
+	capacity = int(ne.Uint32(b[ringCapOff:]))
+	if ringGeometryErr(slotSize, 2) != nil {
+		return 0, 0, ringFieldErr("slotSize", "%d", slotSize)
+	}
+	if ringGeometryErr(1, capacity) != nil {
+		return 0, 0, ringFieldErr("capacity", "%d", capacity)
+	}
+	if s := ne.Uint32(b[ringStrideOff:]); int(s) != ringStride(slotSize) {
+		return 0, 0, ringFieldErr("stride", "%d for slot size %d", s, slotSize)
+	}
+	if o := ne.Uint32(b[ringSlotsOff:]); o != RingHeaderSize {
+		return 0, 0, ringFieldErr("slotsOff", "%d", o)
+	}
+	if need := RingSize(slotSize, capacity); need == 0 || need > len(b) {
+		return 0, 0, ringFieldErr("capacity", "%d slots of %d bytes need %d bytes, have %d", capacity, slotSize, need, len(b))
+	}
+	return slotSize, capacity, nil
+}
+
+func ringFieldErr(field, format string, args ...any) error {
+	return fmt.Errorf("memfile: ring header %s: %s: %w", field, fmt.Sprintf(format, args...), ErrCorrupt)
+}
+
+// SlotSize returns the largest message the ring carries, in bytes.
+func (r *Ring) SlotSize() int { return r.slotSize }
+
+// Cap returns the number of slots.
+func (r *Ring) Cap() int { return int(r.capacity) }
+
+// Len returns an estimate of the number of messages claimed for sending
+// and not yet claimed for receiving; exact only when the ring is quiet.
+func (r *Ring) Len() int {
+	h, t := r.head.Load(), r.tail.Load()
+	if t <= h {
+		return 0
+	}
+	if t-h > r.capacity {
+		return int(r.capacity)
+	}
+	return int(t - h)
+}

@@ -1,0 +1,178 @@
+package memfile
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// TrySend copies msg into a free slot and publishes it, and reports
+// whether it did; false means the ring is full. It never blocks and never
+// makes a system call unless a consumer sleeps. It panics if msg is longer
+// than SlotSize, a bug in the caller.
+func (r *Ring) TrySend(msg []byte) bool {
+	if len(msg) > r.slotSize {
+		panic("memfile: Ring.TrySend message longer than the slot size")
+	}
+	pos, ok, _ := r.claimSend()
+	if !ok {
+		return false
+	}
+	copy(r.payload(r.slot(pos)), msg)
+	r.commit(pos, uint32(len(msg)))
+	return true
+}
+
+// Send copies msg into a slot, waiting while the ring is full until ctx is
+// done (then it returns ctx.Err() and the ring is unchanged). It returns
+// an error if msg is longer than SlotSize.
+func (r *Ring) Send(ctx context.Context, msg []byte) error {
+	if len(msg) > r.slotSize {
+		return fmt.Errorf("memfile: Ring.Send: message of %d bytes exceeds the slot size %d", len(msg), r.slotSize)
+	}
+	pos, err := r.acquire(ctx, false)
+	if err != nil {
+		return err
+	}
+	copy(r.payload(r.slot(pos)), msg)
+	r.commit(pos, uint32(len(msg)))
+	return nil
+}
+
+// TryRecv takes the oldest ready message, copies it into buf and returns
+// its length and true; false means none is ready. If the message is longer
+// than buf, only len(buf) bytes are copied and n is still the message's
+// full length (n > len(buf) tells the caller it was truncated; a buf of
+// SlotSize bytes never truncates).
+func (r *Ring) TryRecv(buf []byte) (n int, ok bool) {
+	for {
+		pos, ok, _ := r.claimRecv()
+		if !ok {
+			return 0, false
+		}
+		if n, ok := r.take(pos, buf); ok {
+			return n, true
+		}
+	}
+}
+
+// Recv takes the oldest message, waiting while the ring is empty until ctx
+// is done (then it returns ctx.Err() and the ring is unchanged), and copies
+// it into buf. A message longer than buf is truncated to len(buf) and
+// reported with n = its full length and io.ErrShortBuffer.
+func (r *Ring) Recv(ctx context.Context, buf []byte) (int, error) {
+	for {
+		pos, err := r.acquire(ctx, true)
+		if err != nil {
+			return 0, err
+		}
+		if n, ok := r.take(pos, buf); ok {
+			if n > len(buf) {
+				return n, fmt.Errorf("memfile: Ring.Recv: message of %d bytes into %d: %w", n, len(buf), io.ErrShortBuffer)
+			}
+			return n, nil
+		}
+	}
+}
+
+// take copies the message claimed at pos into buf and releases the slot;
+// false for a slot that had nothing to deliver.
+func (r *Ring) take(pos uint64, buf []byte) (int, bool) {
+	n, ok := r.message(pos)
+	if ok {
+		copy(buf, r.payload(r.slot(pos))[:n])
+	}
+	r.release(pos)
+	return n, ok
+}
+
+// SendSlot is a slot claimed for sending by BeginSend or TryBeginSend: the
+// zero-copy form of Send. The caller writes the message in place into
+// Bytes() and publishes it with Commit (or gives the slot up with Abort).
+// Exactly one of them must be called, exactly once; until then consumers
+// wait at this slot (messages behind it are not delivered), so hold it
+// briefly. If the process dies first, consumers skip the slot (see Ring).
+// A SendSlot is a small value; copying it does not copy the claim.
+type SendSlot struct {
+	r   *Ring
+	pos uint64
+}
+
+// TryBeginSend claims a free slot without waiting; false means the ring is full.
+func (r *Ring) TryBeginSend() (SendSlot, bool) {
+	pos, ok, _ := r.claimSend()
+	return SendSlot{r, pos}, ok
+}
+
+// BeginSend claims a free slot, waiting while the ring is full until ctx
+// is done (then it returns ctx.Err()).
+func (r *Ring) BeginSend(ctx context.Context) (SendSlot, error) {
+	pos, err := r.acquire(ctx, false)
+	return SendSlot{r, pos}, err
+}
+
+// Bytes returns the slot's payload, SlotSize bytes of shared memory, to
+// write the message into. It must not be used after Commit or Abort.
+func (s SendSlot) Bytes() []byte { return s.r.payload(s.r.slot(s.pos)) }
+
+// Commit publishes the first n bytes of Bytes() as the message. It panics
+// if n is out of range or the slot is not held (committed twice).
+func (s SendSlot) Commit(n int) {
+	if n < 0 || n > s.r.slotSize {
+		panic("memfile: SendSlot.Commit length out of range")
+	}
+	s.r.commit(s.pos, uint32(n))
+}
+
+// Abort gives the slot up: consumers skip it and no message is delivered.
+func (s SendSlot) Abort() { s.r.commit(s.pos, ringSkip) }
+
+// RecvSlot is a message claimed for receiving by BeginRecv or
+// TryBeginRecv: the zero-copy form of Recv. The caller reads the message
+// in place from Bytes() and then must call Release, exactly once; until
+// then producers cannot reuse this slot (they wait once the ring has
+// wrapped around to it). If the process dies first, a producer frees the
+// slot (see Ring).
+type RecvSlot struct {
+	r   *Ring
+	pos uint64
+	n   int
+}
+
+// TryBeginRecv claims the oldest ready message without waiting; false
+// means none is ready.
+func (r *Ring) TryBeginRecv() (RecvSlot, bool) {
+	for {
+		pos, ok, _ := r.claimRecv()
+		if !ok {
+			return RecvSlot{}, false
+		}
+		if n, ok := r.message(pos); ok {
+			return RecvSlot{r, pos, n}, true
+		}
+		r.release(pos)
+	}
+}
+
+// BeginRecv claims the oldest message, waiting while the ring is empty
+// until ctx is done (then it returns ctx.Err()).
+func (r *Ring) BeginRecv(ctx context.Context) (RecvSlot, error) {
+	for {
+		pos, err := r.acquire(ctx, true)
+		if err != nil {
+			return RecvSlot{}, err
+		}
+		if n, ok := r.message(pos); ok {
+			return RecvSlot{r, pos, n}, nil
+		}
+		r.release(pos)
+	}
+}
+
+// Bytes returns the message, in shared memory. The caller must not write
+// to it, nor use it after Release.
+func (s RecvSlot) Bytes() []byte { return s.r.payload(s.r.slot(s.pos))[:s.n] }
+
+// Release frees the slot for producers. It panics if the slot is not held
+// (released twice).
+func (s RecvSlot) Release() { s.r.release(s.pos) }

@@ -1,0 +1,257 @@
+package memfile
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shmx/shmx/internal/testproc"
+)
+
+// The ring benchmarks run beside the same exchange over a Unix domain
+// socket, in one run, so that the ratio (not an absolute time) is what is
+// quoted. Every benchmark talks to a helper child process started through
+// TestRingBenchHelper.
+
+const (
+	benchSlot = 4096
+	benchCap  = 256
+	envSock   = "SHMX_RING_SOCK"
+)
+
+// TestRingBenchHelper is the child side of the ring and socket benchmarks.
+func TestRingBenchHelper(t *testing.T) {
+	switch testproc.Role() {
+	case "":
+		t.Skip("helper process for the ring benchmarks")
+	case "ring-echo", "ring-drain":
+		b := ringChildMem(t)
+		req, err := RingAt(b[:RingSize(benchSlot, benchCap)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := RingAt(b[RingSize(benchSlot, benchCap):])
+		if err != nil {
+			t.Fatal(err)
+		}
+		benchRingServe(t, req, resp, testproc.Role() == "ring-echo")
+	case "sock-echo", "sock-drain":
+		c, err := net.Dial("unix", os.Getenv(envSock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		benchSockServe(t, c.(*net.UnixConn), testproc.Role() == "sock-echo", ringArg(t))
+	}
+}
+
+// benchRingServe echoes every message from req to resp, or drains req and
+// answers with a count; a 0-byte message stops it.
+func benchRingServe(t *testing.T, req, resp *Ring, echo bool) {
+	ctx := testproc.Context(t, 100*time.Second)
+	buf := make([]byte, benchSlot)
+	count := uint64(0)
+	for {
+		n, err := req.Recv(ctx, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			binary.LittleEndian.PutUint64(buf, count)
+			if err := resp.Send(ctx, buf[:8]); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		count++
+		if echo {
+			if err := resp.Send(ctx, buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// benchSockServe echoes size-byte messages, or drains the stream and
+// answers with the byte count, until the parent closes its side.
+func benchSockServe(t *testing.T, c *net.UnixConn, echo bool, size int) {
+	c.SetDeadline(time.Now().Add(testproc.Scale(100 * time.Second)))
+	buf := make([]byte, 64<<10)
+	total := uint64(0)
+	for {
+		var n int
+		var err error
+		if echo {
+			n, err = io.ReadFull(c, buf[:size])
+		} else {
+			n, err = c.Read(buf)
+		}
+		total += uint64(n)
+		if err == io.EOF {
+			binary.LittleEndian.PutUint64(buf, total)
+			c.Write(buf[:8])
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if echo {
+			if _, err := c.Write(buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// benchRingPair maps two rings (requests, responses) and starts the
+// child; wait waits for the child to exit (after it was sent a 0-byte
+// message and answered it).
+func benchRingPair(b *testing.B, role string) (req, resp *Ring, wait func()) {
+	size := RingSize(benchSlot, benchCap)
+	mem, env := ringShared(b, 2*size)
+	req, err := InitRing(mem[:size], benchSlot, benchCap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp, err = InitRing(mem[size:], benchSlot, benchCap); err != nil {
+		b.Fatal(err)
+	}
+	cmd := testproc.Command(b, "TestRingBenchHelper", role, env...)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return req, resp, func() {
+		if err := cmd.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRingPingPong(b *testing.B) {
+	req, resp, wait := benchRingPair(b, "ring-echo")
+	ctx := context.Background()
+	msg, buf := make([]byte, 64), make([]byte, benchSlot)
+	req.Send(ctx, msg) // warm up: the child is running
+	resp.Recv(ctx, buf)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := req.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := resp.Recv(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	req.Send(ctx, nil)
+	resp.Recv(ctx, buf)
+	wait()
+}
+
+func BenchmarkRingThroughput(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(benchSizeName(size), func(b *testing.B) {
+			req, resp, wait := benchRingPair(b, "ring-drain")
+			defer wait()
+			ctx := testproc.Context(b, 100*time.Second)
+			msg, buf := make([]byte, size), make([]byte, 8)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := req.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			req.Send(ctx, nil)
+			if _, err := resp.Recv(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			if got := binary.LittleEndian.Uint64(buf); got != uint64(b.N) {
+				b.Fatalf("child received %d messages, sent %d", got, b.N)
+			}
+		})
+	}
+}
+
+func benchSizeName(size int) string {
+	if size >= 1024 {
+		return strconv.Itoa(size>>10) + "KiB"
+	}
+	return strconv.Itoa(size) + "B"
+}
+
+// benchSock listens on a Unix socket, starts the child and accepts it;
+// it skips where AF_UNIX is unavailable.
+func benchSock(b *testing.B, role string, size int) (*net.UnixConn, func()) {
+	path := filepath.Join(b.TempDir(), "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		b.Skipf("no Unix domain sockets here: %v", err)
+	}
+	defer ln.Close()
+	cmd := testproc.Command(b, "TestRingBenchHelper", role, envSock+"="+path, envRingArg+"="+strconv.Itoa(size))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.(*net.UnixConn), func() {
+		c.Close()
+		cmd.Wait()
+	}
+}
+
+func BenchmarkUnixSocketPingPong(b *testing.B) {
+	c, stop := benchSock(b, "sock-echo", 64)
+	defer stop()
+	msg := make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnixSocketThroughput(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(benchSizeName(size), func(b *testing.B) {
+			c, stop := benchSock(b, "sock-drain", size)
+			defer stop()
+			msg, ack := make([]byte, size), make([]byte, 8)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.CloseWrite()
+			if _, err := io.ReadFull(c, ack); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			if got := binary.LittleEndian.Uint64(ack); got != uint64(b.N*size) {
+				b.Fatalf("child received %d bytes, sent %d", got, b.N*size)
+			}
+		})
+	}
+}

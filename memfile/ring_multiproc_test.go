@@ -1,0 +1,390 @@
+package memfile
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shmx/shmx/futex"
+	"github.com/shmx/shmx/internal/testproc"
+)
+
+// Environment of the ring helper children.
+const (
+	envRingFile = "SHMX_RING_FILE" // path of the shared file
+	envRingSize = "SHMX_RING_SIZE" // its size in bytes
+	envRingName = "SHMX_RING_NAME" // futex.Register name (Windows)
+	envRingArg  = "SHMX_RING_ARG"  // role argument (producer id, count)
+)
+
+// ringShared maps a shared file for a ring test in the parent and
+// registers it for cross-process wake-ups, returning the bytes and the
+// environment a child needs to map the same file.
+func ringShared(t testing.TB, size int) ([]byte, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ring")
+	name := fmt.Sprintf("shmx-ringtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+	// Cleanups run last-in first-out: this one after the unmapping, before
+	// the TempDir removal, which (under wine) needs an empty directory.
+	t.Cleanup(func() { os.Remove(path) })
+	b := testproc.MapFile(t, path, size)
+	ringRegister(t, b, name)
+	return b, []string{envRingFile + "=" + path, envRingSize + "=" + strconv.Itoa(size), envRingName + "=" + name}
+}
+
+// ringChildMem maps the parent's file in a helper child.
+func ringChildMem(t testing.TB) []byte {
+	t.Helper()
+	size, err := strconv.Atoi(os.Getenv(envRingSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testproc.MapFile(t, os.Getenv(envRingFile), size)
+	ringRegister(t, b, os.Getenv(envRingName))
+	return b
+}
+
+func ringRegister(t testing.TB, b []byte, name string) {
+	t.Helper()
+	if err := futex.Register(b, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { futex.Unregister(b) })
+}
+
+func ringArg(t testing.TB) int {
+	n, err := strconv.Atoi(os.Getenv(envRingArg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// ringDeadPid returns the pid of a process that has exited.
+func ringDeadPid(t *testing.T) uint32 {
+	cmd := testproc.Command(t, "TestRingHelperExit", "exit")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(cmd.Process.Pid)
+}
+
+// TestRingHelperExit is a child that exits at once (for ringDeadPid).
+func TestRingHelperExit(t *testing.T) {
+	if testproc.Role() == "" {
+		t.Skip("helper process for TestRingDeadClaimant")
+	}
+}
+
+// Message layout of the multi-process test: producer id, sequence number.
+const ringStop = 0xFFFF // producer id of the stop message
+
+// TestRingProcesses moves numbered messages from 2 producer processes to 2
+// consumer processes through one ring (1,000,000 natively, 20,000 under
+// emulation, where each message costs far more): every message arrives
+// exactly once (a shared bitmap records each, a second arrival fails) and
+// in order per producer.
+func TestRingProcesses(t *testing.T) {
+	const slot, capacity = 64, 256
+	per := 500000
+	if testproc.IsEmulated() || testing.Short() {
+		per = 10000
+	}
+	bitmap := (2*per + 63) / 64 * 8
+	ringOff := (bitmap + 127) &^ 127
+	switch testproc.Role() {
+	case "producer":
+		b := ringChildMem(t)
+		r, err := RingAt(b[ringOff:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ringProduce(t, r, ringArg(t), per)
+		return
+	case "consumer":
+		b := ringChildMem(t)
+		r, err := RingAt(b[ringOff:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ringConsume(t, r, b[:bitmap], per)
+		return
+	}
+	b, env := ringShared(t, ringOff+RingSize(slot, capacity))
+	r, err := InitRing(b[ringOff:], slot, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d messages per producer", per)
+	var cons, prods []*testprocCmd
+	for i := range 2 {
+		cons = append(cons, ringStart(t, "TestRingProcesses", "consumer", env, 0))
+		prods = append(prods, ringStart(t, "TestRingProcesses", "producer", env, i))
+	}
+	for _, p := range prods {
+		p.wait(t)
+	}
+	ctx := testproc.Context(t, 60*time.Second)
+	var stop [12]byte
+	binary.LittleEndian.PutUint32(stop[:], ringStop)
+	for range cons {
+		if err := r.Send(ctx, stop[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range cons {
+		c.wait(t)
+	}
+	for i := range 2 * per {
+		if b[i/8]&(1<<(i%8)) == 0 {
+			t.Fatalf("message %d of producer %d never arrived", i%per, i/per)
+		}
+	}
+}
+
+func ringProduce(t *testing.T, r *Ring, id, per int) {
+	ctx := testproc.Context(t, 100*time.Second)
+	var msg [12]byte
+	binary.LittleEndian.PutUint32(msg[:], uint32(id))
+	for i := range per {
+		binary.LittleEndian.PutUint64(msg[4:], uint64(i))
+		if i%2 == 0 {
+			if err := r.Send(ctx, msg[:]); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			continue
+		}
+		s, err := r.BeginSend(ctx) // the zero-copy path, every other message
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		s.Commit(copy(s.Bytes(), msg[:]))
+	}
+}
+
+func ringConsume(t *testing.T, r *Ring, bitmap []byte, per int) {
+	ctx := testproc.Context(t, 100*time.Second)
+	last := [2]int{-1, -1}
+	buf := make([]byte, r.SlotSize())
+	for k := 0; ; k++ {
+		var msg []byte
+		var m RecvSlot
+		if k%2 == 0 {
+			n, err := r.Recv(ctx, buf)
+			if err != nil {
+				t.Fatalf("after %d messages: %v", k, err)
+			}
+			msg = buf[:n]
+		} else {
+			var err error
+			if m, err = r.BeginRecv(ctx); err != nil {
+				t.Fatalf("after %d messages: %v", k, err)
+			}
+			msg = m.Bytes()
+		}
+		p, i := binary.LittleEndian.Uint32(msg), int(binary.LittleEndian.Uint64(msg[4:]))
+		if m.r != nil {
+			m.Release()
+		}
+		if p == ringStop {
+			return
+		}
+		if p > 1 || i >= per || len(msg) != 12 {
+			t.Fatalf("garbage message %x", msg)
+		}
+		if i <= last[p] {
+			t.Fatalf("producer %d: message %d after %d", p, i, last[p])
+		}
+		last[p] = i
+		bit := int(p)*per + i
+		w := ringWord32(bitmap, bit/32*4)
+		mask := uint32(1) << (bit % 32)
+		if w.Or(mask)&mask != 0 {
+			t.Fatalf("producer %d message %d arrived twice", p, i)
+		}
+	}
+}
+
+// testprocCmd is a started helper child.
+type testprocCmd struct {
+	cmd  interface{ Wait() error }
+	role string
+}
+
+func (c *testprocCmd) wait(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("%s child: %v", c.role, err)
+	}
+}
+
+func ringStart(t *testing.T, test, role string, env []string, arg int) *testprocCmd {
+	t.Helper()
+	cmd := testproc.Command(t, test, role, append(env, envRingArg+"="+strconv.Itoa(arg))...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &testprocCmd{cmd, role}
+}
+
+// TestRingKilledClaimants kills a child that holds a slot claimed through
+// the zero-copy API, once as a producer (before Commit) and once as a
+// consumer (before Release): the ring keeps working for the parent, which
+// skips the dead producer's slot and reuses the dead consumer's.
+func TestRingKilledClaimants(t *testing.T) {
+	const slot, capacity = 32, 4
+	flagOff := RingSize(slot, capacity)
+	switch testproc.Role() {
+	case "claim-send", "claim-recv":
+		b := ringChildMem(t)
+		r, err := RingAt(b[:flagOff])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := testproc.Context(t, 30*time.Second)
+		if testproc.Role() == "claim-send" {
+			s, err := r.BeginSend(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(s.Bytes(), "half-written")
+		} else if _, err := r.BeginRecv(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ringWord32(b, flagOff).Store(1) // claimed: kill me now
+		<-ctx.Done()
+		t.Fatal("not killed")
+	}
+	for _, role := range []string{"claim-send", "claim-recv"} {
+		t.Run(role, func(t *testing.T) {
+			b, env := ringShared(t, flagOff+8)
+			r, err := InitRing(b[:flagOff], slot, capacity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := testproc.Context(t, 30*time.Second)
+			r.TrySend([]byte("before"))
+			cmd := testproc.Command(t, "TestRingKilledClaimants", role, env...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			flag := ringWord32(b, flagOff)
+			for flag.Load() == 0 {
+				if ctx.Err() != nil {
+					t.Fatal("child never claimed a slot")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			ringAfterKill(t, ctx, r, role == "claim-send")
+		})
+	}
+}
+
+// ringAfterKill checks that the ring still carries several laps of
+// messages after a claimant died.
+func ringAfterKill(t *testing.T, ctx context.Context, r *Ring, deadProducer bool) {
+	buf := make([]byte, 32)
+	if deadProducer {
+		// "before" is still queued ahead of the dead producer's slot.
+		if n, err := r.Recv(ctx, buf); err != nil || string(buf[:n]) != "before" {
+			t.Fatalf("Recv = %q, %v", buf[:n], err)
+		}
+	}
+	start := time.Now()
+	for i := range 3 * r.Cap() {
+		if err := r.Send(ctx, []byte{byte(i)}); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+		n, err := r.Recv(ctx, buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("Recv %d = %x, %v", i, buf[:n], err)
+		}
+	}
+	t.Logf("ring repaired and carried %d messages in %v", 3*r.Cap(), time.Since(start))
+}
+
+// TestSeqLockProcesses has a writer child publish values that carry a
+// checksum while two reader children load them as fast as they can: no
+// reader may ever see a torn value, and readers see the sequence advance.
+func TestSeqLockProcesses(t *testing.T) {
+	type value struct {
+		N   uint64
+		V   [13]uint32
+		Sum uint32
+		Odd [3]byte
+	}
+	sum := func(v *value) uint32 {
+		s := uint32(v.N) * 2654435761
+		for _, x := range v.V {
+			s = s*31 + x
+		}
+		return s ^ uint32(v.Odd[0])<<8 ^ uint32(v.Odd[2])
+	}
+	writes := 200000
+	if testproc.IsEmulated() {
+		writes = 20000
+	}
+	size := SeqLockSize[value]() + 8
+	switch testproc.Role() {
+	case "writer", "reader":
+		b := ringChildMem(t)
+		l, err := SeqLockAt[value](b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := ringWord32(b, size-8)
+		if testproc.Role() == "writer" {
+			for i := 1; i <= writes; i++ {
+				v := value{N: uint64(i), Odd: [3]byte{byte(i), 1, byte(i >> 8)}}
+				for j := range v.V {
+					v.V[j] = uint32(i * (j + 1))
+				}
+				v.Sum = sum(&v)
+				l.Store(v)
+			}
+			done.Store(1)
+			return
+		}
+		ctx := testproc.Context(t, 60*time.Second)
+		loads, prev := 0, uint64(0)
+		for done.Load() == 0 && ctx.Err() == nil {
+			v := l.Load()
+			loads++
+			if v.N != 0 && v.Sum != sum(&v) {
+				t.Fatalf("torn value after %d loads: %+v", loads, v)
+			}
+			if v.N < prev {
+				t.Fatalf("value went back from %d to %d", prev, v.N)
+			}
+			prev = v.N
+		}
+		if ctx.Err() != nil {
+			t.Fatal("writer never finished")
+		}
+		fmt.Fprintf(os.Stderr, "seqlock reader: %d consistent loads, last value %d of %d\n", loads, prev, writes)
+		return
+	}
+	b, env := ringShared(t, size)
+	if _, err := SeqLockAt[value](b); err != nil {
+		t.Fatal(err)
+	}
+	var readers []*testprocCmd
+	for range 2 {
+		readers = append(readers, ringStart(t, "TestSeqLockProcesses", "reader", env, 0))
+	}
+	ringStart(t, "TestSeqLockProcesses", "writer", env, 0).wait(t)
+	for _, r := range readers {
+		r.wait(t)
+	}
+	l, _ := SeqLockAt[value](b)
+	if v := l.Load(); v.N != uint64(writes) || v.Sum != sum(&v) {
+		t.Fatalf("parent sees %+v, not the writer's last value", v)
+	}
+}

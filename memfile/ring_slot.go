@@ -1,0 +1,194 @@
+package memfile
+
+// The slot state machine, for the slot serving position pos (cap = capacity):
+//
+//	(pos, 0)          free for the producer of pos
+//	(pos, P)          claimed by producer P, being written
+//	(pos+1, 0)        committed: holds a message for the consumer of pos
+//	(pos+1, C)        claimed by consumer C, being read
+//	(pos+cap, 0)      released: free for the producer of pos+cap
+//
+// Sequences are compared as int32 differences of their low 32 bits, so
+// they wrap safely; head and tail are 64-bit and never wrap in practice.
+
+// ringPack makes a slot state word.
+func ringPack(seq, owner uint32) uint64 { return uint64(owner)<<32 | uint64(seq) }
+
+// ringTries bounds the retries of one non-blocking claim, so that a ring
+// whose memory holds garbage (or a contention storm) makes TrySend or
+// TryRecv report failure instead of spinning forever. A correct ring under
+// ordinary contention succeeds or sees full/empty in a few tries.
+const ringTries = 1 << 16
+
+// claimSend tries to claim the slot at tail for this process. It returns
+// the claimed position and ok, or, when the ring is full, ok == false and
+// the pid of the consumer still holding the slot at tail (0 if the slot
+// only holds an unconsumed message or is held by a producer).
+func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
+	for range ringTries {
+		t := r.tail.Load()
+		s := r.slot(t)
+		w := s.state.Load()
+		seq, owner := uint32(w), uint32(w>>32)
+		switch d := int32(seq - uint32(t)); {
+		case d == 0 && owner == 0:
+			if s.state.CompareAndSwap(w, ringPack(uint32(t), r.pid)) {
+				r.tail.CompareAndSwap(t, t+1)
+				return t, true, 0
+			}
+		case d >= 0:
+			// Position t is claimed already (and maybe more): help the
+			// claimant move tail on. Fails harmlessly if tail moved.
+			r.tail.CompareAndSwap(t, t+1)
+		case d == 1-int32(r.capacity) && owner != 0:
+			return 0, false, owner // a consumer is reading last lap's message
+		default:
+			if r.tail.Load() == t {
+				return 0, false, 0 // full
+			}
+		}
+	}
+	return 0, false, 0
+}
+
+// claimRecv tries to claim the slot at head for this process. It returns
+// the claimed position and ok, or, when nothing is ready, ok == false and
+// the pid of the producer still writing the slot at head (0 if the ring is
+// simply empty there).
+func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
+	for range ringTries {
+		h := r.head.Load()
+		s := r.slot(h)
+		w := s.state.Load()
+		seq, owner := uint32(w), uint32(w>>32)
+		switch d := int32(seq - uint32(h+1)); {
+		case d == 0 && owner == 0:
+			if s.state.CompareAndSwap(w, ringPack(uint32(h+1), r.pid)) {
+				r.head.CompareAndSwap(h, h+1)
+				return h, true, 0
+			}
+		case d >= 0:
+			r.head.CompareAndSwap(h, h+1) // position h is taken: help
+		case d == -1 && owner != 0:
+			return 0, false, owner // a producer is writing it
+		default:
+			if r.head.Load() == h {
+				return 0, false, 0 // empty
+			}
+		}
+	}
+	return 0, false, 0
+}
+
+// commit publishes the slot claimed at pos with n bytes (or ringSkip), and
+// wakes a sleeping consumer if there is one.
+func (r *Ring) commit(pos uint64, n uint32) {
+	s := r.slot(pos)
+	s.length.Store(n)
+	if !s.state.CompareAndSwap(ringPack(uint32(pos), r.pid), ringPack(uint32(pos+1), 0)) {
+		panic("memfile: Ring commit of a slot this process does not hold")
+	}
+	if r.recvWaiters.Load() != 0 {
+		r.wake(r.recvEpoch)
+	}
+}
+
+// release frees the slot claimed for receiving at pos for the next lap, and
+// wakes a sleeping producer if there is one.
+func (r *Ring) release(pos uint64) {
+	s := r.slot(pos)
+	if !s.state.CompareAndSwap(ringPack(uint32(pos+1), r.pid), ringPack(uint32(pos+r.capacity), 0)) {
+		panic("memfile: Ring release of a slot this process does not hold")
+	}
+	if r.sendWaiters.Load() != 0 {
+		r.wake(r.sendEpoch)
+	}
+}
+
+// message returns the length recorded in the slot claimed at pos, and
+// whether it is deliverable: an aborted send, or a length no producer could
+// have written, is not.
+func (r *Ring) message(pos uint64) (int, bool) {
+	n := r.slot(pos).length.Load()
+	if n == ringSkip || n > uint32(r.slotSize) {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// reclaimRecv repairs the slot at head when the producer that claimed it
+// (dead, as the caller checked) never committed: this process claims it as
+// a consumer and releases it, delivering nothing. It reports whether it
+// did; false means the slot changed meanwhile, which is progress too.
+func (r *Ring) reclaimRecv(dead uint32) bool {
+	h := r.head.Load()
+	s := r.slot(h)
+	if !s.state.CompareAndSwap(ringPack(uint32(h), dead), ringPack(uint32(h+1), r.pid)) {
+		return false
+	}
+	r.head.CompareAndSwap(h, h+1)
+	s.length.Store(ringSkip)
+	r.release(h)
+	return true
+}
+
+// reclaimSend repairs the slot at tail when the consumer that claimed it
+// last lap (dead, as the caller checked) never released it: the slot
+// becomes free for position tail. The message that consumer took is lost.
+func (r *Ring) reclaimSend(dead uint32) bool {
+	t := r.tail.Load()
+	prev := t - r.capacity
+	s := r.slot(t)
+	// The dead consumer may have died before moving head past its slot.
+	r.head.CompareAndSwap(prev, prev+1)
+	if !s.state.CompareAndSwap(ringPack(uint32(prev+1), dead), ringPack(uint32(t), 0)) {
+		return false
+	}
+	if r.sendWaiters.Load() != 0 {
+		r.wake(r.sendEpoch)
+	}
+	return true
+}
+
+// Reclaim repairs the ring where a process died holding the slot at head
+// (a producer that never committed) or at tail (a consumer that never
+// released), and returns how many slots it repaired. Blocking Send and
+// Recv do this by themselves while they wait; Reclaim is for code that
+// only uses TrySend and TryRecv, which never make a system call. It makes
+// one liveness check (a system call) per claimed slot it examines.
+func (r *Ring) Reclaim() int {
+	n := 0
+	for range 2 * r.capacity {
+		if _, _, p := r.peekRecv(); p != 0 && p != r.pid && !ringAlive(p) && r.reclaimRecv(p) {
+			n++
+			continue
+		}
+		if _, _, c := r.claimSendPeek(); c != 0 && c != r.pid && !ringAlive(c) && r.reclaimSend(c) {
+			n++
+			continue
+		}
+		break
+	}
+	return n
+}
+
+// peekRecv reports, without claiming, the producer (if any) holding the slot at head.
+func (r *Ring) peekRecv() (h uint64, seq, owner uint32) {
+	h = r.head.Load()
+	w := r.slot(h).state.Load()
+	if int32(uint32(w)-uint32(h)) != 0 {
+		return h, uint32(w), 0
+	}
+	return h, uint32(w), uint32(w >> 32)
+}
+
+// claimSendPeek reports, without claiming, the consumer (if any) holding
+// the slot at tail from the previous lap.
+func (r *Ring) claimSendPeek() (t uint64, seq, owner uint32) {
+	t = r.tail.Load()
+	w := r.slot(t).state.Load()
+	if int32(uint32(w)-uint32(t)) != 1-int32(r.capacity) {
+		return t, uint32(w), 0
+	}
+	return t, uint32(w), uint32(w >> 32)
+}

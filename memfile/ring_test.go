@@ -1,0 +1,424 @@
+package memfile
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// ringMem returns zeroed, 8-byte aligned heap memory of n bytes.
+func ringMem(n int) []byte {
+	w := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n)
+}
+
+func newTestRing(t testing.TB, slotSize, capacity int) *Ring {
+	t.Helper()
+	r, err := InitRing(ringMem(RingSize(slotSize, capacity)), slotSize, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRingSize(t *testing.T) {
+	for _, c := range []struct{ slot, cap, want int }{
+		{1, 2, RingHeaderSize + 2*64},
+		{48, 4, RingHeaderSize + 4*64},
+		{49, 4, RingHeaderSize + 4*128},
+		{64, 1024, RingHeaderSize + 1024*128},
+		{4096, 8, RingHeaderSize + 8*(4096+64)},
+		{0, 2, 0}, {1, 1, 0}, {1, 3, 0}, {1, 0, 0}, {-1, 4, 0}, {1 << 31, 2, 0},
+	} {
+		if got := RingSize(c.slot, c.cap); got != c.want {
+			t.Errorf("RingSize(%d, %d) = %d, want %d", c.slot, c.cap, got, c.want)
+		}
+	}
+}
+
+func TestRingInitAt(t *testing.T) {
+	b := ringMem(RingSize(100, 16))
+	if _, err := RingAt(b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("RingAt(zero bytes) = %v, want ErrCorrupt", err)
+	}
+	r, err := InitRing(b, 100, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SlotSize() != 100 || r.Cap() != 16 {
+		t.Fatalf("geometry %d/%d", r.SlotSize(), r.Cap())
+	}
+	r2, err := RingAt(b)
+	if err != nil || r2.SlotSize() != 100 || r2.Cap() != 16 {
+		t.Fatalf("RingAt = %v, %v", r2, err)
+	}
+	if _, err := InitRing(b, 100, 16); err != nil {
+		t.Fatalf("InitRing again with the same geometry: %v", err)
+	}
+	if _, err := InitRing(b, 100, 8); err == nil {
+		t.Fatal("InitRing again with another geometry succeeded")
+	}
+	if _, err := InitRing(ringMem(100), 100, 16); err == nil {
+		t.Fatal("InitRing on too few bytes succeeded")
+	}
+	if _, err := InitRing(ringMem(RingSize(8, 4) + 8)[1:], 8, 4); err == nil {
+		t.Fatal("InitRing on unaligned bytes succeeded")
+	}
+	if _, err := RingAt(b[:len(b)-1]); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "capacity") {
+		t.Fatalf("RingAt(short) = %v", err)
+	}
+}
+
+// TestRingAtCorrupt damages each header field in turn: RingAt must name it
+// and wrap ErrCorrupt (ErrVersion for the version), never panic.
+func TestRingAtCorrupt(t *testing.T) {
+	good := ringMem(RingSize(64, 8))
+	if _, err := InitRing(good, 64, 8); err != nil {
+		t.Fatal(err)
+	}
+	reseal := func(b []byte) { binary.NativeEndian.PutUint32(b[ringCheckOff:], ringChecksum(b)) }
+	for _, c := range []struct {
+		field string
+		off   int
+		val   uint32
+		fix   bool // recompute the checksum, to reach the field's own check
+		want  error
+	}{
+		{"state", ringStateOff, 1, false, ErrCorrupt},
+		{"magic", ringMagicOff, 0x12345678, false, ErrCorrupt},
+		{"check", ringSlotOff, 65, false, ErrCorrupt},
+		{"version", ringVersionOff, 99, true, ErrVersion},
+		{"slotSize", ringSlotOff, 0, true, ErrCorrupt},
+		{"capacity", ringCapOff, 6, true, ErrCorrupt},
+		{"capacity", ringCapOff, 1 << 20, true, ErrCorrupt},
+		{"stride", ringStrideOff, 65, true, ErrCorrupt},
+		{"slotsOff", ringSlotsOff, 0, true, ErrCorrupt},
+	} {
+		b := ringMem(len(good))
+		copy(b, good)
+		binary.NativeEndian.PutUint32(b[c.off:], c.val)
+		if c.fix {
+			reseal(b)
+		}
+		_, err := RingAt(b)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s=%d: RingAt = %v, want %v naming %q", c.field, c.val, err, c.want, c.field)
+		}
+	}
+}
+
+// TestRingAtGarbage feeds random headers: RingAt must fail cleanly or
+// return a ring on which TrySend/TryRecv terminate.
+func TestRingAtGarbage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := ringMem(RingHeaderSize + rng.IntN(4096))
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		binary.NativeEndian.PutUint32(b[ringStateOff:], ringReady)
+		if _, err := RingAt(b); err == nil {
+			t.Fatalf("RingAt accepted garbage")
+		}
+	}
+}
+
+// TestRingGarbageSlots fills the slot states of a valid ring with random
+// words: TryRecv, TrySend and Reclaim must return, never panic or hang.
+func TestRingGarbageSlots(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		r := newTestRing(t, 32, 8)
+		for i := range 8 {
+			s := r.slot(uint64(i))
+			s.state.Store(rng.Uint64())
+			s.length.Store(rng.Uint32())
+		}
+		r.tail.Store(rng.Uint64())
+		r.head.Store(rng.Uint64())
+		buf := make([]byte, 32)
+		for range 20 {
+			r.TryRecv(buf)
+			r.TrySend([]byte("x"))
+			if s, ok := r.TryBeginRecv(); ok {
+				_ = s.Bytes()
+				s.Release()
+			}
+		}
+		r.Reclaim()
+	}
+}
+
+func TestRingFIFO(t *testing.T) {
+	r := newTestRing(t, 16, 8)
+	buf := make([]byte, 16)
+	next, got := 0, 0
+	for lap := range 10 {
+		for r.TrySend([]byte{byte(next)}) {
+			next++
+		}
+		if r.Len() != 8 {
+			t.Fatalf("lap %d: full ring Len = %d", lap, r.Len())
+		}
+		for {
+			n, ok := r.TryRecv(buf)
+			if !ok {
+				break
+			}
+			if n != 1 || buf[0] != byte(got) {
+				t.Fatalf("got %d bytes %v, want message %d", n, buf[:n], got)
+			}
+			got++
+		}
+	}
+	if got != next || got != 80 {
+		t.Fatalf("sent %d, received %d", next, got)
+	}
+}
+
+func TestRingMessageSizes(t *testing.T) {
+	r := newTestRing(t, 100, 4)
+	msg := bytes.Repeat([]byte{7}, 100)
+	if !r.TrySend(msg) || !r.TrySend(nil) {
+		t.Fatal("TrySend failed")
+	}
+	small := make([]byte, 10)
+	if n, ok := r.TryRecv(small); !ok || n != 100 {
+		t.Fatalf("TryRecv into 10 bytes = %d, %v; want 100 (truncated)", n, ok)
+	}
+	if n, ok := r.TryRecv(small); !ok || n != 0 {
+		t.Fatalf("empty message: %d, %v", n, ok)
+	}
+	if err := r.Send(context.Background(), make([]byte, 101)); err == nil {
+		t.Fatal("Send of 101 bytes into 100-byte slots succeeded")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("TrySend of an oversized message did not panic")
+		}
+	}()
+	r.TrySend(make([]byte, 101))
+}
+
+func TestRingZeroCopy(t *testing.T) {
+	r := newTestRing(t, 64, 4)
+	a, ok := r.TryBeginSend() // position 0, aborted below
+	if !ok {
+		t.Fatal("TryBeginSend failed")
+	}
+	s, _ := r.TryBeginSend()
+	copy(s.Bytes(), "hello")
+	if _, ok := r.TryBeginRecv(); ok {
+		t.Fatal("received before commit")
+	}
+	s.Commit(5)
+	if _, ok := r.TryBeginRecv(); ok {
+		t.Fatal("received past an uncommitted slot")
+	}
+	a.Abort() // consumers skip it
+	if !r.TrySend([]byte("world")) {
+		t.Fatal("TrySend failed")
+	}
+	for _, want := range []string{"hello", "world"} {
+		m, err := r.BeginRecv(context.Background())
+		if err != nil || string(m.Bytes()) != want {
+			t.Fatalf("BeginRecv = %q, %v; want %q", m.Bytes(), err, want)
+		}
+		m.Release()
+	}
+	if _, ok := r.TryBeginRecv(); ok {
+		t.Fatal("aborted slot delivered")
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("second Commit did not panic")
+			}
+		}()
+		s.Commit(1)
+	}()
+}
+
+func TestRingBlocking(t *testing.T) {
+	r := newTestRing(t, 8, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.Recv(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv on empty ring = %v", err)
+	}
+	r.TrySend([]byte("a"))
+	r.TrySend([]byte("b"))
+	if err := r.Send(ctx, []byte("c")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send on full ring = %v", err)
+	}
+	cctx, ccancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Send(cctx, []byte("c")) }()
+	time.Sleep(10 * time.Millisecond)
+	ccancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Send = %v", err)
+	}
+	// A blocked Recv is woken by a Send, a blocked Send by a Recv.
+	buf := make([]byte, 8)
+	r.TryRecv(buf)
+	r.TryRecv(buf)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		done <- r.Send(context.Background(), []byte("d"))
+	}()
+	if n, err := r.Recv(context.Background(), buf); err != nil || string(buf[:n]) != "d" {
+		t.Fatalf("Recv = %q, %v", buf[:n], err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRingGoroutines moves numbered messages between 3 producer and 3
+// consumer goroutines (heap memory, so -race sees every access): each
+// arrives exactly once and in order per producer.
+func TestRingGoroutines(t *testing.T) {
+	const producers, consumers = 3, 3
+	per := 20000
+	if testing.Short() {
+		per = 2000
+	}
+	r := newTestRing(t, 16, 16)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			var msg [16]byte
+			for i := range per {
+				binary.LittleEndian.PutUint32(msg[:], uint32(p))
+				binary.LittleEndian.PutUint64(msg[4:], uint64(i))
+				if err := r.Send(ctx, msg[:12]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	seen := make([][]bool, producers)
+	for p := range seen {
+		seen[p] = make([]bool, per)
+	}
+	var mu sync.Mutex
+	var cw sync.WaitGroup
+	for range consumers {
+		cw.Go(func() {
+			last := []int{-1, -1, -1}
+			buf := make([]byte, 16)
+			for {
+				n, err := r.Recv(ctx, buf)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 1 {
+					return // stop
+				}
+				p, i := binary.LittleEndian.Uint32(buf), int(binary.LittleEndian.Uint64(buf[4:]))
+				if i <= last[p] {
+					t.Errorf("producer %d: message %d after %d", p, i, last[p])
+				}
+				last[p] = i
+				mu.Lock()
+				if seen[p][i] {
+					t.Errorf("producer %d message %d twice", p, i)
+				}
+				seen[p][i] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for range consumers {
+		r.Send(ctx, []byte{0})
+	}
+	cw.Wait()
+	for p := range seen {
+		for i, ok := range seen[p] {
+			if !ok {
+				t.Fatalf("producer %d message %d lost", p, i)
+			}
+		}
+	}
+}
+
+func TestRingAllocs(t *testing.T) {
+	r := newTestRing(t, 64, 8)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() {
+		r.TrySend(msg)
+		r.TryRecv(buf)
+		r.Send(ctx, msg)
+		r.Recv(ctx, buf)
+		s, _ := r.TryBeginSend()
+		s.Commit(1)
+		m, _ := r.TryBeginRecv()
+		m.Release()
+	}); n != 0 {
+		t.Fatalf("%v allocations per send/recv round", n)
+	}
+}
+
+// TestRingDeadClaimant plants slots claimed by a process that has exited:
+// a blocked Recv and a blocked Send repair them, and so does Reclaim.
+func TestRingDeadClaimant(t *testing.T) {
+	dead := ringDeadPid(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	buf := make([]byte, 8)
+
+	// A producer claimed position 1 and died; 0 and 2 are committed.
+	r := newTestRing(t, 8, 4)
+	r.TrySend([]byte("a"))
+	r.slot(1).state.Store(ringPack(1, dead))
+	r.tail.Store(2)
+	r.TrySend([]byte("c"))
+	for _, want := range []string{"a", "c"} {
+		if n, err := r.Recv(ctx, buf); err != nil || string(buf[:n]) != want {
+			t.Fatalf("Recv = %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+
+	// A consumer claimed position 0 and died; the ring is full behind it.
+	r = newTestRing(t, 8, 2)
+	r.TrySend([]byte("a"))
+	r.TrySend([]byte("b"))
+	r.slot(0).state.Store(ringPack(1, dead))
+	if err := r.Send(ctx, []byte("c")); err != nil {
+		t.Fatalf("Send past a dead consumer: %v", err)
+	}
+	for _, want := range []string{"b", "c"} {
+		if n, err := r.Recv(ctx, buf); err != nil || string(buf[:n]) != want {
+			t.Fatalf("Recv = %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+
+	// Reclaim, for pollers.
+	r = newTestRing(t, 8, 4)
+	r.slot(0).state.Store(ringPack(0, dead))
+	r.tail.Store(1)
+	r.TrySend([]byte("b"))
+	if _, ok := r.TryRecv(buf); ok {
+		t.Fatal("TryRecv passed an uncommitted slot")
+	}
+	if n := r.Reclaim(); n != 1 {
+		t.Fatalf("Reclaim = %d, want 1", n)
+	}
+	if n, ok := r.TryRecv(buf); !ok || string(buf[:n]) != "b" {
+		t.Fatalf("TryRecv after Reclaim = %q, %v", buf[:n], ok)
+	}
+}
