@@ -1,11 +1,173 @@
 package memfile
 
-import "sync/atomic"
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// EventKind chooses how an Event resets.
+type EventKind uint32
+
+const (
+	// AutoReset events release exactly one waiter per Set and reset as
+	// they do; a Set with no waiter stays set until one comes (the
+	// zero value, like a Windows auto-reset event).
+	AutoReset EventKind = 0
+	// ManualReset events release every waiter, present and future,
+	// until Reset.
+	ManualReset EventKind = 1
+)
+
+// String returns "AutoReset" or "ManualReset".
+func (k EventKind) String() string {
+	switch k {
+	case AutoReset:
+		return "AutoReset"
+	case ManualReset:
+		return "ManualReset"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint32(k))
+}
 
 // Event is an auto-reset or manual-reset event that lives in memory shared
-// between processes. See EventAt.
+// between processes. Place one with EventAt (all-zero bytes are an
+// auto-reset event, not set) or InitEvent.
+//
+// Layout (EventSize = 16 bytes, 8-byte aligned, the same everywhere):
+//
+//	offset size meaning
+//	0      4    state: bit 0 set, bit 1 manual-reset; the futex word
+//	4      4    number of waiters (so Set makes no system call without one)
+//	8      8    reserved, 0
+//
+// Several Sets of an auto-reset event with no waiter in between release
+// one waiter, not several: the event is set or not, it does not count
+// (use a Semaphore to count).
 type Event struct {
-	state   atomic.Uint32
-	waiters atomic.Uint32
+	_       [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
+	state   uint32
+	waiters uint32
 	_       uint64
+}
+
+// Event state bits.
+const (
+	eventSet    = 1 << iota // signalled
+	eventManual             // manual-reset kind, fixed by Init
+)
+
+// InitEvent places an Event over b like EventAt and initialises it to the
+// given kind, not set. Only the process that creates the shared memory
+// calls it, before any other process uses the event.
+func InitEvent(b []byte, kind EventKind) (*Event, error) {
+	e, err := EventAt(b)
+	if err != nil {
+		return nil, err
+	}
+	e.Init(kind)
+	return e, nil
+}
+
+// Init resets e to the given kind, not set, with no waiter. It must not
+// run while any process uses e.
+func (e *Event) Init(kind EventKind) {
+	var s uint32
+	if kind == ManualReset {
+		s = eventManual
+	}
+	atomic.StoreUint32(&e.waiters, 0)
+	atomic.StoreUint32(&e.state, s)
+}
+
+// Kind reports whether e is auto-reset or manual-reset.
+func (e *Event) Kind() EventKind {
+	if atomic.LoadUint32(&e.state)&eventManual != 0 {
+		return ManualReset
+	}
+	return AutoReset
+}
+
+// IsSet reports whether e is set.
+func (e *Event) IsSet() bool { return atomic.LoadUint32(&e.state)&eventSet != 0 }
+
+// Set sets e. An auto-reset event releases one waiter (now or the next to
+// come); a manual-reset event releases all of them until Reset.
+func (e *Event) Set() {
+	for {
+		s := atomic.LoadUint32(&e.state)
+		if s&eventSet != 0 || atomic.CompareAndSwapUint32(&e.state, s, s|eventSet) {
+			break
+		}
+	}
+	// The store above comes before this load and a waiter's count comes
+	// before its look at the state, so one of us sees the other.
+	n := atomic.LoadUint32(&e.waiters)
+	if n == 0 {
+		return
+	}
+	if atomic.LoadUint32(&e.state)&eventManual == 0 {
+		n = 1
+	}
+	wake(&e.state, int(n))
+}
+
+// Reset clears e.
+func (e *Event) Reset() {
+	for {
+		s := atomic.LoadUint32(&e.state)
+		if s&eventSet == 0 || atomic.CompareAndSwapUint32(&e.state, s, s&^eventSet) {
+			return
+		}
+	}
+}
+
+// TryWait reports whether e is set, resetting it if it is auto-reset
+// (then exactly one of several concurrent TryWait or Wait calls sees it).
+func (e *Event) TryWait() bool {
+	for {
+		s := atomic.LoadUint32(&e.state)
+		if s&eventSet == 0 {
+			return false
+		}
+		if s&eventManual != 0 || atomic.CompareAndSwapUint32(&e.state, s, s&^eventSet) {
+			return true
+		}
+	}
+}
+
+// Wait waits until e is set (consuming the signal of an auto-reset
+// event) or ctx is done; then it returns ctx.Err() and leaves e
+// unchanged. A ctx cancelled without a deadline is noticed within 10 ms.
+func (e *Event) Wait(ctx context.Context) error {
+	if e.TryWait() {
+		return nil
+	}
+	if ctx.Done() == nil {
+		ctx = nil
+	}
+	atomic.AddUint32(&e.waiters, 1)
+	for {
+		s := atomic.LoadUint32(&e.state)
+		if s&eventSet != 0 {
+			if e.TryWait() {
+				atomic.AddUint32(&e.waiters, ^uint32(0))
+				return nil
+			}
+			continue
+		}
+		if err := sleep(ctx, &e.state, s, sliceWait); err != nil {
+			e.giveUp()
+			return err
+		}
+	}
+}
+
+// giveUp removes a waiter that stops waiting. An auto-reset Set may have
+// woken it rather than another waiter: pass the wake-up on.
+func (e *Event) giveUp() {
+	n := atomic.AddUint32(&e.waiters, ^uint32(0))
+	if n > 0 && atomic.LoadUint32(&e.state)&(eventSet|eventManual) == eventSet {
+		wake(&e.state, 1)
+	}
 }
