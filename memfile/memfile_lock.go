@@ -1,0 +1,170 @@
+package memfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Read calls fn with the user data under the read side of the lock (the
+// Mutex for LockMutex, a shared hold of the RWMutex for LockRWMutex; no
+// lock for LockNone), and returns what fn returns. The lock is released
+// even if fn panics. fn must not keep data after it returns, nor write to
+// it.
+//
+// If a process died holding the lock, Read does not call fn: it releases
+// the lock (still marked, for whoever repairs the data) and returns an
+// error matching ErrOwnerDead; see the package documentation.
+func (f *MemFile) Read(fn func(data []byte) error) error {
+	if err := f.RLockContext(context.Background()); err != nil {
+		return f.refuse(err, f.RUnlock)
+	}
+	defer f.RUnlock()
+	return fn(f.data)
+}
+
+// Write calls fn with the user data under the write side of the lock and
+// returns what fn returns. The lock is released even if fn panics. Like
+// Read, it returns an error matching ErrOwnerDead without calling fn if a
+// process died holding the lock.
+func (f *MemFile) Write(fn func(data []byte) error) error {
+	if f.readOnly {
+		return f.errReadOnly("write")
+	}
+	if err := f.LockContext(context.Background()); err != nil {
+		return f.refuse(err, f.Unlock)
+	}
+	defer f.Unlock()
+	return fn(f.data)
+}
+
+// refuse handles a lock error of Read or Write: a dead owner's lock was
+// taken over, and is given back untouched.
+func (f *MemFile) refuse(err error, unlock func()) error {
+	if errors.Is(err, ErrOwnerDead) {
+		unlock()
+	}
+	return err
+}
+
+// Lock takes the write side of the lock (nothing for LockNone). Like
+// Mutex.Lock it waits as long as it takes, and panics if the previous
+// owner died holding the lock; use LockContext to recover from that. It
+// panics on a read-only MemFile with a lock.
+func (f *MemFile) Lock() {
+	switch {
+	case f.mu != nil:
+		f.mustWrite()
+		f.mu.Lock()
+	case f.rw != nil:
+		f.mustWrite()
+		f.rw.Lock()
+	}
+}
+
+// LockContext takes the write side of the lock, waiting until it can or
+// until ctx is done (then it returns ctx.Err() and changes nothing). If the
+// previous owner died holding the lock, it returns an error matching
+// ErrOwnerDead with the lock held: repair the data, call MarkConsistent,
+// Unlock.
+func (f *MemFile) LockContext(ctx context.Context) error {
+	var err error
+	switch {
+	case f.mu != nil:
+		if f.readOnly {
+			return f.errReadOnly("lock")
+		}
+		err = f.mu.LockContext(ctx)
+	case f.rw != nil:
+		if f.readOnly {
+			return f.errReadOnly("lock")
+		}
+		err = f.rw.LockContext(ctx)
+	}
+	return f.wrap("lock", err)
+}
+
+// Unlock releases the write side of the lock.
+func (f *MemFile) Unlock() {
+	switch {
+	case f.mu != nil:
+		f.mu.Unlock()
+	case f.rw != nil:
+		f.rw.Unlock()
+	}
+}
+
+// RLock takes the read side of the lock: a shared hold of the RWMutex, the
+// Mutex itself for LockMutex, nothing for LockNone. Like Lock it panics
+// if the previous owner died; use RLockContext to recover.
+func (f *MemFile) RLock() {
+	switch {
+	case f.mu != nil:
+		f.mustWrite()
+		f.mu.Lock()
+	case f.rw != nil:
+		f.mustWrite()
+		f.rw.RLock()
+	}
+}
+
+// RLockContext is the read-side LockContext.
+func (f *MemFile) RLockContext(ctx context.Context) error {
+	var err error
+	switch {
+	case f.mu != nil:
+		if f.readOnly {
+			return f.errReadOnly("rlock")
+		}
+		err = f.mu.LockContext(ctx)
+	case f.rw != nil:
+		if f.readOnly {
+			return f.errReadOnly("rlock")
+		}
+		err = f.rw.RLockContext(ctx)
+	}
+	return f.wrap("rlock", err)
+}
+
+// RUnlock releases the read side of the lock.
+func (f *MemFile) RUnlock() {
+	switch {
+	case f.mu != nil:
+		f.mu.Unlock()
+	case f.rw != nil:
+		f.rw.RUnlock()
+	}
+}
+
+// MarkConsistent declares the data consistent again after a lock owner
+// died (see LockContext). The caller must hold the write side of the lock.
+func (f *MemFile) MarkConsistent() {
+	switch {
+	case f.mu != nil:
+		f.mu.MarkConsistent()
+	case f.rw != nil:
+		f.rw.MarkConsistent()
+	}
+}
+
+// mustWrite panics on a read-only MemFile: taking its lock would write to
+// a read-only mapping, a fatal fault.
+func (f *MemFile) mustWrite() {
+	if f.readOnly {
+		panic(f.errReadOnly("lock"))
+	}
+}
+
+func (f *MemFile) errReadOnly(op string) error {
+	return &fs.PathError{Op: op, Path: f.name(), Err: fmt.Errorf("memfile: opened read-only: %w", fs.ErrPermission)}
+}
+
+// wrap names f in a lock error; nil stays nil without allocating, and a
+// context's error is returned as is, as callers of context APIs expect.
+func (f *MemFile) wrap(op string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &fs.PathError{Op: op, Path: f.name(), Err: err}
+}
