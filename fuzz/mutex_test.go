@@ -1,0 +1,106 @@
+package fuzz_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+
+	"github.com/shmx/shmx/memfile"
+)
+
+// FuzzMutexState places a memfile.Mutex over MutexSize bytes initialised
+// from state (garbage a dying or hostile process may have left; missing
+// bytes are zero), at the end of a page followed by a PROT_NONE page on
+// Linux, and runs up to 16 operations from ops on 3 goroutines. Each op
+// byte: bits 0-2 the operation (LockContext, TryLock, a longer critical
+// section, MarkConsistent, an expired context, TryLock while held, a
+// cancelled context), bits 3-4 the timeout (expired, 100 µs, 500 µs,
+// 2 ms; all within a 5 ms budget per execution), bit 5 whether to call
+// MarkConsistent after ErrOwnerDead, bits 6-7 the goroutine.
+//
+// Property: every operation ends (no hang, no panic: only the context
+// variants and TryLock are used, never Lock, which panics by design on a
+// dead owner); a lock is held by at most one goroutine at a time and a
+// counter incremented under it ends exact; LockContext returns nil or
+// ErrOwnerDead with the lock held, or the context's error or ErrCorrupt
+// without it. When the bytes started all zero (an unlocked Mutex), the
+// state word (bytes 0-7) is zero again once every operation has ended, so
+// the next locker finds the Mutex as a fresh one: unlocked, fast paths
+// open, no stale waiter or flag.
+func FuzzMutexState(f *testing.F) {
+	f.Fuzz(func(t *testing.T, state []byte, ops []byte) {
+		mem := guarded(t, memfile.MutexSize)
+		copy(mem, state)
+		clean := allZero(mem)
+		m, err := memfile.MutexAt(mem)
+		if err != nil {
+			t.Fatalf("MutexAt over %d aligned bytes: %v", len(mem), err)
+		}
+		var x exclusion
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		defer cancel()
+		runWorkers(t, schedule(ops), func(g int, ops []byte) {
+			for _, op := range ops {
+				mutexOp(t, ctx, m, &x, op)
+			}
+		})
+		x.check(t)
+		if clean && !allZero(mem[:8]) {
+			t.Fatalf("a Mutex that started unlocked and zero has state word %x after every operation ended", mem[:8])
+		}
+		if clean && !m.TryLock() {
+			t.Fatalf("TryLock fails on a quiet Mutex that started zero (state %x)", mem[:8])
+		} else if clean {
+			m.Unlock()
+		}
+	})
+}
+
+// mutexOp runs one operation of FuzzMutexState.
+func mutexOp(t *testing.T, parent context.Context, m *memfile.Mutex, x *exclusion, op byte) {
+	switch op & 7 {
+	case 0, 1, 3, 4, 6:
+		ctx, cancel := opContext(parent, op)
+		err := m.LockContext(ctx)
+		cancel()
+		if !lockErr(t, "Mutex.LockContext", err) {
+			return
+		}
+		if errors.Is(err, memfile.ErrOwnerDead) && op&32 != 0 || op&7 == 4 {
+			m.MarkConsistent()
+		}
+		x.section(t, "Mutex")
+		switch op & 7 {
+		case 3:
+			runtime.Gosched() // hold it while others contend
+			x.section(t, "Mutex")
+		case 6:
+			if m.TryLock() {
+				t.Errorf("TryLock succeeded on a Mutex this goroutine holds")
+				return // unlocking twice would panic
+			}
+		}
+		m.Unlock()
+	case 2:
+		if m.TryLock() {
+			x.section(t, "Mutex")
+			m.Unlock()
+		}
+	case 5:
+		ctx, cancel := context.WithTimeout(parent, 0)
+		err := m.LockContext(ctx)
+		cancel()
+		if lockErr(t, "Mutex.LockContext(expired)", err) {
+			x.section(t, "Mutex")
+			m.Unlock()
+		}
+	case 7:
+		ctx, cancel := context.WithCancel(parent)
+		cancel()
+		if lockErr(t, "Mutex.LockContext(cancelled)", m.LockContext(ctx)) {
+			x.section(t, "Mutex")
+			m.Unlock()
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package fuzz_test
+
+import (
+	"encoding/binary"
+	"math"
+	"strings"
+
+	"github.com/shmx/shmx/memfile"
+)
+
+// headerSeeds: empty and truncated mappings, all zeros and all 0xFF,
+// valid headers of every lock type with data ending exactly at the
+// mapping's edge, and valid headers with one field changed, both with the
+// stale checksum a stray write leaves and with a recomputed one (a
+// hostile writer), so that every field check is reached on its own.
+func headerSeeds() []seed {
+	s := []seed{
+		{"empty", []any{[]byte{}, uint32(0)}},
+		{"one-byte", []any{[]byte{'S'}, uint32(0)}},
+		{"zeros-127", []any{fill(127, 0), uint32(0)}},
+		{"zeros-128", []any{fill(128, 0), uint32(0)}},
+		{"zeros-4096", []any{[]byte{}, uint32(4096)}},
+		{"ff-128", []any{fill(128, 0xff), uint32(0)}},
+		{"ff-4096", []any{fill(4096, 0xff), uint32(0)}},
+		{"ff-header-max-tail", []any{fill(128, 0xff), uint32(maxTail)}},
+	}
+	valid := func(lt memfile.LockType, events int, dataSize uint64) rawHeader {
+		return validHeader(lt, events, dataSize)
+	}
+	// tail makes the mapping end exactly dataSize+extra bytes after the
+	// data offset (extra < 0: the data overruns the mapping).
+	tail := func(h rawHeader, extra int) uint32 {
+		return uint32(int(h.dataOff) + int(h.dataSize) + extra - hdrLen)
+	}
+	for _, c := range []struct {
+		name   string
+		lt     memfile.LockType
+		events int
+		data   uint64
+	}{
+		{"none", memfile.LockNone, 0, 100},
+		{"none-nodata", memfile.LockNone, 0, 0},
+		{"mutex", memfile.LockMutex, 0, 4096},
+		{"mutex-3ev", memfile.LockMutex, 3, 1},
+		{"rwmutex-1ev", memfile.LockRWMutex, 1, 64},
+		{"rwmutex-maxev", memfile.LockRWMutex, memfile.MaxEvents, 8},
+		{"none-maxev", memfile.LockNone, memfile.MaxEvents, 0},
+	} {
+		h := valid(c.lt, c.events, c.data)
+		s = append(s,
+			seed{"valid-" + c.name + "-edge", []any{h.bytes(), tail(h, 0)}},
+			seed{"valid-" + c.name + "-slack", []any{h.bytes(), tail(h, 1)}},
+		)
+		if h.dataOff+h.dataSize > hdrLen {
+			s = append(s, seed{"valid-" + c.name + "-overrun", []any{h.bytes(), tail(h, -1)}})
+		}
+	}
+	h := valid(memfile.LockNone, 0, 16)
+	s = append(s,
+		seed{"valid-truncated-100", []any{h.bytes()[:100], uint32(0)}},
+		seed{"valid-truncated-127", []any{h.bytes()[:127], uint32(0)}},
+		seed{"valid-header-only-data-outside", []any{h.bytes(), uint32(0)}},
+	)
+	base := valid(memfile.LockMutex, 2, 32)
+	for _, e := range []struct {
+		name string
+		edit func(*rawHeader)
+	}{
+		{"state-init", func(h *rawHeader) { h.state = 0 }},
+		{"state-garbage", func(h *rawHeader) { h.state = 0x12345678 }},
+		{"version-0", func(h *rawHeader) { h.version = 0 }},
+		{"version-2", func(h *rawHeader) { h.version = 2 }},
+		{"version-max", func(h *rawHeader) { h.version = math.MaxUint32 }},
+		{"hdrsize-64", func(h *rawHeader) { h.hdrSize = 64 }},
+		{"hdrsize-max", func(h *rawHeader) { h.hdrSize = math.MaxUint32 }},
+		{"locktype-3", func(h *rawHeader) { h.lock = 3 }},
+		{"locktype-ff", func(h *rawHeader) { h.lock = 0xff }},
+		{"locktype-rw", func(h *rawHeader) { h.lock = byte(memfile.LockRWMutex) }},
+		{"locktype-none", func(h *rawHeader) { h.lock = byte(memfile.LockNone) }},
+		{"reserved1", func(h *rawHeader) { h.reserved1 = 1 }},
+		{"reserved2", func(h *rawHeader) { h.reserved2 = 0x80 }},
+		{"events-3", func(h *rawHeader) { h.events = 3 }},
+		{"events-max-plus-1", func(h *rawHeader) { h.events = memfile.MaxEvents + 1 }},
+		{"events-ffff", func(h *rawHeader) { h.events = math.MaxUint16 }},
+		{"lockoff-0", func(h *rawHeader) { h.lockOff = 0 }},
+		{"lockoff-64", func(h *rawHeader) { h.lockOff = 64 }},
+		{"lockoff-unaligned", func(h *rawHeader) { h.lockOff = 129 }},
+		{"lockoff-max", func(h *rawHeader) { h.lockOff = math.MaxUint32 }},
+		{"locksize-8", func(h *rawHeader) { h.lockSize = 8 }},
+		{"locksize-max", func(h *rawHeader) { h.lockSize = math.MaxUint32 }},
+		{"eventoff-0", func(h *rawHeader) { h.eventOff = 0 }},
+		{"eventoff-overlap-lock", func(h *rawHeader) { h.eventOff = 136 }},
+		{"eventoff-max", func(h *rawHeader) { h.eventOff = math.MaxUint32 }},
+		{"stride-0", func(h *rawHeader) { h.stride = 0 }},
+		{"stride-16", func(h *rawHeader) { h.stride = 16 }},
+		{"stride-max", func(h *rawHeader) { h.stride = math.MaxUint32 }},
+		{"dataoff-0", func(h *rawHeader) { h.dataOff = 0 }},
+		{"dataoff-in-header", func(h *rawHeader) { h.dataOff = 64 }},
+		{"dataoff-past-end", func(h *rawHeader) { h.dataOff = 1 << 20 }},
+		{"dataoff-int64-min", func(h *rawHeader) { h.dataOff = 1 << 63 }},
+		{"dataoff-max", func(h *rawHeader) { h.dataOff = math.MaxUint64 }},
+		{"datasize-plus-1", func(h *rawHeader) { h.dataSize++ }},
+		{"datasize-int64-min", func(h *rawHeader) { h.dataSize = 1 << 63 }},
+		{"datasize-max", func(h *rawHeader) { h.dataSize = math.MaxUint64 }},
+		{"datasize-wraps-offset", func(h *rawHeader) { h.dataSize = math.MaxUint64 - h.dataOff + 1 }},
+		{"pid-0", func(h *rawHeader) { h.pid = 0 }},
+		{"pid-2^32", func(h *rawHeader) { h.pid = 1 << 32 }},
+		{"pid-max", func(h *rawHeader) { h.pid = math.MaxUint64 }},
+		{"checksum", func(h *rawHeader) { h.badSum = true }},
+	} {
+		bad := base
+		e.edit(&bad)
+		t := uint32(int(base.dataOff) + int(base.dataSize) - hdrLen)
+		stale := bad.bytes()
+		copy(stale[64:68], base.bytes()[64:68]) // the old checksum
+		s = append(s, seed{"field-" + e.name + "-fixed-sum", []any{bad.bytes(), t}})
+		if !bad.badSum {
+			s = append(s, seed{"field-" + e.name + "-stale-sum", []any{stale, t}})
+		}
+	}
+	return s
+}
+
+// linkSeeds: a valid link file and each way of breaking one.
+func linkSeeds() []seed {
+	valid := encodeLink("shmx_4242_0123456789ab", 4096)
+	id64 := strings.Repeat("a", maxOSIDLen)
+	s := []seed{}
+	for name, text := range map[string]string{
+		"valid":                valid,
+		"empty":                "",
+		"newline":              "\n",
+		"magic-only":           "shmx-link v1\n",
+		"no-final-newline":     strings.TrimSuffix(valid, "\n"),
+		"crlf":                 strings.ReplaceAll(valid, "\n", "\r\n"),
+		"extra-line":           valid + "extra\n",
+		"blank-line":           valid + "\n",
+		"version-2":            strings.Replace(valid, "v1", "v2", 1),
+		"version-empty":        strings.Replace(valid, "v1", "v", 1),
+		"version-huge":         strings.Replace(valid, "v1", "v99999999999999999999", 1),
+		"osid-empty":           encodeLink("", 4096),
+		"osid-64":              encodeLink(id64, 4096),
+		"osid-65":              encodeLink(id64+"a", 4096),
+		"osid-slash":           encodeLink("a/b", 4096),
+		"osid-backslash":       encodeLink(`a\b`, 4096),
+		"osid-nul":             encodeLink("a\x00b", 4096),
+		"osid-dotdot":          encodeLink("..", 4096),
+		"osid-dot":             encodeLink(".", 4096),
+		"osid-dash":            encodeLink("-rf", 4096),
+		"osid-space":           encodeLink("a b", 4096),
+		"osid-utf8":            encodeLink("séance", 4096),
+		"osid-global":          encodeLink(`Global\shmx`, 4096),
+		"osid-two-spaces":      "shmx-link v1\nosid  a\nsize 1\n",
+		"size-0":               encodeLink("a", 0),
+		"size-1":               encodeLink("a", 1),
+		"size-2^62":            encodeLink("a", 1<<62),
+		"size-2^62+1":          encodeLink("a", 1<<62+1),
+		"size-maxint64":        encodeLink("a", math.MaxInt64),
+		"size-2^64":            "shmx-link v1\nosid a\nsize 18446744073709551616\n",
+		"size-20-digits":       "shmx-link v1\nosid a\nsize 99999999999999999999\n",
+		"size-negative":        "shmx-link v1\nosid a\nsize -1\n",
+		"size-plus":            "shmx-link v1\nosid a\nsize +1\n",
+		"size-leading-zero":    "shmx-link v1\nosid a\nsize 01\n",
+		"size-hex":             "shmx-link v1\nosid a\nsize 0x10\n",
+		"size-empty":           "shmx-link v1\nosid a\nsize \n",
+		"lines-swapped":        "shmx-link v1\nsize 4096\nosid a\n",
+		"max-length":           encodeLink(id64, 1<<62) + strings.Repeat("x", 256-len(encodeLink(id64, 1<<62))),
+		"over-max-length":      valid + strings.Repeat("x", 257-len(valid)),
+		"ff":                   string(fill(64, 0xff)),
+		"zeros":                string(fill(64, 0)),
+		"trailing-space-osid":  "shmx-link v1\nosid a \nsize 1\n",
+		"trailing-space-magic": "shmx-link v1 \nosid a\nsize 1\n",
+	} {
+		s = append(s, seed{name, []any{[]byte(text)}})
+	}
+	return s
+}
+
+// Mutex seed states, from the documented layout: bytes 0-3 the state
+// (bit 0 locked; the other bits flags and a waiter count), 4-7 the owner
+// pid, 8-11 the pid and 12-15 the start hash of the last owner record.
+func mutexState(low, ownerPid, recPid, recStart uint32) []byte {
+	b := make([]byte, memfile.MutexSize)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], low)
+	le.PutUint32(b[4:], ownerPid)
+	le.PutUint32(b[8:], recPid)
+	le.PutUint32(b[12:], recStart)
+	return b
+}
+
+// deadPid is a pid no process has: above every kernel's pid_max (Linux
+// caps it at 2^22) and every Windows process id in practice.
+const deadPid = 0x3ffffff0
+
+// contendedOps makes every goroutine lock and unlock several times, with
+// timeouts long enough to sleep and be woken, and each kind of op once.
+var contendedOps = []byte{
+	0x18, 0x58, 0x98, 0x1a, 0x5b, 0x9c, 0x18, 0x58,
+	0x98, 0x1e, 0x5f, 0x9d, 0x22, 0x63, 0xa4, 0xd8,
+}
+
+// mutexSeeds: a clean Mutex under contention; garbage a dying process
+// may leave (locked by a dead pid, dirty, starving, every waiter bit);
+// all 0xFF; a short state (zero-padded).
+func mutexSeeds() []seed {
+	ops := contendedOps
+	return []seed{
+		{"zero", []any{[]byte{}, ops}},
+		{"zero-no-ops", []any{[]byte{}, []byte{}}},
+		{"zero-one-lock", []any{[]byte{}, []byte{0x18}}},
+		{"ff", []any{fill(memfile.MutexSize, 0xff), ops}},
+		{"short-locked", []any{[]byte{1}, ops}},
+		{"locked-dead-pid", []any{mutexState(1, deadPid, deadPid, 7), ops}},
+		{"locked-dead-pid-stale-record", []any{mutexState(1, deadPid, 1, 7), ops}},
+		{"locked-pid-1", []any{mutexState(1, 1, 1, 0), ops}},
+		{"unlocked-pid-left", []any{mutexState(0, deadPid, deadPid, 0), ops}},
+		{"dirty", []any{mutexState(8, 0, 0, 0), ops}},
+		{"dirty-locked-dead", []any{mutexState(9, deadPid, deadPid, 0), ops}},
+		{"starving-no-waiters", []any{mutexState(4, 0, 0, 0), ops}},
+		{"woken-no-waiters", []any{mutexState(2, 0, 0, 0), ops}},
+		{"phantom-waiters", []any{mutexState(5<<4, 0, 0, 0), ops}},
+		{"max-waiters", []any{mutexState(0xfffffff0, 0, 0, 0), ops}},
+		{"max-waiters-locked-dead", []any{mutexState(0xfffffff1, deadPid, deadPid, 0), ops}},
+		{"max-waiters-starving", []any{mutexState(0xfffffff4, 0, 0, 0), ops}},
+	}
+}
