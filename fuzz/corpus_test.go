@@ -20,9 +20,12 @@ type seed struct {
 // committed corpus files, which go test replays; TestSeedCorpus keeps the
 // two in step.
 var seedSets = map[string]func() []seed{
-	"FuzzHeader":     headerSeeds,
-	"FuzzLinkFile":   linkSeeds,
-	"FuzzMutexState": mutexSeeds,
+	"FuzzHeader":         headerSeeds,
+	"FuzzLinkFile":       linkSeeds,
+	"FuzzMutexState":     mutexSeeds,
+	"FuzzRWMutexState":   rwmutexSeeds,
+	"FuzzEventState":     eventSeeds,
+	"FuzzSemaphoreState": semaphoreSeeds,
 }
 
 // TestSeedCorpus checks that every hand-picked seed is in the committed

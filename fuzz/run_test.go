@@ -3,6 +3,7 @@ package fuzz_test
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -41,14 +42,22 @@ func schedule(ops []byte) [maxWorkers][]byte {
 // runWorkers runs fn for each goroutine's operations and waits for all of
 // them, failing the test (with every goroutine's stack) if they have not
 // ended within hangLimit: a hang is a bug the fuzzer must report, not
-// wait out.
+// wait out. A panic fails the test with its stack (rather than killing
+// the process) so that the report names the goroutine's operations.
 func runWorkers(t *testing.T, per [maxWorkers][]byte, fn func(g int, ops []byte)) {
 	var wg sync.WaitGroup
 	for g, ops := range per {
 		if len(ops) == 0 {
 			continue
 		}
-		wg.Go(func() { fn(g, ops) })
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("goroutine %d, ops %x: panic: %v\n%s", g, ops, p, debug.Stack())
+				}
+			}()
+			fn(g, ops)
+		})
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

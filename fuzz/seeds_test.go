@@ -225,3 +225,99 @@ func mutexSeeds() []seed {
 		{"max-waiters-starving", []any{mutexState(0xfffffff4, 0, 0, 0), ops}},
 	}
 }
+
+// u32s lays out little-endian 32-bit words.
+func u32s(words ...uint32) []byte {
+	b := make([]byte, 4*len(words))
+	for i, w := range words {
+		binary.LittleEndian.PutUint32(b[4*i:], w)
+	}
+	return b
+}
+
+// rwState builds RWMutex bytes from the documented layout: the writer
+// Mutex (16 bytes), rstate, gate, sleeping readers, then slot i as
+// (pid, holds) and its record.
+func rwState(w []byte, rstate, gate, rwait uint32, slots map[int][2]uint32) []byte {
+	b := make([]byte, memfile.RWMutexSize)
+	copy(b, w)
+	copy(b[16:], u32s(rstate, gate, rwait))
+	for i, s := range slots {
+		copy(b[32+8*i:], u32s(s[0], s[1]))
+		copy(b[160+8*i:], u32s(s[0], 0))
+	}
+	return b
+}
+
+// rwmutexSeeds: clean, all 0xFF, a dead writer, dead readers in slots,
+// every slot taken by dead processes, a writer bit with no writer, dirty.
+func rwmutexSeeds() []seed {
+	ops := contendedOps
+	all := map[int][2]uint32{}
+	for i := range 16 {
+		all[i] = [2]uint32{deadPid + uint32(i), 1}
+	}
+	deadWriter := mutexState(1, deadPid, deadPid, 0)
+	return []seed{
+		{"zero", []any{[]byte{}, ops}},
+		{"zero-readers", []any{[]byte{}, []byte{0x1b, 0x5c, 0x9d, 0x1b, 0x5c, 0x9d}}},
+		{"ff", []any{fill(memfile.RWMutexSize, 0xff), ops}},
+		{"dead-writer", []any{rwState(deadWriter, 1, 0, 0, nil), ops}},
+		{"dead-writer-sleeping", []any{rwState(deadWriter, 3, 7, 2, nil), ops}},
+		{"writer-bit-no-writer", []any{rwState(nil, 1, 0, 0, nil), ops}},
+		{"dirty", []any{rwState(nil, 4, 0, 0, nil), ops}},
+		{"dead-reader", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{3: {deadPid, 2}}), ops}},
+		{"every-slot-dead", []any{rwState(nil, 0, 0, 0, all), ops}},
+		{"slot-pid-no-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadPid, 0}}), ops}},
+		{"slot-max-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadPid, math.MaxUint32}}), ops}},
+		{"phantom-sleeping-readers", []any{rwState(nil, 0, 0, math.MaxUint32, nil), ops}},
+		{"short", []any{[]byte{1, 0, 0, 0, 0xf0, 0xff, 0xff, 0x3f}, ops}},
+	}
+}
+
+// eventOps sets, resets and waits from every goroutine.
+var eventOps = []byte{0x1b, 0x5b, 0x80, 0x18, 0x5a, 0x9c, 0x1d, 0x41, 0x9b, 0x1e, 0x5f, 0x80, 0x1b, 0x5c, 0x82, 0x18}
+
+// eventSeeds: auto and manual, set and not, all 0xFF, unknown state bits,
+// phantom and wrapped waiter counts, garbage reserved bytes.
+func eventSeeds() []seed {
+	ops := eventOps
+	return []seed{
+		{"zero", []any{[]byte{}, ops}},
+		{"zero-waits-only", []any{[]byte{}, []byte{0x1b, 0x5b, 0x9b}}},
+		{"auto-set", []any{u32s(1, 0), ops}},
+		{"manual", []any{u32s(2, 0), ops}},
+		{"manual-set", []any{u32s(3, 0), ops}},
+		{"ff", []any{fill(memfile.EventSize, 0xff), ops}},
+		{"unknown-bits", []any{u32s(0xfffffffc, 0), ops}},
+		{"phantom-waiters", []any{u32s(0, 5), ops}},
+		{"waiters-wrap", []any{u32s(0, math.MaxUint32), ops}},
+		{"manual-waiters-wrap", []any{u32s(3, math.MaxUint32), ops}},
+		{"reserved-garbage", []any{u32s(0, 0, 0xdeadbeef, 0xdeadbeef), ops}},
+	}
+}
+
+// semOps acquires and releases one or two units from every goroutine,
+// with every kind of operation once.
+var semOps = []byte{0x18, 0x58, 0x98, 0x3a, 0x7b, 0xbc, 0x1d, 0x58, 0x98, 0x38, 0x79, 0xba, 0x1e, 0x5a, 0x9b, 0x18}
+
+// semaphoreSeeds: empty, with units, bounded and not, all 0xFF, a count
+// above the capacity (garbage no Init allows), counts at the 32-bit edge,
+// phantom and wrapped waiter counts.
+func semaphoreSeeds() []seed {
+	ops := semOps
+	return []seed{
+		{"zero", []any{[]byte{}, ops}},
+		{"count-1", []any{u32s(1), ops}},
+		{"count-2-cap-2", []any{u32s(2, 2), ops}},
+		{"count-3-unbounded", []any{u32s(3, 0), ops}},
+		{"ff", []any{fill(memfile.SemaphoreSize, 0xff), ops}},
+		{"count-over-capacity", []any{u32s(100, 5), ops}},
+		{"count-max-cap-1", []any{u32s(math.MaxUint32, 1), ops}},
+		{"count-max-unbounded", []any{u32s(math.MaxUint32, 0), ops}},
+		{"count-max-minus-1", []any{u32s(math.MaxUint32-1, 0), ops}},
+		{"phantom-waiters", []any{u32s(1, 0, 7), ops}},
+		{"waiters-wrap", []any{u32s(1, 0, math.MaxUint32), ops}},
+		{"reserved-garbage", []any{u32s(2, 4, 0, 0xdeadbeef), ops}},
+	}
+}
