@@ -42,7 +42,23 @@ func lockMapping(t testing.TB, path string) []byte {
 // parentMapping creates a fresh mapped file and returns it with the
 // environment entry that lets a child map the same file.
 func parentMapping(t *testing.T) ([]byte, string) {
-	path := filepath.Join(t.TempDir(), "locks")
+	// Not t.TempDir: its RemoveAll fails under wine 8.0 (see
+	// .ci/bin/go_windows_amd64_exec), while os.Remove of the file, then of
+	// the empty directory, works everywhere. Cleanups run last-in
+	// first-out: this one after the unmapping registered below.
+	dir, err := os.MkdirTemp("", "shmx-locks-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "locks")
+	t.Cleanup(func() {
+		if err := os.Remove(path); err != nil {
+			t.Error(err)
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Error(err)
+		}
+	})
 	return lockMapping(t, path), envLockFile + "=" + path
 }
 
