@@ -27,11 +27,23 @@ const (
 // environment a child needs to map the same file.
 func ringShared(t testing.TB, size int) ([]byte, []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ring")
+	// Not t.TempDir: its RemoveAll fails under wine 8.0 (see
+	// .ci/bin/go_windows_amd64_exec), while os.Remove of the file, then of
+	// the empty directory, works everywhere. Cleanups run last-in
+	// first-out: this one after the unmapping registered below.
+	dir, err := os.MkdirTemp("", "shmx-ring-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ring")
+	t.Cleanup(func() {
+		for _, p := range []string{path, dir} {
+			if err := os.Remove(p); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
 	name := fmt.Sprintf("shmx-ringtest-%d-%d", os.Getpid(), time.Now().UnixNano())
-	// Cleanups run last-in first-out: this one after the unmapping, before
-	// the TempDir removal, which (under wine) needs an empty directory.
-	t.Cleanup(func() { os.Remove(path) })
 	b := testproc.MapFile(t, path, size)
 	ringRegister(t, b, name)
 	return b, []string{envRingFile + "=" + path, envRingSize + "=" + strconv.Itoa(size), envRingName + "=" + name}
