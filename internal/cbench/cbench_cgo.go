@@ -69,6 +69,20 @@ static void ping_pong(void *p, int me, long n) {
 		pthread_mutex_unlock(&s->mu);
 	}
 }
+
+// poll_pong plays n rounds as side me by polling the turn under the
+// mutex, the same protocol as the Go Mutex ping-pong benchmark.
+static void poll_pong(void *p, int me, long n) {
+	shared_t *s = (shared_t *)p;
+	for (long i = 0; i < n;) {
+		pthread_mutex_lock(&s->mu);
+		if (s->turn == me) {
+			s->turn = 1 - me;
+			i++;
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+}
 */
 import "C"
 
@@ -109,4 +123,10 @@ func TimedLockLoop(mem []byte, n int, counter *uint64) int64 {
 // PingPong plays n rounds of a two-process hand-off as side me (0 starts).
 func PingPong(mem []byte, me, n int) {
 	C.ping_pong(unsafe.Pointer(&mem[0]), C.int(me), C.long(n))
+}
+
+// PollPong plays n rounds of a two-process hand-off as side me (0 starts)
+// by polling the turn under the mutex, without the condition variable.
+func PollPong(mem []byte, me, n int) {
+	C.poll_pong(unsafe.Pointer(&mem[0]), C.int(me), C.long(n))
 }

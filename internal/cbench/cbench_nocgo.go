@@ -21,3 +21,6 @@ func TimedLockLoop(mem []byte, n int, counter *uint64) int64 { panic(unavailable
 
 // PingPong is unavailable in this build.
 func PingPong(mem []byte, me, n int) { panic(unavailable) }
+
+// PollPong is unavailable in this build.
+func PollPong(mem []byte, me, n int) { panic(unavailable) }

@@ -26,4 +26,7 @@ func TestLoops(t *testing.T) {
 	go func() { PingPong(b, 1, 100); done <- true }()
 	PingPong(b, 0, 100)
 	<-done
+	go func() { PollPong(b, 1, 100); done <- true }()
+	PollPong(b, 0, 100)
+	<-done
 }
