@@ -33,9 +33,22 @@ import (
 // and re-checks *addr between slices: a waiter beyond the cap notices a
 // changed word within one slice. A Wake that leaves the word unchanged
 // reaches at most semMax waiters.
+//
+// The check of *addr and the wait are two steps, so a count released for
+// one waiter can be taken by another waiter of the same word (for
+// instance the waker itself, waiting for an answer on that word) while
+// the intended one is between its check and its wait; the taker returns
+// spuriously and the intended waiter sleeps until its slice ends. Slices
+// therefore start at firstSlice and double up to waitSlice: such a waiter
+// re-checks soon after it started waiting, which is exactly when the race
+// happens, while a long wait costs only a handful of extra wake-ups.
 
-// waitSlice bounds one WaitForSingleObject of a cross-process wait.
-const waitSlice = 50 * time.Millisecond
+// firstSlice and waitSlice bound one WaitForSingleObject of a
+// cross-process wait: the first one, and every later one.
+const (
+	firstSlice = time.Millisecond
+	waitSlice  = 50 * time.Millisecond
+)
 
 var (
 	modSynch                = windows.NewLazySystemDLL("api-ms-win-core-synch-l1-2-0.dll")
@@ -59,8 +72,8 @@ func wait(addr *uint32, val uint32, timeout time.Duration) error {
 	return waitSem(s.h, addr, val, timeout)
 }
 
-// waitSem waits on the word's semaphore in slices of at most waitSlice,
-// re-checking *addr before each, until a release, a change of the word or
+// waitSem waits on the word's semaphore in growing slices (firstSlice up
+// to waitSlice), re-checking *addr before each, until a release, a change of the word or
 // the deadline. It checks the deadline against the monotonic clock, since
 // a Windows wait may end up to a timer tick early.
 func waitSem(h windows.Handle, addr *uint32, val uint32, timeout time.Duration) error {
@@ -68,11 +81,13 @@ func waitSem(h windows.Handle, addr *uint32, val uint32, timeout time.Duration) 
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
+	next := firstSlice
 	for {
 		if atomic.LoadUint32(addr) != val {
 			return nil
 		}
-		slice := waitSlice
+		slice := next
+		next = min(2*next, waitSlice)
 		if timeout > 0 {
 			rem := time.Until(deadline)
 			if rem <= 0 {
