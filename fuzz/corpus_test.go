@@ -26,6 +26,7 @@ var seedSets = map[string]func() []seed{
 	"FuzzRWMutexState":   rwmutexSeeds,
 	"FuzzEventState":     eventSeeds,
 	"FuzzSemaphoreState": semaphoreSeeds,
+	"FuzzRing":           ringSeeds,
 }
 
 // TestSeedCorpus checks that every hand-picked seed is in the committed

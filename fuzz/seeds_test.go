@@ -321,3 +321,113 @@ func semaphoreSeeds() []seed {
 		{"reserved-garbage", []any{u32s(2, 4, 0, 0xdeadbeef), ops}},
 	}
 }
+
+// ringGeom encodes FuzzRing's geometry word: slot size 1..128, capacity
+// 2<<capLog (capLog 0..3), and whether to recompute the header check.
+func ringGeom(slotSize, capLog int, fixSum bool) uint16 {
+	g := uint16(slotSize-1) | uint16(capLog)<<7
+	if fixSum {
+		g |= 0x8000
+	}
+	return g
+}
+
+// ringOps: producers and consumers on every goroutine, blocking and not,
+// zero-copy commit and abort, Reclaim and Len.
+var ringOps = []byte{0x00, 0x41, 0x9a, 0x1b, 0x44, 0xa4, 0x05, 0x46, 0x87, 0x00, 0x41, 0x9a, 0x1b, 0x42, 0x83, 0x01}
+
+// xorAt returns a mask of n bytes that is zero except for v at off.
+func xorAt(n, off int, v []byte) []byte {
+	m := make([]byte, n)
+	copy(m[off:], v)
+	return m
+}
+
+// ringSeeds: clean rings of several geometries; each header field
+// changed, with the stale check and with a recomputed one; counters out
+// of step (head past tail, tail a lap ahead, at the 64-bit edge);
+// slots claimed by dead producers and consumers, a slot a lap ahead,
+// lengths no producer writes; all-0xFF masks.
+func ringSeeds() []seed {
+	ops := ringOps
+	none := []byte{}
+	s := []seed{
+		{"clean-1x2", []any{ringGeom(1, 0, false), none, none, none, ops}},
+		{"clean-4x4", []any{ringGeom(4, 1, false), none, none, none, ops}},
+		{"clean-48x8", []any{ringGeom(48, 2, false), none, none, none, ops}},
+		{"clean-128x16", []any{ringGeom(128, 3, false), none, none, none, ops}},
+		{"clean-no-ops", []any{ringGeom(8, 0, false), none, none, none, none}},
+		{"ff-everything", []any{ringGeom(16, 1, false), fill(32, 0xff), fill(32, 0xff), fill(4096, 0xff), ops}},
+		{"ff-slots", []any{ringGeom(16, 1, false), none, none, fill(4096, 0xff), ops}},
+		{"ff-counters", []any{ringGeom(16, 1, false), none, fill(32, 0xff), none, ops}},
+	}
+	for _, fix := range []bool{false, true} {
+		sfx := "-stale-sum"
+		if fix {
+			sfx = "-fixed-sum"
+		}
+		g := ringGeom(8, 1, fix)
+		for _, e := range []struct {
+			name string
+			off  int
+			v    uint32
+		}{
+			{"state-initialising", 0, 3},
+			{"state-garbage", 0, 0xfffffff0},
+			{"magic", 4, 1},
+			{"version-2", 8, 3},
+			{"slotsize-0", 12, 8},
+			{"slotsize-huge", 12, 1 << 30},
+			{"slotsize-over-max", 12, 0x80000000},
+			{"slotsize-past-stride", 12, 8 ^ 64},
+			{"capacity-0", 16, 4},
+			{"capacity-3", 16, 4 ^ 3},
+			{"capacity-double", 16, 4 ^ 8},
+			{"capacity-2^30", 16, 4 ^ 1<<30},
+			{"capacity-2^31", 16, 4 ^ 1<<31},
+			{"stride-0", 20, 64},
+			{"stride-128", 20, 64 ^ 128},
+			{"slotsoff-0", 24, 640},
+			{"slotsoff-64", 24, 640 ^ 64},
+			{"check", 28, 1},
+		} {
+			s = append(s, seed{"header-" + e.name + sfx, []any{g, xorAt(32, e.off, u32s(e.v)), none, none, ops}})
+		}
+	}
+	g := ringGeom(8, 1, false) // 4 slots of 8 bytes, stride 64
+	ctr := func(tail, head uint64, words ...uint32) []byte {
+		b := make([]byte, 32)
+		binary.NativeEndian.PutUint64(b[0:], tail)
+		binary.NativeEndian.PutUint64(b[8:], head)
+		for i, w := range words {
+			binary.NativeEndian.PutUint32(b[16+4*i:], w)
+		}
+		return b
+	}
+	// slot returns a slot-area mask setting slot i's state word to
+	// seq|owner<<32 and its length to length, over the initial (i, 0, 0).
+	slot := func(i int, seq, owner, length uint32) []byte {
+		m := make([]byte, 4*64)
+		binary.NativeEndian.PutUint32(m[64*i:], seq^uint32(i))
+		binary.NativeEndian.PutUint32(m[64*i+4:], owner)
+		binary.NativeEndian.PutUint32(m[64*i+8:], length)
+		return m
+	}
+	s = append(s,
+		seed{"counters-head-past-tail", []any{g, none, ctr(0, 3), none, ops}},
+		seed{"counters-tail-lap-ahead", []any{g, none, ctr(4, 0), none, ops}},
+		seed{"counters-tail-far-ahead", []any{g, none, ctr(1<<40, 0), none, ops}},
+		seed{"counters-max", []any{g, none, ctr(1<<64-1, 1<<64-1), none, ops}},
+		seed{"counters-wrap", []any{g, none, ctr(1<<64-1, 1<<64-2), none, ops}},
+		seed{"counters-phantom-waiters", []any{g, none, ctr(0, 0, 7, 1<<31, 9, 1<<32-1), none, ops}},
+		seed{"slot-dead-producer-at-head", []any{g, none, ctr(1, 0), slot(0, 0, deadPid, 0), ops}},
+		seed{"slot-dead-consumer-at-tail", []any{g, none, ctr(4, 1), slot(0, 1, deadPid, 8), ops}},
+		seed{"slot-committed-long", []any{g, none, ctr(1, 0), slot(0, 1, 0, 9), ops}},
+		seed{"slot-committed-max-length", []any{g, none, ctr(1, 0), slot(0, 1, 0, 0xfffffffe), ops}},
+		seed{"slot-committed-skip", []any{g, none, ctr(1, 0), slot(0, 1, 0, 0xffffffff), ops}},
+		seed{"slot-lap-ahead", []any{g, none, none, slot(0, 4, 0, 0), ops}},
+		seed{"slot-far-behind", []any{g, none, none, slot(0, 0x80000000, 0, 0), ops}},
+		seed{"slot-owner-no-claim", []any{g, none, none, slot(0, 0, 1, 0), ops}},
+	)
+	return s
+}
