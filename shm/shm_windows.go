@@ -115,6 +115,11 @@ func createSys(name string, size int64, o *options) (*Segment, error) {
 		if h != 0 { // ERROR_ALREADY_EXISTS comes with a handle to the old one
 			windows.CloseHandle(h)
 		}
+		if err == windows.ERROR_INVALID_HANDLE {
+			// The name belongs to a kernel object of another kind
+			// (an event, a mutex...): taken all the same.
+			return nil, wrapped{"shm: name is taken by a kernel object that is not a file mapping", fs.ErrExist}
+		}
 		return nil, err
 	}
 	s, err := mapView(h, name, osName, size, int(section), o)

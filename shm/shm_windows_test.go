@@ -111,11 +111,23 @@ func TestGlobalNamespace(t *testing.T) {
 	if s.OSName() != `Global\`+name {
 		t.Fatalf("OSName %q", s.OSName())
 	}
-	if _, err := Open(name); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("a Global\\ segment opened as Local\\: %v", err)
-	}
 	o := mustOpen(t, name, WithGlobal())
 	if o.Size() != 100 {
 		t.Fatalf("Size %d", o.Size())
+	}
+}
+
+// TestNameTakenByEvent: a kernel object of another kind holding the name
+// makes Create fail with fs.ErrExist, not a bare ERROR_INVALID_HANDLE.
+func TestNameTakenByEvent(t *testing.T) {
+	name := testName(t)
+	np, _ := windows.UTF16PtrFromString(`Local\` + name)
+	ev, err := windows.CreateEvent(nil, 0, 0, np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer windows.CloseHandle(ev)
+	if _, err := Create(name, 100); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create over an event's name: %v, want fs.ErrExist", err)
 	}
 }
