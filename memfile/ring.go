@@ -29,7 +29,9 @@ import (
 // process id in the same atomic step, and only then advances tail or head;
 // anyone who finds a claimed slot at tail (head) advances the counter for
 // it. So every claimed slot names its claimant at every instant, which is
-// what makes a claimant that died recoverable (see below).
+// what makes a claimant that died recoverable (see below). Sequence and
+// pid fit one 64-bit word, so a plain 64-bit compare-and-swap suffices and
+// atomicx.CAS128 (slower, and emulated by a lock on some CPUs) is not used.
 //
 // # Blocking
 //
@@ -72,7 +74,9 @@ import (
 // Reclaim does, for code that only polls. A process id reused by a new
 // process after the claimant died keeps the slot wedged until that process
 // exits too: the pid is the whole identity recorded (32 bits beside the
-// sequence number).
+// sequence number; processes in different pid namespaces must not share a
+// ring). A process killed while counted as a sleeper leaves the waiter
+// count too high: nothing is lost, but every commit then pays a futex wake.
 //
 // # Layout
 //

@@ -11,9 +11,15 @@ import (
 )
 
 // ringSpinBudget is how long a blocked Send or Recv keeps retrying before
-// it sleeps: a peer process on another CPU usually answers within a few
-// microseconds, far below the cost of a futex sleep and wake (10-20 µs).
-const ringSpinBudget = 20 * time.Microsecond
+// it sleeps. A peer running on another CPU answers within a microsecond
+// or two, far below a futex sleep and wake (10-20 µs on the virtual
+// machines measured); but when the CPUs are oversubscribed the peer is
+// not running, and every spinning microsecond is taken from it. So the
+// budget is about what blocking costs the waker (a few µs of system call),
+// the classic competitive choice: measured here under heavy load, 5 µs
+// kept the round trip at the futex cost while 20-100 µs made it 3-10x
+// worse; on a quiet machine 5-10 µs already catches the fast answers.
+const ringSpinBudget = 10 * time.Microsecond
 
 // ringWaiter is the state of one direction's slow path: which epoch and
 // waiter count to use, and how to try, repair and hand on a wake-up.
