@@ -24,7 +24,7 @@ func tempDir() string {
 // (here the same process does, to show both halves).
 func ExampleCreate() {
 	dir := tempDir()
-	defer os.RemoveAll(dir)
+	defer os.Remove(dir) // emptied by the owner's Close, which runs first
 	link := filepath.Join(dir, "shared_mem.link")
 
 	f, err := memfile.Create(link, memfile.LockMutex, 4096)
@@ -47,7 +47,7 @@ func ExampleCreate() {
 // under the lock.
 func ExampleOpen() {
 	dir := tempDir()
-	defer os.RemoveAll(dir)
+	defer os.Remove(dir) // emptied by the owner's Close, which runs first
 	link := filepath.Join(dir, "shared_mem.link")
 	w, err := memfile.Create(link, memfile.LockRWMutex, 4096)
 	if err != nil {
@@ -77,7 +77,7 @@ func ExampleOpen() {
 // slice, map, channel, func, interface, int or uint is an error naming it.
 func ExampleView() {
 	dir := tempDir()
-	defer os.RemoveAll(dir)
+	defer os.Remove(dir) // emptied by the owner's Close, which runs first
 	type stats struct {
 		Requests uint64
 		Errors   uint32

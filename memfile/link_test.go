@@ -69,7 +69,7 @@ func TestLinkRoundTrip(t *testing.T) {
 // path, exactly one succeeds, every other gets fs.ErrExist, the file holds
 // the winner's content, and no temporary file is left behind.
 func TestWriteLinkRace(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	path := filepath.Join(dir, "race.link")
 	const n = 8
 	var wg sync.WaitGroup
@@ -107,7 +107,7 @@ func TestWriteLinkRace(t *testing.T) {
 }
 
 func TestWriteLinkReplace(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.link")
+	path := filepath.Join(tempDir(t), "x.link")
 	if err := writeLink(path, LinkInfo{OSID: "a", Size: 1}, 0o600, false); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestWriteLinkReplace(t *testing.T) {
 }
 
 func TestReadLinkCorrupt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bad.link")
+	path := filepath.Join(tempDir(t), "bad.link")
 	os.WriteFile(path, []byte(strings.Repeat("z", 10000)), 0o600)
 	_, err := readLink(path)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {

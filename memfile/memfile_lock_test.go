@@ -137,7 +137,7 @@ func TestReadWriteAllocs(t *testing.T) {
 func BenchmarkWrite(b *testing.B) {
 	for _, lt := range []LockType{LockNone, LockMutex, LockRWMutex} {
 		b.Run(lt.String(), func(b *testing.B) {
-			f, err := Create(tempLinkB(b), lt, 64)
+			f, err := Create(tempLink(b), lt, 64)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -150,5 +150,3 @@ func BenchmarkWrite(b *testing.B) {
 		})
 	}
 }
-
-func tempLinkB(b *testing.B) string { return b.TempDir() + "/bench.link" }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +20,28 @@ import (
 )
 
 // tempLink returns a link path in a fresh temporary directory.
-func tempLink(t *testing.T) string {
-	return filepath.Join(t.TempDir(), "test.link")
+func tempLink(t testing.TB) string {
+	return filepath.Join(tempDir(t), "test.link")
+}
+
+// tempDir is t.TempDir, emptied entry by entry with os.Remove: under wine
+// 8.0, Go's os.RemoveAll fails ("Invalid function", see
+// .ci/bin/go_windows_amd64_exec) while os.Remove works.
+func tempDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "memfile-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("removing the test directory: %v", err)
+		}
+	})
+	return dir
 }
 
 // mustCreate creates a memfile that is closed (and so removed) when the
@@ -169,7 +190,8 @@ func TestForkedOwnerKeeps(t *testing.T) {
 		t.Fatal("IsOwner in a process that is not the owner")
 	}
 	f.Close()
-	if !segmentExists(t, osid) || !fileExists(link) {
+	// (Windows itself frees a segment with its last handle.)
+	if runtime.GOOS != "windows" && !segmentExists(t, osid) || !fileExists(link) {
 		t.Fatal("Close in a non-owner process removed the segment or link")
 	}
 	shm.Remove(osid)

@@ -81,7 +81,7 @@ func demo(w io.Writer, c demoConfig) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer os.Remove(dir) // emptied by the owner's Close, which runs first
 	link := filepath.Join(dir, "demo.link")
 	f, err := memfile.Create(link, memfile.LockMutex, 4096, memfile.WithEvents(2))
 	if err != nil {
