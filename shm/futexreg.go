@@ -1,5 +1,3 @@
-//go:build !windows
-
 package shm
 
 import "github.com/shmx/shmx/futex"
