@@ -120,8 +120,9 @@ func ringOp(t *testing.T, parent context.Context, r *memfile.Ring, l *ledger, op
 	switch op & 7 {
 	case 0:
 		msg := l.next()
-		if r.TrySend(msg) {
-			l.sent(msg)
+		l.sending(msg, 1) // before: a consumer may take it at once
+		if !r.TrySend(msg) {
+			l.sending(msg, -1)
 		}
 	case 1:
 		if n, ok := r.TryRecv(buf); ok {
@@ -129,10 +130,12 @@ func ringOp(t *testing.T, parent context.Context, r *memfile.Ring, l *ledger, op
 		}
 	case 2:
 		msg := l.next()
-		if err := r.Send(ctx, msg); err == nil {
-			l.sent(msg)
-		} else if !isCtxErr(err) {
-			t.Errorf("Ring.Send: %v", err)
+		l.sending(msg, 1)
+		if err := r.Send(ctx, msg); err != nil {
+			l.sending(msg, -1)
+			if !isCtxErr(err) {
+				t.Errorf("Ring.Send: %v", err)
+			}
 		}
 	case 3:
 		n, err := r.Recv(ctx, buf)
@@ -149,8 +152,8 @@ func ringOp(t *testing.T, parent context.Context, r *memfile.Ring, l *ledger, op
 			}
 			msg := l.next()
 			copy(s.Bytes(), msg)
+			l.sending(msg, 1)
 			s.Commit(len(msg))
-			l.sent(msg)
 		}
 	case 5:
 		if s, ok := r.TryBeginRecv(); ok {
@@ -221,11 +224,14 @@ func (l *ledger) next() []byte {
 	return msg
 }
 
-func (l *ledger) sent(msg []byte) {
+// sending records msg as sent (d = 1) before the send, so that a
+// consumer quicker than the producer's return finds it recorded, or
+// withdraws it (d = -1) when the send failed.
+func (l *ledger) sending(msg []byte, d int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sentN++
-	l.out[l.idOf(msg)]++
+	l.sentN += d
+	l.out[l.idOf(msg)] += d
 }
 
 // idOf reads a message's id (the first min(4, slot size) bytes).
