@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/klauspost/cpuid/v2"
 	"golang.org/x/sys/cpu"
@@ -65,18 +64,19 @@ func Detect() Features {
 }
 
 // measurePause returns the cost of one Pause in ns: the fastest of a few
-// timed runs, since preemption only ever makes a run slower.
+// runs timed with Ticks (Go's clock is too coarse on Windows), since
+// preemption only ever makes a run slower.
 func measurePause() float64 {
 	const n = 1000
-	best := time.Duration(1<<63 - 1)
+	best := ^uint64(0)
 	for range 10 {
-		t := time.Now()
+		t := Ticks()
 		for range n {
 			Pause()
 		}
-		best = min(best, time.Since(t))
+		best = min(best, Ticks()-t)
 	}
-	return float64(best) / n
+	return float64(best) * 1e9 / float64(TicksPerSecond()) / n
 }
 
 // String returns a readable multi-line report, one "name: value" a line.

@@ -31,24 +31,23 @@ func TicksPerSecond() uint64 { return ticksPerSecond() }
 // genericTicksPerSecond is the rate of ticksGeneric: nanoseconds.
 const genericTicksPerSecond = 1e9
 
-// epoch is the origin of ticksGeneric; time.Since reads the monotonic
-// clock (nanotime), never the wall clock.
+// epoch is the origin of ticksGeneric on most systems; time.Since reads
+// the monotonic clock (nanotime), never the wall clock.
 var epoch = time.Now()
 
 // ticksGeneric is the pure-Go twin of the assembly Ticks: nanoseconds of
-// the monotonic clock since the package was initialised.
-func ticksGeneric() uint64 { return uint64(time.Since(epoch)) }
+// a monotonic clock with sub-microsecond resolution (see monoNanos).
+func ticksGeneric() uint64 { return monoNanos() }
 
-// calibrate measures the rate of read against the monotonic clock. Each
-// end of the window reads the counter between two clock reads and keeps
-// the reading only when the two are close, so that a preemption between
-// the reads cannot skew the result; the window is slept, not spun, so
-// that calibration does not steal a CPU.
+// calibrate measures the rate of read against the monotonic clock over at
+// least a millisecond. Each end of the window is a tick of the clock (see
+// edge), so the result is right whatever the clock's resolution: on
+// Windows, Go's clock advances in steps of 0.5 to 15.6 ms. The window is
+// slept, not spun, so that calibration does not steal a CPU for long.
 func calibrate(read func() uint64) uint64 {
-	const window = time.Millisecond
-	t0, c0 := bracket(read)
-	time.Sleep(window)
-	t1, c1 := bracket(read)
+	t0, c0 := edge(read)
+	time.Sleep(time.Millisecond)
+	t1, c1 := edge(read)
 	ns := uint64(t1.Sub(t0))
 	if ns == 0 || c1 <= c0 {
 		return genericTicksPerSecond // a broken counter: never divide by zero
@@ -56,22 +55,21 @@ func calibrate(read func() uint64) uint64 {
 	return scale(c1-c0, 1e9, ns)
 }
 
-// bracket reads the counter between two reads of the monotonic clock,
-// retrying a few times when they are far apart (a preemption), and returns
-// the clock's midpoint with the counter.
-func bracket(read func() uint64) (time.Time, uint64) {
-	var t time.Time
-	var c uint64
-	for range 5 {
-		a := time.Now()
-		c = read()
+// edge waits for the monotonic clock to step and returns the new clock
+// reading with the counter read right after it: the two then describe the
+// same instant to within one loop iteration (tens of ns), not within one
+// step of the clock. A clock that never steps (broken) ends the wait
+// after 1<<24 reads, about half a second.
+func edge(read func() uint64) (time.Time, uint64) {
+	a := time.Now()
+	for range 1 << 24 {
 		b := time.Now()
-		t = a.Add(b.Sub(a) / 2)
-		if b.Sub(a) < 2*time.Microsecond {
-			break
+		c := read()
+		if b.Sub(a) != 0 {
+			return b, c
 		}
 	}
-	return t, c
+	return a, read()
 }
 
 // scale returns x*num/den without intermediate overflow, saturating at

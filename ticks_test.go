@@ -39,6 +39,31 @@ func checkTicks(t *testing.T) {
 
 func TestTicks(t *testing.T) { checkTicks(t) }
 
+// TestTicksResolution checks that Ticks steps in well under a millisecond,
+// so that spin budgets of microseconds mean something (Go's own clock on
+// Windows steps in 0.5 to 15.6 ms). The smallest of ten observed steps is
+// used: a preemption can only make one step look larger.
+func TestTicksResolution(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		read func() uint64
+		rate uint64
+	}{{"Ticks", Ticks, TicksPerSecond()}, {"ticksGeneric", ticksGeneric, genericTicksPerSecond}} {
+		best := ^uint64(0)
+		for range 10 {
+			a := c.read()
+			b := a
+			for i := 0; b == a && i < 1<<26; i++ {
+				b = c.read()
+			}
+			best = min(best, b-a)
+		}
+		if ns := scale(best, 1e9, c.rate); ns > uint64(time.Millisecond) {
+			t.Errorf("%s steps by %v at best, want under 1ms", c.name, time.Duration(ns))
+		}
+	}
+}
+
 func TestTicksGenericRate(t *testing.T) {
 	r := calibrate(ticksGeneric)
 	if r < genericTicksPerSecond/2 || r > genericTicksPerSecond*2 {

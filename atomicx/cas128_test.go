@@ -182,7 +182,12 @@ func TestCAS128CrossProcess(t *testing.T) {
 		ran = true
 		t.Run(im.name, func(t *testing.T) {
 			defer im.set()()
-			path := filepath.Join(t.TempDir(), "u128")
+			dir := t.TempDir()
+			path := filepath.Join(dir, "u128")
+			// Removed after MapFile's unmap and before TempDir's
+			// cleanup, which cannot remove a non-empty directory
+			// under wine 8.0 (see .ci/bin/go_windows_amd64_exec).
+			t.Cleanup(func() { os.Remove(path); os.Remove(dir) })
 			b := testproc.MapFile(t, path, 4096)
 			u, err := Uint128At(b, 128)
 			if err != nil {
