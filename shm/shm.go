@@ -118,7 +118,10 @@ func Create(name string, size int64, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, s.register("create")
+	if err := s.register("create"); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Open maps the existing segment called name, read-write unless
@@ -136,7 +139,10 @@ func Open(name string, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, s.register("open")
+	if err := s.register("open"); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Remove removes the name of a segment, so that later Opens fail and a
@@ -178,10 +184,11 @@ func (s *Segment) Bytes() []byte { return s.mem }
 // leading '/'.
 func (s *Segment) Name() string { return s.name }
 
-// OSName returns what the OS calls the segment: a path on Unix
-// (/dev/shm/<name> on Linux), the mapping object's name on Windows
-// (Local\<name>). It is what another program passes to open the same
-// memory.
+// OSName returns what the OS calls the segment: a file's path on Linux
+// (/dev/shm/<name>) and macOS (/tmp/shmx/<name>), the shm_open name on
+// FreeBSD (/<name>), the mapping object's name on Windows (Local\<name>),
+// or the file's path for WithFile. It is what another program uses to
+// reach the same memory, and the name shm registers with futex.
 func (s *Segment) OSName() string { return s.osName }
 
 // Size returns the size of the segment in bytes as asked for at Create,
