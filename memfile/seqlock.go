@@ -62,7 +62,7 @@ func SeqLockSize[T any]() int {
 // reported as an error wrapping ErrCorrupt.
 func SeqLockAt[T any](b []byte) (*SeqLock[T], error) {
 	var v T
-	if err := seqCheckPlain(reflect.TypeOf(&v).Elem()); err != nil {
+	if err := checkPlain(reflect.TypeOf(&v).Elem()); err != nil {
 		return nil, err
 	}
 	need := SeqLockSize[T]()
