@@ -27,6 +27,7 @@ var seedSets = map[string]func() []seed{
 	"FuzzEventState":     eventSeeds,
 	"FuzzSemaphoreState": semaphoreSeeds,
 	"FuzzRing":           ringSeeds,
+	"FuzzSeqLock":        seqlockSeeds,
 }
 
 // TestSeedCorpus checks that every hand-picked seed is in the committed

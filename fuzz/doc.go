@@ -13,7 +13,11 @@
 //	FuzzLinkFile        memfile.ParseLink on arbitrary link-file contents
 //	FuzzMutexState      a memfile.Mutex over garbage bytes, locked and
 //	                    unlocked by several goroutines
-//	FuzzSeqLock         a memfile.SeqLock over garbage bytes
+//	FuzzRWMutexState    the same for memfile.RWMutex, readers and writers
+//	FuzzEventState      a memfile.Event over garbage bytes: Set, Reset, Wait
+//	FuzzSemaphoreState  a memfile.Semaphore over garbage bytes
+//	FuzzSeqLock         a memfile.SeqLock over garbage bytes, one writer
+//	                    and two readers
 //	FuzzRing            memfile.RingAt and the Ring operations over a
 //	                    garbage header, counters and slot states
 //

@@ -431,3 +431,34 @@ func ringSeeds() []seed {
 	)
 	return s
 }
+
+// seqMem builds SeqLock bytes: sequence, recorded size, value bytes.
+func seqMem(seq uint64, size uint32, value []byte) []byte {
+	b := make([]byte, memfile.SeqLockSize[seqValue]())
+	binary.NativeEndian.PutUint64(b, seq)
+	binary.NativeEndian.PutUint32(b[8:], size)
+	copy(b[16:], value)
+	return b
+}
+
+// seqlockSeeds: fresh, a dead writer's odd sequence, a sequence about to
+// wrap, another type's size, garbage size, a garbage value, all 0xFF.
+func seqlockSeeds() []seed {
+	const size = 24 // unsafe.Sizeof(seqValue{})
+	ops := []byte{1, 2, 3, 1, 2, 3, 0, 3}
+	junk := fill(24, 0xa5)
+	return []seed{
+		{"zero", []any{[]byte{}, ops}},
+		{"zero-no-store", []any{[]byte{}, []byte{0, 2, 0}}},
+		{"fresh-size", []any{seqMem(0, size, nil), ops}},
+		{"dead-writer", []any{seqMem(7, size, junk), ops}},
+		{"dead-writer-no-store", []any{seqMem(7, size, junk), []byte{0, 2}}},
+		{"seq-wraps", []any{seqMem(1<<64-1, size, junk), ops}},
+		{"seq-even-max", []any{seqMem(1<<64-2, size, junk), ops}},
+		{"other-type-size", []any{seqMem(0, 16, nil), ops}},
+		{"garbage-size", []any{seqMem(0, 1<<31, nil), ops}},
+		{"garbage-value", []any{seqMem(4, size, junk), ops}},
+		{"ff", []any{fill(memfile.SeqLockSize[seqValue](), 0xff), ops}},
+		{"short", []any{[]byte{3}, ops}},
+	}
+}
