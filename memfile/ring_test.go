@@ -422,3 +422,61 @@ func TestRingDeadClaimant(t *testing.T) {
 		t.Fatalf("TryRecv after Reclaim = %q, %v", buf[:n], ok)
 	}
 }
+
+// TestRingInitRace has several goroutines initialise the same zeroed
+// bytes at once: one lays the ring out, all get the same ring.
+func TestRingInitRace(t *testing.T) {
+	b := ringMem(RingSize(24, 32))
+	var wg sync.WaitGroup
+	rings := make([]*Ring, 8)
+	for i := range rings {
+		wg.Go(func() {
+			r, err := InitRing(b, 24, 32)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			rings[i] = r
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	rings[0].TrySend([]byte("x"))
+	if n, ok := rings[7].TryRecv(make([]byte, 24)); !ok || n != 1 {
+		t.Fatalf("rings from concurrent InitRing differ: %d, %v", n, ok)
+	}
+}
+
+// TestRingNoWakeWithoutSleepers checks the fast-path promise: with nobody
+// asleep, sends and receives never touch the epochs (so never call
+// futex.Wake); with a sleeper, a commit changes the epoch.
+func TestRingNoWakeWithoutSleepers(t *testing.T) {
+	r := newTestRing(t, 8, 4)
+	buf := make([]byte, 8)
+	for range 100 {
+		r.TrySend([]byte("a"))
+		r.Send(context.Background(), []byte("b"))
+		r.TryRecv(buf)
+		r.Recv(context.Background(), buf)
+	}
+	if r.recvEpoch.Load() != 0 || r.sendEpoch.Load() != 0 {
+		t.Fatalf("epochs moved without sleepers: recv %d, send %d", r.recvEpoch.Load(), r.sendEpoch.Load())
+	}
+	got := make(chan error)
+	go func() {
+		_, err := r.Recv(context.Background(), buf)
+		got <- err
+	}()
+	for r.recvWaiters.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	r.TrySend([]byte("c"))
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if r.recvEpoch.Load() == 0 {
+		t.Fatal("a commit with a sleeper did not change the epoch")
+	}
+}
