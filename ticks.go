@@ -23,9 +23,10 @@ func Ticks() uint64 { return ticks() }
 
 // TicksPerSecond returns the rate of Ticks. On arm64 the architecture
 // states it (CNTFRQ_EL0). On amd64 it is calibrated once, lazily, on the
-// first call, against Go's monotonic clock over about a millisecond (the
-// first caller sleeps that long); the result is within a few parts in
-// 100000. The pure-Go twin ticks in nanoseconds: 1e9.
+// first call, against Go's monotonic clock over a bit more than a
+// millisecond (the first caller waits that long; on Windows, whose clock
+// steps in 0.5-15.6 ms, up to two steps longer); repeated calibrations
+// agree to a few parts in 100000. The pure-Go twin ticks in nanoseconds.
 func TicksPerSecond() uint64 { return ticksPerSecond() }
 
 // genericTicksPerSecond is the rate of ticksGeneric: nanoseconds.
