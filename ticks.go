@@ -7,7 +7,8 @@ import (
 
 // Ticks returns a cheap, monotonic tick count: the time-stamp counter
 // (RDTSC) on amd64, the virtual counter CNTVCT_EL0 on arm64, and
-// nanoseconds of Go's monotonic clock in the pure-Go twin. Ticks are only
+// nanoseconds of a monotonic clock in the pure-Go twin (Go's own, or
+// QueryPerformanceCounter on Windows, where Go's steps in ms). Ticks are only
 // meaningful as differences, converted with TicksPerSecond.
 //
 // On amd64 RDTSC is neither serialising nor ordered with loads; that is
@@ -17,8 +18,9 @@ import (
 // 2008 has an invariant TSC that ticks at a constant rate in all power
 // states and is synchronised across cores; a goroutine that migrates
 // between cores of an older or misconfigured machine may see a small step
-// backwards, which callers treat as "no time passed" (unsigned difference
-// wrap is checked by Spinner).
+// backwards, so compute elapsed time as an unsigned difference and treat
+// a huge one as "budget spent", as Spinner does: it ends spinning early,
+// which is always safe.
 func Ticks() uint64 { return ticks() }
 
 // TicksPerSecond returns the rate of Ticks. On arm64 the architecture
