@@ -8,9 +8,10 @@ import (
 
 const maxNameLen = MaxNameLen
 
-// sysShmOpen2 is shm_open2(2), FreeBSD 13's system call behind libc's
-// shm_open (x/sys only has the older SYS_SHM_OPEN, 482, kept for FreeBSD
-// 12 binaries). Go supports FreeBSD 13 and later only.
+// sysShmOpen2 is shm_open2(2), the system call behind libc's shm_open
+// since FreeBSD 13.0. x/sys only has SYS_SHM_OPEN (482), which FreeBSD 13
+// keeps as freebsd12_shm_open for old binaries (COMPAT_FREEBSD12); it is
+// used only when the kernel lacks shm_open2 (ENOSYS: FreeBSD 12).
 const sysShmOpen2 = 571
 
 // osPath returns a segment's POSIX shm path "/<name>" (FreeBSD needs the
@@ -36,13 +37,17 @@ func openPath(path string, file bool, flags int, mode uint32) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	call := uintptr(sysShmOpen2)
 	for {
-		fd, _, e := unix.Syscall6(sysShmOpen2, uintptr(unsafe.Pointer(p)),
+		fd, _, e := unix.Syscall6(call, uintptr(unsafe.Pointer(p)),
 			uintptr(flags|unix.O_CLOEXEC), uintptr(mode), 0, 0, 0)
-		switch e {
-		case 0:
+		switch {
+		case e == 0:
 			return int(fd), nil
-		case unix.EINTR:
+		case e == unix.EINTR:
+			continue
+		case e == unix.ENOSYS && call == sysShmOpen2:
+			call = unix.SYS_SHM_OPEN
 			continue
 		}
 		return -1, e
