@@ -28,6 +28,7 @@ var seedSets = map[string]func() []seed{
 	"FuzzSemaphoreState": semaphoreSeeds,
 	"FuzzRing":           ringSeeds,
 	"FuzzSeqLock":        seqlockSeeds,
+	"FuzzOpen":           openSeeds,
 }
 
 // TestSeedCorpus checks that every hand-picked seed is in the committed
@@ -73,7 +74,7 @@ func marshalSeed(args ...any) []byte {
 		switch v := a.(type) {
 		case []byte:
 			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case uint16, uint32, uint64, bool:
+		case int16, uint16, uint32, uint64, bool:
 			fmt.Fprintf(&b, "%T(%v)\n", v, v)
 		case byte:
 			fmt.Fprintf(&b, "byte(%q)\n", v)

@@ -20,6 +20,9 @@
 //	                    and two readers
 //	FuzzRing            memfile.RingAt and the Ring operations over a
 //	                    garbage header, counters and slot states
+//	FuzzOpen            memfile.Open of a real segment holding arbitrary
+//	                    bytes, through a link file whose size may be off,
+//	                    then its lock and events
 //
 // On Linux the bytes under test end exactly where a PROT_NONE page
 // begins, so a read past the mapping faults and is reported as a crasher

@@ -462,3 +462,45 @@ func seqlockSeeds() []seed {
 		{"short", []any{[]byte{3}, ops}},
 	}
 }
+
+// openSeeds: valid segments of every lock type with data to the edge;
+// link sizes one byte larger and smaller than the segment; a header never
+// marked ready; locks and events left in garbage states by a dead process.
+func openSeeds() []seed {
+	edge := func(h rawHeader) uint32 { return uint32(int(h.dataOff) + int(h.dataSize) - hdrLen) }
+	withAt := func(h rawHeader, off int, b []byte) []byte {
+		d := make([]byte, max(off+len(b), hdrLen))
+		copy(d, h.bytes())
+		copy(d[off:], b)
+		return d
+	}
+	none := validHeader(memfile.LockNone, 0, 64)
+	mutex := validHeader(memfile.LockMutex, 2, 64)
+	rw := validHeader(memfile.LockRWMutex, 1, 64)
+	deadLock := mutexState(1, deadPid, deadPid, 0)
+	rwDead := rwState(deadLock, 1, 0, 0, map[int][2]uint32{2: {deadPid, 1}})
+	notReady := none
+	notReady.state = 0
+	mutexTail := func(d []byte) uint32 { return edge(mutex) - uint32(len(d)-hdrLen) }
+	rwTail := func(d []byte) uint32 { return edge(rw) - uint32(len(d)-hdrLen) }
+	dirtyMutex := withAt(mutex, int(mutex.lockOff), mutexState(8, 0, 0, 0))
+	deadMutex := withAt(mutex, int(mutex.lockOff), deadLock)
+	rwGarbage := withAt(rw, int(rw.lockOff), rwDead)
+	evGarbage := withAt(mutex, int(mutex.eventOff), u32s(0xffffffff, 0xffffffff, 1, 1))
+	return []seed{
+		{"zero-page", []any{[]byte{}, uint32(4096), int16(0)}},
+		{"ff-page", []any{fill(4096, 0xff), uint32(0), int16(0)}},
+		{"valid-none", []any{none.bytes(), edge(none), int16(0)}},
+		{"valid-mutex-2ev", []any{mutex.bytes(), edge(mutex), int16(0)}},
+		{"valid-rwmutex-1ev", []any{rw.bytes(), edge(rw), int16(0)}},
+		{"link-size-plus-1", []any{mutex.bytes(), edge(mutex), int16(1)}},
+		{"link-size-minus-1", []any{mutex.bytes(), edge(mutex), int16(-1)}},
+		{"link-size-header-only", []any{none.bytes(), edge(none), int16(-64)}},
+		{"segment-slack", []any{mutex.bytes(), edge(mutex) + 4096, int16(-4096)}},
+		{"not-ready", []any{notReady.bytes(), edge(notReady), int16(0)}},
+		{"mutex-dirty", []any{dirtyMutex, mutexTail(dirtyMutex), int16(0)}},
+		{"mutex-dead-owner", []any{deadMutex, mutexTail(deadMutex), int16(0)}},
+		{"rwmutex-dead-writer-reader", []any{rwGarbage, rwTail(rwGarbage), int16(0)}},
+		{"events-garbage", []any{evGarbage, mutexTail(evGarbage), int16(0)}},
+	}
+}

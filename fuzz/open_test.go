@@ -1,0 +1,126 @@
+package fuzz_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmx/shmx/memfile"
+)
+
+// openSeq numbers the segments FuzzOpen makes, so names never repeat.
+var openSeq atomic.Uint64
+
+// maxOpenTail bounds the zero bytes FuzzOpen appends: enough for an
+// RWMutex, a few events and data.
+const maxOpenTail = 1 << 16
+
+// FuzzOpen makes a real shared-memory segment holding data followed by
+// tail%(maxOpenTail+1) zero bytes (with memfile.CreateRaw), publishes a
+// link file naming it with a size off by delta bytes, and opens it with
+// memfile.Open, as a process that finds a segment some other process
+// wrote would. If Open succeeds, it takes and releases the write and read
+// sides of the lock with 1 ms deadlines, and sets, tries and resets every
+// event, then closes.
+//
+// Property: Open fails with an error matching ErrCorrupt, ErrVersion or
+// ErrNotReady, inside an *fs.PathError naming the link, or returns a
+// MemFile whose header is what ParseHeader reads from the first
+// link-size bytes and whose Bytes are the DataSize bytes at DataOffset;
+// the lock and event operations end without panic; Close succeeds.
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte, tail uint32, delta int16) {
+		size := len(data) + int(tail%(maxOpenTail+1))
+		if size == 0 {
+			size = 1
+		}
+		osid := fmt.Sprintf("shmxfz_%d_%d", os.Getpid(), openSeq.Add(1))
+		raw, err := memfile.CreateRaw(osid, size)
+		if err != nil {
+			t.Fatalf("CreateRaw(%s, %d): %v", osid, size, err)
+		}
+		defer raw.Close()
+		copy(raw.Bytes(), data)
+		linkSize := max(int64(size)+int64(delta), 1)
+		link := filepath.Join(dir, osid+".link")
+		if err := os.WriteFile(link, []byte(encodeLink(osid, linkSize)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(link)
+		mf, err := memfile.Open(link, memfile.WithOpenTimeout(time.Millisecond))
+		if err != nil {
+			checkOpenErr(t, err, link)
+			return
+		}
+		defer func() {
+			if err := mf.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}()
+		if int64(size) < linkSize {
+			t.Fatalf("Open accepted a link size %d larger than the %d-byte segment", linkSize, size)
+		}
+		want, err := memfile.ParseHeader(raw.Bytes()[:linkSize])
+		if err != nil || mf.Header() != want {
+			t.Fatalf("Open returned header %+v; ParseHeader of the same bytes: %+v, %v", mf.Header(), want, err)
+		}
+		if d := mf.Bytes(); len(d) != want.DataSize {
+			t.Fatalf("Bytes() has %d bytes, header says %d", len(d), want.DataSize)
+		} else if len(d) > 0 {
+			d[0]++
+			d[len(d)-1]--
+		}
+		exerciseOpened(t, mf)
+	})
+}
+
+// checkOpenErr checks that a failed Open says why with a sentinel and
+// names the link.
+func checkOpenErr(t *testing.T, err error, link string) {
+	t.Helper()
+	if !errors.Is(err, memfile.ErrCorrupt) && !errors.Is(err, memfile.ErrVersion) && !errors.Is(err, memfile.ErrNotReady) {
+		t.Fatalf("Open error matches no sentinel: %v", err)
+	}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != link {
+		t.Fatalf("Open error does not name the link %s: %v", link, err)
+	}
+}
+
+// exerciseOpened locks, unlocks and signals what an opened MemFile holds,
+// never waiting more than a millisecond per call.
+func exerciseOpened(t *testing.T, mf *memfile.MemFile) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if err := mf.LockContext(ctx); lockErr(t, "MemFile.LockContext", err) {
+		if errors.Is(err, memfile.ErrOwnerDead) {
+			mf.MarkConsistent()
+		}
+		mf.Unlock()
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel2()
+	if lockErr(t, "MemFile.RLockContext", mf.RLockContext(ctx2)) {
+		mf.RUnlock()
+	}
+	for i := range mf.Header().Events {
+		e, err := mf.Event(i)
+		if err != nil {
+			if !errors.Is(err, memfile.ErrCorrupt) {
+				t.Fatalf("Event(%d) of %d: %v", i, mf.Header().Events, err)
+			}
+			continue
+		}
+		e.TryWait()
+		e.Set()
+		e.TryWait()
+		e.Reset()
+	}
+}
