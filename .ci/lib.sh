@@ -5,6 +5,39 @@
 # ci_dir is the .ci folder of this checkout.
 ci_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# shmx_have_pkg reports whether Debian package $1 is installed.
+shmx_have_pkg() {
+	[[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+# shmx_apt_install PKG...: installs Debian packages with apt-get, as root
+# or through sudo, unless SHMX_CI_NO_INSTALL=1. Callers pass only missing
+# packages. Recommended packages come too: the wine set-up was checked
+# with them.
+shmx_apt_install() {
+	if [[ ${SHMX_CI_NO_INSTALL:-} == 1 ]]; then
+		echo "ci: missing packages: $* (not installed: SHMX_CI_NO_INSTALL=1)" >&2
+		return 1
+	fi
+	if ! command -v apt-get >/dev/null; then
+		echo "ci: missing packages: $*; no apt-get here, install them by hand" >&2
+		return 1
+	fi
+	local sudo=()
+	if [[ $(id -u) != 0 ]]; then
+		if ! command -v sudo >/dev/null; then
+			echo "ci: missing packages: $*; installing needs root or sudo" >&2
+			return 1
+		fi
+		sudo=(sudo)
+	fi
+	echo "ci: installing $* with apt-get"
+	local t0=$SECONDS
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+	echo "ci: installed $* in $((SECONDS - t0)) s"
+}
+
 # The wine prefix is shared by every checkout of one user (it takes ~700 MB
 # and ~10 s to create); SHMX_WINEPREFIX chooses another one.
 shmx_wineprefix() {
