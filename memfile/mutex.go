@@ -73,10 +73,12 @@ const (
 //
 // A waiter that has waited longer than 1 ms sets mutexStarving. In
 // starving mode newcomers do not take the lock even when it is free, and
-// do not spin: they register and sleep. Only registered waiters take the
-// lock, by CAS, each woken one at a time by Unlock; the kernel wakes
-// sleepers on one word in FIFO order on Linux and Windows, so the oldest
-// waiters get it first. (sync.Mutex hands the lock directly to the woken
+// do not spin: they register and sleep. Only waiters that have waited
+// longer than 1 ms themselves take the lock, by CAS, each woken one at a
+// time by Unlock; the kernel wakes sleepers on one word in FIFO order on
+// Linux and Windows, so the oldest waiters get it first. A younger waiter
+// woken in starving mode passes the wake-up on and sleeps until it is old
+// enough. (sync.Mutex hands the lock directly to the woken
 // goroutine; across processes a waiter may also wake by itself at the end
 // of its time slice, so several may be awake and the hand-off has to be a
 // CAS among them.) The waiter that takes the lock clears mutexStarving if
@@ -186,7 +188,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	w := waiter{rec: selfRec}
 	for {
 		old := m.load()
-		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.registered) {
+		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long()) {
 			if m.cas(old, w.acquire(old)) {
 				m.noteOwner(w.rec)
 				return dirtyErr(old)
@@ -217,6 +219,12 @@ type waiter struct {
 	spinner    shmx.Spinner
 	since      time.Time // when we registered
 	suspect    uint64    // state word whose owner looked dead last time
+}
+
+// long reports whether the waiter has waited long enough to take the
+// lock in starving mode.
+func (w *waiter) long() bool {
+	return w.registered && time.Since(w.since) >= starveAfter
 }
 
 // acquire returns the state word after we take the free lock old.
@@ -269,6 +277,15 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 	slice := sliceWait
 	if w.suspect != 0 {
 		slice = confirmWait
+	}
+	if nw&mutexLocked == 0 {
+		// Free but starving, and we are not a long waiter: leave it to
+		// one, passing on the wake-up we may have taken from it, and
+		// come back when we are one.
+		if w.awoke {
+			wake(lowWord(&m.state), 1)
+		}
+		slice = max(starveAfter-time.Since(w.since), 0) + 50*time.Microsecond
 	}
 	if err := sleep(ctx, lowWord(&m.state), uint32(nw), slice); err != nil {
 		m.unregister(w)

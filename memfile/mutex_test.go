@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -280,5 +281,34 @@ func checkInlines(t *testing.T, funcs ...string) {
 		if !strings.Contains(string(out)+"\n", "can inline "+f+"\n") && !strings.Contains(string(out), "can inline "+f+" ") {
 			t.Errorf("%s does not inline", f)
 		}
+	}
+}
+
+// TestMutexFairness: a goroutine that relocks as soon as it unlocks must
+// not keep a waiter out: after about 1 ms the Mutex turns fair.
+func TestMutexFairness(t *testing.T) {
+	var m Mutex
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				m.Lock()
+				for t0 := time.Now(); time.Since(t0) < 200*time.Microsecond; {
+				}
+				m.Unlock()
+			}
+		})
+	}
+	defer wg.Wait()
+	defer stop.Store(true)
+	time.Sleep(time.Millisecond)
+	for i := range 5 {
+		t0 := time.Now()
+		if err := m.LockContext(timeoutCtx(t, testproc.Scale(10*time.Second))); err != nil {
+			t.Fatalf("waiter %d kept out by relocking goroutines: %v", i, err)
+		}
+		t.Logf("waiter %d got the lock after %v", i, time.Since(t0))
+		m.Unlock()
 	}
 }
