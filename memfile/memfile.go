@@ -61,7 +61,7 @@ func Create(linkPath string, lock LockType, size int, opts ...Option) (*MemFile,
 		}
 	}
 	osid := newOSID()
-	total := int64(h.DataOffset + size)
+	total := int64(h.DataOffset) + int64(size)
 	seg, err := shm.Create(osid, total, shmOptions(o)...)
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: linkPath, Err: err}
@@ -206,6 +206,8 @@ func rawMemFile(seg *shm.Segment, readOnly bool) *MemFile {
 
 // Bytes returns the user data, for callers that synchronise by themselves
 // (with Lock and Unlock, atomics, or a Ring). It is valid until Close.
+// Writing to it after a read-only Open faults (a fatal signal), like any
+// write to a read-only mapping.
 func (f *MemFile) Bytes() []byte { return f.data }
 
 // Size returns the size of the user data in bytes.
@@ -239,8 +241,12 @@ func (f *MemFile) SetOwner(owner bool) {
 }
 
 // Event returns event i of the header (0 <= i < the count given to
-// WithEvents at Create).
+// WithEvents at Create). It fails on a read-only MemFile: waiting on or
+// setting an event writes to the segment.
 func (f *MemFile) Event(i int) (*Event, error) {
+	if f.readOnly {
+		return nil, f.errReadOnly("event")
+	}
 	if i < 0 || i >= f.hdr.Events {
 		return nil, fmt.Errorf("memfile: event %d out of range: %s has %d", i, f.name(), f.hdr.Events)
 	}

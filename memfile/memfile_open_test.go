@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +131,7 @@ func TestCreateArguments(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	for _, lt := range []LockType{LockNone, LockMutex} {
 		link := tempLink(t)
-		f := mustCreate(t, link, lt, 64)
+		f := mustCreate(t, link, lt, 64, WithEvents(1))
 		f.Write(func(b []byte) error { copy(b, "ro"); return nil })
 		g, err := Open(link, WithReadOnly())
 		if err != nil {
@@ -142,10 +144,51 @@ func TestReadOnly(t *testing.T) {
 		if err := g.Write(func([]byte) error { called = true; return nil }); !errors.Is(err, fs.ErrPermission) || called {
 			t.Errorf("%v: read-only Write = %v (fn called %v), want fs.ErrPermission", lt, err, called)
 		}
+		if _, err := g.Event(0); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("%v: read-only Event = %v, want fs.ErrPermission", lt, err)
+		}
 		err = g.Read(func([]byte) error { return nil })
 		if lt == LockNone && err != nil || lt != LockNone && !errors.Is(err, fs.ErrPermission) {
 			t.Errorf("%v: read-only Read = %v", lt, err)
 		}
 		g.Close()
+	}
+}
+
+func TestPerm(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no permission bits")
+	}
+	link := tempLink(t)
+	f := mustCreate(t, link, LockNone, 64, WithPerm(0o640))
+	if fi, err := os.Stat(link); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("link file mode %v, %v; want 0640", fi.Mode().Perm(), err)
+	}
+	if runtime.GOOS == "linux" {
+		if fi, err := os.Stat("/dev/shm/" + f.OSID()); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Fatalf("segment mode %v, %v; want 0640", fi.Mode().Perm(), err)
+		}
+	}
+}
+
+// TestSegmentOptions: a file-backed segment (shm.WithFile) works through a
+// link when both sides pass the option, and the owner's Close removes the
+// file too.
+func TestSegmentOptions(t *testing.T) {
+	dir := tempDir(t)
+	link := tempLink(t)
+	opt := WithSegmentOptions(shm.WithFile(dir))
+	f := mustCreate(t, link, LockMutex, 64, opt)
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("segment directory holds %d entries, want the segment file", len(ents))
+	}
+	g, err := Open(link, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	f.Close()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("owner's Close left %v", ents)
 	}
 }

@@ -47,8 +47,9 @@ func WithForce() Option { return func(o *options) { o.force = true } }
 func WithEvents(n int) Option { return func(o *options) { o.events = n } }
 
 // WithPerm sets the permission bits of a created segment and link file
-// (default 0600: only the creating user). Unix only honours them, subject
-// to the umask; Windows objects get the default security of the creator.
+// (default 0600: only the creating user), exactly, whatever the umask.
+// Windows has no such bits: its objects get the default security of the
+// creator, and a link file only honours the owner-write bit (read-only).
 func WithPerm(perm fs.FileMode) Option { return func(o *options) { o.perm = perm.Perm() } }
 
 // WithReadOnly makes Open and OpenRaw map the segment read-only: the
