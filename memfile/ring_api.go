@@ -89,10 +89,11 @@ func (r *Ring) take(pos uint64, buf []byte) (int, bool) {
 // SendSlot is a slot claimed for sending by BeginSend or TryBeginSend: the
 // zero-copy form of Send. The caller writes the message in place into
 // Bytes() and publishes it with Commit (or gives the slot up with Abort).
-// Exactly one of them must be called, exactly once; until then consumers
+// Exactly one of them must be called, exactly once (a second call on the
+// same SendSlot panics, a bug like unlocking an unlocked mutex); until then consumers
 // wait at this slot (messages behind it are not delivered), so hold it
 // briefly. If the process dies first, consumers skip the slot (see Ring).
-// A SendSlot is a small value; copying it does not copy the claim.
+// A SendSlot is a small value; do not copy it to commit it twice.
 type SendSlot struct {
 	r   *Ring
 	pos uint64
@@ -113,26 +114,41 @@ func (r *Ring) BeginSend(ctx context.Context) (SendSlot, error) {
 
 // Bytes returns the slot's payload, SlotSize bytes of shared memory, to
 // write the message into. It must not be used after Commit or Abort.
-func (s SendSlot) Bytes() []byte { return s.r.payload(s.r.slot(s.pos)) }
+func (s *SendSlot) Bytes() []byte { return s.held().payload(s.r.slot(s.pos)) }
+
+// held returns the ring of a slot still held, and panics otherwise.
+func (s *SendSlot) held() *Ring {
+	if s.r == nil {
+		panic("memfile: SendSlot used after Commit or Abort")
+	}
+	return s.r
+}
 
 // Commit publishes the first n bytes of Bytes() as the message. It panics
-// if n is out of range or the slot is not held (committed twice).
-func (s SendSlot) Commit(n int) {
-	if n < 0 || n > s.r.slotSize {
+// if n is out of range or the slot was already committed or aborted.
+func (s *SendSlot) Commit(n int) {
+	r := s.held()
+	if n < 0 || n > r.slotSize {
 		panic("memfile: SendSlot.Commit length out of range")
 	}
-	s.r.commit(s.pos, uint32(n))
+	s.r = nil
+	r.commit(s.pos, uint32(n))
 }
 
 // Abort gives the slot up: consumers skip it and no message is delivered.
-func (s SendSlot) Abort() { s.r.commit(s.pos, ringSkip) }
+// It panics if the slot was already committed or aborted.
+func (s *SendSlot) Abort() {
+	r := s.held()
+	s.r = nil
+	r.commit(s.pos, ringSkip)
+}
 
 // RecvSlot is a message claimed for receiving by BeginRecv or
 // TryBeginRecv: the zero-copy form of Recv. The caller reads the message
 // in place from Bytes() and then must call Release, exactly once; until
 // then producers cannot reuse this slot (they wait once the ring has
-// wrapped around to it). If the process dies first, a producer frees the
-// slot (see Ring).
+// wrapped around to it). A second Release panics. If the process dies
+// first, a producer frees the slot (see Ring).
 type RecvSlot struct {
 	r   *Ring
 	pos uint64
@@ -171,8 +187,23 @@ func (r *Ring) BeginRecv(ctx context.Context) (RecvSlot, error) {
 
 // Bytes returns the message, in shared memory. The caller must not write
 // to it, nor use it after Release.
-func (s RecvSlot) Bytes() []byte { return s.r.payload(s.r.slot(s.pos))[:s.n] }
+func (s *RecvSlot) Bytes() []byte { return s.held().payload(s.r.slot(s.pos))[:s.n] }
 
-// Release frees the slot for producers. It panics if the slot is not held
-// (released twice).
-func (s RecvSlot) Release() { s.r.release(s.pos) }
+// Len returns the message's length.
+func (s *RecvSlot) Len() int { return s.n }
+
+// Release frees the slot for producers. It panics if the slot was already
+// released.
+func (s *RecvSlot) Release() {
+	r := s.held()
+	s.r = nil
+	r.release(s.pos)
+}
+
+// held returns the ring of a slot still held, and panics otherwise.
+func (s *RecvSlot) held() *Ring {
+	if s.r == nil {
+		panic("memfile: RecvSlot used after Release")
+	}
+	return s.r
+}

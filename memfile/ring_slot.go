@@ -81,12 +81,15 @@ func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 }
 
 // commit publishes the slot claimed at pos with n bytes (or ringSkip), and
-// wakes a sleeping consumer if there is one.
+// wakes a sleeping consumer if there is one. The compare-and-swap fails
+// only if another process rewrote a slot this one holds (a broken peer, or
+// one that took this process for dead): the message is then dropped rather
+// than published into a slot someone else now owns, and nothing panics.
 func (r *Ring) commit(pos uint64, n uint32) {
 	s := r.slot(pos)
 	s.length.Store(n)
 	if !s.state.CompareAndSwap(ringPack(uint32(pos), r.pid), ringPack(uint32(pos+1), 0)) {
-		panic("memfile: Ring commit of a slot this process does not hold")
+		return
 	}
 	if r.recvWaiters.Load() != 0 {
 		r.wake(r.recvEpoch)
@@ -94,11 +97,12 @@ func (r *Ring) commit(pos uint64, n uint32) {
 }
 
 // release frees the slot claimed for receiving at pos for the next lap, and
-// wakes a sleeping producer if there is one.
+// wakes a sleeping producer if there is one. As in commit, a slot that
+// another process rewrote meanwhile is left alone.
 func (r *Ring) release(pos uint64) {
 	s := r.slot(pos)
 	if !s.state.CompareAndSwap(ringPack(uint32(pos+1), r.pid), ringPack(uint32(pos+r.capacity), 0)) {
-		panic("memfile: Ring release of a slot this process does not hold")
+		return
 	}
 	if r.sendWaiters.Load() != 0 {
 		r.wake(r.sendEpoch)

@@ -244,6 +244,20 @@ func TestRingZeroCopy(t *testing.T) {
 		}()
 		s.Commit(1)
 	}()
+	r.TrySend([]byte("again"))
+	m, _ := r.TryBeginRecv()
+	if m.Len() != 5 {
+		t.Fatalf("RecvSlot.Len = %d", m.Len())
+	}
+	m.Release()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("second Release did not panic")
+			}
+		}()
+		m.Release()
+	}()
 }
 
 func TestRingBlocking(t *testing.T) {
