@@ -25,19 +25,40 @@ import (
 //	12     4    hash of that process's start time (defeats pid reuse)
 //
 // Bytes 0-7 are one 64-bit word changed only by compare-and-swap, so
-// taking the lock and naming the owner is one atomic operation; bytes
-// 8-15 are one 64-bit word, the owner record, written by the new owner
-// right after (and only when it differs, so a process that locks over and
-// over writes it once).
+// taking the lock and naming the owner is one atomic operation; its low
+// half is what waiters sleep on (futex). Bytes 8-15 are one 64-bit word,
+// the owner record, written by a new owner whose identity differs from
+// the record's, so a process that locks over and over writes it once: the
+// uncontended Lock is a load of the record and one CAS, Unlock one CAS,
+// both inlined, with no system call and no allocation.
 //
-// The lock is held by a process, not by a goroutine or thread: any
-// goroutine of the owning process (or even of another process) may unlock
-// it, as with sync.Mutex.
+// The lock is held by a process, not by a goroutine or thread (goroutines
+// migrate between threads): any goroutine of the owning process (or even
+// of another process) may unlock it, as with sync.Mutex.
 //
-// If the owning process dies holding the lock, a waiter notices within
-// about 60 ms (see LockContext), takes the lock over and is told with
-// ErrOwnerDead; until somebody holding the lock calls MarkConsistent,
-// every later locker is told again.
+// Owner death. If the owning process dies holding the lock (crash,
+// SIGKILL, os.Exit), a waiter notices within about 60 ms: waiters sleep
+// in slices of 50 ms and then check the owner with internal/proc (is the
+// pid alive, with the start time the record names?); an owner that looks
+// dead twice, 10 ms apart, with the state word unchanged, is dead. The
+// waiter takes the lock over and LockContext returns ErrOwnerDead with the
+// lock held. Until somebody holding the lock calls MarkConsistent, every
+// later locker is told again (POSIX robust-mutex semantics), and TryLock
+// fails. Lock, which has no error result, panics in that case with an
+// error wrapping ErrOwnerDead (the lock is held by the caller when the
+// panic starts): it never hands over a dead owner's lock silently;
+// programs that can repair the protected data use LockContext.
+//
+// A pid reused while the lock is held is told apart by the start-time
+// hash in the record; the record is only trusted when it names the pid in
+// the state word (it is written just after the CAS, and a holder that
+// relocked without a slow path may leave an older process's record, then
+// the pid alone decides).
+//
+// On Windows, cross-process wake-ups need the memory to be a mapping
+// registered with futex.Register (shm does this for every segment); an
+// unregistered mapping still works, with waiters noticing an unlock only
+// at the end of a 50 ms slice.
 type Mutex struct {
 	_     [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
 	state uint64           // low half: flags+waiters (futex word); high half: owner pid
@@ -54,7 +75,7 @@ func (m *Mutex) cas(old, new uint64) bool { return atomic.CompareAndSwapUint64(&
 const (
 	mutexLocked      = 1 << iota // held; the high half names the owning pid
 	mutexWoken                   // a waiter is awake (spinning or just woken): Unlock need not wake another
-	mutexStarving                // fair mode: only registered waiters may take the lock
+	mutexStarving                // fair mode: only waiters older than 1 ms may take the lock
 	mutexDirty                   // a holder died; cleared by MarkConsistent
 	mutexWaiterShift = iota      // bits 4..31 count registered waiters
 
