@@ -2,9 +2,12 @@ package fuzz_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/shmx/shmx/memfile"
 )
@@ -22,7 +25,9 @@ import (
 // Property: every operation ends (no hang, no panic: only the context
 // variants and TryLock are used, never Lock, which panics by design on a
 // dead owner); a lock is held by at most one goroutine at a time and a
-// counter incremented under it ends exact; LockContext returns nil or
+// counter incremented under it ends exact; while a goroutine holds it,
+// the owner field (bytes 4-7) names this process, also while others
+// register as waiters; LockContext returns nil or
 // ErrOwnerDead with the lock held, or the context's error or ErrCorrupt
 // without it. When the bytes started all zero (an unlocked Mutex), the
 // state word (bytes 0-7) is zero again once every operation has ended, so
@@ -45,7 +50,7 @@ func FuzzMutexState(f *testing.F) {
 		defer cancel()
 		runWorkers(t, schedule(ops), func(g int, ops []byte) {
 			for _, op := range ops {
-				mutexOp(t, ctx, m, &x, op)
+				mutexOp(t, ctx, m, mem, &x, op)
 			}
 		})
 		x.check(t)
@@ -60,8 +65,26 @@ func FuzzMutexState(f *testing.F) {
 	})
 }
 
+// checkOwnerPid checks, for a goroutine holding the Mutex in mem, that
+// the owner field (bytes 4-7 of the documented layout: the pid of the
+// owning process) names this process, as a waiter judging the owner's
+// liveness reads it.
+func checkOwnerPid(t *testing.T, mem []byte, when string) {
+	if got := binary.LittleEndian.Uint32(mem[4:]); got != uint32(os.Getpid()) {
+		t.Errorf("%s: owner field names pid %d, this process is %d (state %x)", when, got, os.Getpid(), mem[:8])
+	}
+}
+
+// hold keeps a lock for about 200 µs: longer than a contender spins
+// before it registers as a waiter and sleeps.
+func hold() {
+	for start := time.Now(); time.Since(start) < 200*time.Microsecond; {
+		runtime.Gosched()
+	}
+}
+
 // mutexOp runs one operation of FuzzMutexState.
-func mutexOp(t *testing.T, parent context.Context, m *memfile.Mutex, x *exclusion, op byte) {
+func mutexOp(t *testing.T, parent context.Context, m *memfile.Mutex, mem []byte, x *exclusion, op byte) {
 	switch op & 7 {
 	case 0, 1, 3, 4, 6:
 		ctx, cancel := opContext(parent, op)
@@ -74,9 +97,11 @@ func mutexOp(t *testing.T, parent context.Context, m *memfile.Mutex, x *exclusio
 			m.MarkConsistent()
 		}
 		x.section(t, "Mutex")
+		checkOwnerPid(t, mem, "Mutex after LockContext")
 		switch op & 7 {
 		case 3:
-			runtime.Gosched() // hold it while others contend
+			hold() // while others spin, register and sleep
+			checkOwnerPid(t, mem, "Mutex held while others wait")
 			x.section(t, "Mutex")
 		case 6:
 			if m.TryLock() {

@@ -48,7 +48,8 @@ func (x *rwExclusion) read(t *testing.T) {
 //
 // Property: every operation ends without panic (only context variants
 // and Try forms are used); a writer is alone and readers share only with
-// readers; a counter written under the write lock ends exact; lock calls
+// readers; while a writer holds it, the owner field of the writer Mutex
+// (bytes 4-7) names this process; a counter written under the write lock ends exact; lock calls
 // return nil or ErrOwnerDead with the lock held, or the context's error
 // or ErrCorrupt without it. When the bytes started all zero, once every
 // operation ended the RWMutex is unlocked again in every word that says
@@ -72,7 +73,7 @@ func FuzzRWMutexState(f *testing.F) {
 		defer cancel()
 		runWorkers(t, schedule(ops), func(g int, ops []byte) {
 			for _, op := range ops {
-				rwOp(t, ctx, rw, &x, op)
+				rwOp(t, ctx, rw, mem, &x, op)
 			}
 		})
 		if x.counter != x.taken.Load() {
@@ -98,7 +99,7 @@ func FuzzRWMutexState(f *testing.F) {
 }
 
 // rwOp runs one operation of FuzzRWMutexState.
-func rwOp(t *testing.T, parent context.Context, rw *memfile.RWMutex, x *rwExclusion, op byte) {
+func rwOp(t *testing.T, parent context.Context, rw *memfile.RWMutex, mem []byte, x *rwExclusion, op byte) {
 	ctx, cancel := opContext(parent, op)
 	defer cancel()
 	switch op & 7 {
@@ -111,6 +112,11 @@ func rwOp(t *testing.T, parent context.Context, rw *memfile.RWMutex, x *rwExclus
 			rw.MarkConsistent()
 		}
 		x.write(t)
+		checkOwnerPid(t, mem, "RWMutex write-locked")
+		if op&7 == 1 {
+			hold()
+			checkOwnerPid(t, mem, "RWMutex write-locked while others wait")
+		}
 		rw.Unlock()
 	case 2:
 		if rw.TryLock() {

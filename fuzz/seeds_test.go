@@ -272,6 +272,7 @@ func rwmutexSeeds() []seed {
 		{"slot-max-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadPid, math.MaxUint32}}), ops}},
 		{"phantom-sleeping-readers", []any{rwState(nil, 0, 0, math.MaxUint32, nil), ops}},
 		{"short", []any{[]byte{1, 0, 0, 0, 0xf0, 0xff, 0xff, 0x3f}, ops}},
+		{"writer-max-waiters", []any{rwState(mutexState(0xfffffff0, 0, 0, 0), 0, 0, 0, nil), ops}},
 	}
 }
 
