@@ -42,33 +42,33 @@ var epoch = time.Now()
 // a monotonic clock with sub-microsecond resolution (see monoNanos).
 func ticksGeneric() uint64 { return monoNanos() }
 
-// calibrate measures the rate of read against the monotonic clock over at
-// least a millisecond. Each end of the window is a tick of the clock (see
-// edge), so the result is right whatever the clock's resolution: on
-// Windows, Go's clock advances in steps of 0.5 to 15.6 ms. The window is
-// slept, not spun, so that calibration does not steal a CPU for long.
+// calibrate measures the rate of read against monoNanos over at least a
+// millisecond. Each end of the window is a step of that clock (see edge),
+// so the result is right whatever its resolution. monoNanos rather than
+// time.Now, because Go's clock on Windows steps in 0.5 to 15.6 ms and,
+// under wine, is not even accurate over a few ms. The window is slept,
+// not spun, so that calibration does not steal a CPU.
 func calibrate(read func() uint64) uint64 {
 	t0, c0 := edge(read)
 	time.Sleep(time.Millisecond)
 	t1, c1 := edge(read)
-	ns := uint64(t1.Sub(t0))
-	if ns == 0 || c1 <= c0 {
+	if t1 <= t0 || c1 <= c0 {
 		return genericTicksPerSecond // a broken counter: never divide by zero
 	}
-	return scale(c1-c0, 1e9, ns)
+	return scale(c1-c0, 1e9, t1-t0)
 }
 
-// edge waits for the monotonic clock to step and returns the new clock
-// reading with the counter read right after it: the two then describe the
-// same instant to within one loop iteration (tens of ns), not within one
-// step of the clock. A clock that never steps (broken) ends the wait
-// after 1<<24 reads, about half a second.
-func edge(read func() uint64) (time.Time, uint64) {
-	a := time.Now()
+// edge waits for monoNanos to step and returns the new reading with the
+// counter read right after it: the two then describe the same instant to
+// within one loop iteration (tens of ns), not within one step of the
+// clock. A clock that never steps (broken) ends the wait after 1<<24
+// reads, well under a second.
+func edge(read func() uint64) (ns, count uint64) {
+	a := monoNanos()
 	for range 1 << 24 {
-		b := time.Now()
+		b := monoNanos()
 		c := read()
-		if b.Sub(a) != 0 {
+		if b != a {
 			return b, c
 		}
 	}
