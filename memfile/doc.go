@@ -70,7 +70,9 @@
 //	36     4    event stride (EventSize rounded up to 128, or 0)
 //	40     8    data offset (a multiple of 128)
 //	48     8    data size
-//	56     8    creator's process id
+//	56     4    creator's process id
+//	60     4    hash of the creator's start time (0 if unknown), so that
+//	            a later process given the same pid is not taken for it
 //	64     4    CRC-32 (IEEE) of bytes 0-7 and 12-63
 //	68     60   reserved, 0
 //	128         the lock, then the n events, each at a multiple of 128,

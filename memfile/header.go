@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -27,7 +26,8 @@ const (
 	offStride    = 36 // uint32 distance between events
 	offDataOff   = 40 // uint64
 	offDataSize  = 48 // uint64
-	offPid       = 56 // uint64 creator's process id
+	offPid       = 56 // uint32 creator's process id
+	offStart     = 60 // uint32 hash of the creator's start time (0: unknown)
 	offChecksum  = 64 // uint32 CRC-32 (IEEE) of bytes [0,8) and [12,64)
 	offReserved2 = 68 // zero up to hdrSize
 
@@ -89,7 +89,10 @@ type HeaderInfo struct {
 	EventStride int      // distance between consecutive events
 	DataOffset  int      // offset of the user data
 	DataSize    int      // size of the user data
-	CreatorPID  uint64   // process id of the creator
+	CreatorPID  uint32   // process id of the creator
+	// CreatorStart is a hash of the creator's start time (0 if unknown),
+	// which tells the creator from a later process given the same pid.
+	CreatorStart uint32
 }
 
 // layoutFor computes where everything goes for a lock type and an event
@@ -139,7 +142,8 @@ func encodeHeader(b []byte, h HeaderInfo) {
 	le.PutUint32(b[offStride:], uint32(h.EventStride))
 	le.PutUint64(b[offDataOff:], uint64(h.DataOffset))
 	le.PutUint64(b[offDataSize:], uint64(h.DataSize))
-	le.PutUint64(b[offPid:], h.CreatorPID)
+	le.PutUint32(b[offPid:], h.CreatorPID)
+	le.PutUint32(b[offStart:], h.CreatorStart)
 	le.PutUint32(b[offChecksum:], checksum(b))
 }
 
@@ -177,7 +181,7 @@ func ParseHeader(b []byte) (HeaderInfo, error) {
 		HeaderSize: le.Uint32(b[offHdrSize:]),
 		Lock:       LockType(b[offLockType]),
 		Events:     int(le.Uint16(b[offEvents:])),
-		CreatorPID: le.Uint64(b[offPid:]),
+		CreatorPID: le.Uint32(b[offPid:]),
 	}
 	if h.Version != layoutVersion {
 		return HeaderInfo{}, fmt.Errorf("memfile: header layout version %d, this build reads %d: %w", h.Version, layoutVersion, ErrVersion)
@@ -189,14 +193,14 @@ func ParseHeader(b []byte) (HeaderInfo, error) {
 	if err := checkLayout(b, want); err != nil {
 		return HeaderInfo{}, err
 	}
-	want.CreatorPID = h.CreatorPID
+	want.CreatorPID, want.CreatorStart = h.CreatorPID, le.Uint32(b[offStart:])
 	dataSize := le.Uint64(b[offDataSize:])
 	if dataSize > uint64(len(b)-want.DataOffset) { // DataOffset <= len(b) checked
 		return HeaderInfo{}, fieldErr("data size", "%d at offset %d overruns the %d-byte mapping", dataSize, want.DataOffset, len(b))
 	}
 	want.DataSize = int(dataSize)
-	if h.CreatorPID == 0 || h.CreatorPID > math.MaxUint32 {
-		return HeaderInfo{}, fieldErr("creator pid", "%d", h.CreatorPID)
+	if h.CreatorPID == 0 {
+		return HeaderInfo{}, fieldErr("creator pid", "0 is no process")
 	}
 	if got, sum := le.Uint32(b[offChecksum:]), checksum(b); got != sum {
 		return HeaderInfo{}, fieldErr("checksum", "%#x, fields sum to %#x", got, sum)

@@ -84,9 +84,9 @@ func TestHeaderCorruptField(t *testing.T) {
 		{"data size past end", u64(offDataSize, 101), ErrCorrupt, "data size"},
 		{"data size overflow", u64(offDataSize, math.MaxUint64), ErrCorrupt, "data size"},
 		{"data size smaller", u64(offDataSize, 99), ErrCorrupt, "checksum"},
-		{"pid zero", u64(offPid, 0), ErrCorrupt, "creator pid"},
-		{"pid huge", u64(offPid, 1<<40), ErrCorrupt, "creator pid"},
-		{"pid other", u64(offPid, 4243), ErrCorrupt, "checksum"},
+		{"pid zero", u32(offPid, 0), ErrCorrupt, "creator pid"},
+		{"pid other", u32(offPid, 4243), ErrCorrupt, "checksum"},
+		{"start other", u32(offStart, 1), ErrCorrupt, "checksum"},
 		{"checksum", u32(offChecksum, 0), ErrCorrupt, "checksum"},
 		{"reserved tail", u8(hdrSize-1, 1), ErrCorrupt, "reserved"},
 	}

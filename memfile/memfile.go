@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/shmx/shmx/internal/proc"
 	"github.com/shmx/shmx/shm"
 )
 
@@ -60,6 +61,10 @@ func Create(linkPath string, lock LockType, size int, opts ...Option) (*MemFile,
 			return nil, &fs.PathError{Op: "create", Path: linkPath, Err: fs.ErrExist}
 		}
 	}
+	var stale *shm.Segment
+	if o.force {
+		stale = staleSegment(linkPath, o)
+	}
 	osid := newOSID()
 	total := int64(h.DataOffset) + int64(size)
 	seg, err := shm.Create(osid, total, shmOptions(o)...)
@@ -72,7 +77,16 @@ func Create(linkPath string, lock LockType, size int, opts ...Option) (*MemFile,
 	if err := writeLink(linkPath, LinkInfo{OSID: osid, Size: total}, o.perm, o.force); err != nil {
 		seg.Remove()
 		seg.Close()
+		if stale != nil {
+			stale.Close()
+		}
 		return nil, err
+	}
+	if stale != nil {
+		// The link that named it is gone, and so is its creator: nobody
+		// would ever remove it otherwise.
+		stale.Remove()
+		stale.Close()
 	}
 	f, err := newMemFile(seg, h, linkPath, false)
 	if err != nil { // cannot happen: the layout was computed here
@@ -83,6 +97,31 @@ func Create(linkPath string, lock LockType, size int, opts ...Option) (*MemFile,
 	}
 	f.SetOwner(true)
 	return f, nil
+}
+
+// staleSegment returns, mapped read-only, the segment that the link at
+// linkPath names if the process that created it is dead, so that a forced
+// Create can remove it once the link is replaced; nil if there is no such
+// segment, its creator may be alive, or its header cannot say.
+func staleSegment(linkPath string, o options) *shm.Segment {
+	l, err := readLink(linkPath)
+	if err != nil {
+		return nil
+	}
+	o.readOnly = true
+	seg, err := shm.Open(l.OSID, shmOptions(o)...)
+	if err != nil {
+		return nil
+	}
+	b := seg.Bytes()
+	h, err := ParseHeader(b[:min(int64(len(b)), l.Size)])
+	if err == nil {
+		if alive, _ := proc.Alive(h.CreatorPID, h.CreatorStart); !alive {
+			return seg
+		}
+	}
+	seg.Close()
+	return nil
 }
 
 // createLayout checks Create's arguments and returns the header to write.
@@ -98,7 +137,8 @@ func createLayout(lock LockType, size int, o options) (HeaderInfo, error) {
 		return HeaderInfo{}, fmt.Errorf("memfile: data size %d out of range", size)
 	}
 	h.DataSize = size
-	h.CreatorPID = uint64(os.Getpid())
+	self := proc.Self()
+	h.CreatorPID, h.CreatorStart = self.Pid, self.Start
 	return h, nil
 }
 

@@ -310,3 +310,38 @@ func raceOnce(t *testing.T, link, start string) (string, *MemFile) {
 	}
 	return "won", f
 }
+
+// TestForceAfterCrash: a creator that exits without Close leaves its link
+// and (except on Windows) its segment. Create without WithForce refuses
+// the path; with it, it takes the path over and removes the dead
+// creator's segment. A live creator's segment is never removed.
+func TestForceAfterCrash(t *testing.T) {
+	if testproc.Role() == "crash" {
+		f, err := Create(os.Getenv("LINK"), LockMutex, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println(f.OSID())
+		os.Exit(0) // no Close: link and segment stay behind
+	}
+	link := tempLink(t)
+	out, err := testproc.Command(t, "TestForceAfterCrash", "crash", "LINK="+link).Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	old := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	defer shm.Remove(old)
+	if _, err := Create(link, LockMutex, 64); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create over a crashed creator's link = %v, want fs.ErrExist", err)
+	}
+	f := mustCreate(t, link, LockMutex, 64, WithForce())
+	if runtime.GOOS != "windows" && segmentExists(t, old) {
+		t.Errorf("forced Create left the dead creator's segment %s", old)
+	}
+	g := mustCreate(t, link, LockMutex, 64, WithForce())
+	if !segmentExists(t, f.OSID()) {
+		t.Error("forced Create removed a live creator's segment")
+	}
+	g.Close()
+	f.Close()
+}

@@ -36,10 +36,12 @@ func collect(opts []Option) options {
 
 // WithForce makes Create replace an existing link file instead of failing
 // with fs.ErrExist: the way to recover a link left behind by a creator that
-// crashed. The segment the old link named is left alone (it may still be
-// in use; on Unix, `shmx rm` removes it). The replacement is atomic, but
-// two forced creators racing on one path both succeed and the last one's
-// link stays: force only a path whose creator you know is gone.
+// crashed. If the segment the old link names was made by a process that
+// is dead, Create removes it too (processes that still have it mapped keep
+// their mapping); a segment whose creator is alive is left alone. The
+// replacement is atomic, but two forced creators racing on one path both
+// succeed and the last one's link stays: force only a path whose creator
+// you know is gone.
 func WithForce() Option { return func(o *options) { o.force = true } }
 
 // WithEvents makes Create reserve n Events in the header (0 <= n <=
