@@ -103,12 +103,17 @@ const (
 // goroutine; across processes a waiter may also wake by itself at the end
 // of its time slice, so several may be awake and the hand-off has to be a
 // CAS among them.) The waiter that takes the lock clears mutexStarving if
-// it is the last registered waiter or waited less than 1 ms.
+// it is the last registered waiter or waited less than 2 ms (the queue
+// moves fast); a waiter still starving sets it again.
 //
 // Waiters never sleep longer than one slice (50 ms): after a slice they
 // check that the owner process is alive. A waiter that dies while
-// registered leaves its count behind, which costs later Unlocks a futile
-// wake-up system call at most; a slice later everything is consistent.
+// registered (killed while blocked in Lock) leaves its count behind: the
+// Mutex stays correct, but its state word no longer returns to 0, so Lock
+// and Unlock take their slow paths (a few CAS, no sleep), and an Unlock
+// may leave mutexWoken set for a waiter that is gone, so that the next
+// sleeper wakes at the end of its slice rather than at once, and clears
+// it. The count is not repaired (nothing tells which waiter died).
 
 // waiters returns the waiter count of state word s.
 func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
@@ -239,7 +244,7 @@ type waiter struct {
 	spinning   bool   // spinner started
 	spinner    shmx.Spinner
 	since      time.Time // when we registered
-	suspect    uint64    // state word whose owner looked dead last time
+	suspect    uint64    // owner pid that looked dead last time
 }
 
 // long reports whether the waiter has waited long enough to take the
@@ -256,8 +261,8 @@ func (w *waiter) acquire(old uint64) uint64 {
 	}
 	if w.registered {
 		nw -= mutexWaiter
-		if waiters(nw) == 0 || time.Since(w.since) < starveAfter {
-			nw &^= mutexStarving
+		if waiters(nw) == 0 || time.Since(w.since) < 2*starveAfter {
+			nw &^= mutexStarving // nobody left, or the queue moves fast
 		}
 	}
 	return nw
@@ -325,8 +330,10 @@ func (m *Mutex) checkOwner(w *waiter) error {
 		w.suspect = 0
 		return nil
 	}
-	if w.suspect != old {
-		w.suspect = old // first look: confirm after a short sleep
+	// Compare the owner only: other waiters may change flag bits and
+	// counts between the two looks.
+	if w.suspect != old>>ownerShift {
+		w.suspect = old >> ownerShift // first look: confirm after a short sleep
 		return nil
 	}
 	w.suspect = 0

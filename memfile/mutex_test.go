@@ -312,3 +312,44 @@ func TestMutexFairness(t *testing.T) {
 		m.Unlock()
 	}
 }
+
+// TestMutexDeadWaiter: a process killed while blocked in Lock leaves its
+// waiter count behind; the Mutex must keep working for everybody else,
+// with no ErrOwnerDead (the owner did not die).
+func TestMutexDeadWaiter(t *testing.T) {
+	if testproc.Role() == "waiter" {
+		b := childMapping(t)
+		m, _ := MutexAt(b)
+		m.LockContext(testproc.Context(t, 20*time.Second)) // killed long before
+		return
+	}
+	b, env := parentMapping(t)
+	m, _ := MutexAt(b)
+	m.Lock()
+	cmds := startChildren(t, 1, "TestMutexDeadWaiter", "waiter", env)
+	deadline := time.Now().Add(testproc.Scale(20 * time.Second))
+	for waiters(m.load()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("child never registered as a waiter")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	killAndReap(t, cmds[0], make(chan time.Time, 1))
+	m.Unlock()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				if err := m.LockContext(timeoutCtx(t, testproc.Scale(10*time.Second))); err != nil {
+					t.Error(err)
+					return
+				}
+				m.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if m.load()&mutexLocked != 0 {
+		t.Fatal("Mutex still locked")
+	}
+}

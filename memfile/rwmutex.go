@@ -256,8 +256,8 @@ func (rw *RWMutex) releaseDeadWriter(suspect *uint64) {
 		*suspect = 0
 		return
 	}
-	if *suspect != old {
-		*suspect = old
+	if *suspect != old>>ownerShift {
+		*suspect = old >> ownerShift
 		return
 	}
 	*suspect = 0
