@@ -1,0 +1,54 @@
+package memfile
+
+import (
+	"encoding/binary"
+	"os"
+	"testing"
+	"unsafe"
+)
+
+// TestLayouts checks the documented byte layouts, which every process of
+// every GOARCH must agree on, against the bytes the objects write.
+func TestLayouts(t *testing.T) {
+	le := binary.LittleEndian
+	pid := uint32(os.Getpid())
+	mem := make([]uint64, 64)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+
+	m, _ := MutexAt(b)
+	m.Lock()
+	if b[0]&1 == 0 || le.Uint32(b[4:]) != pid || le.Uint32(b[8:]) != pid {
+		t.Errorf("locked Mutex bytes % x: want bit 0 of byte 0 set and pid %d at 4 and 8", b[:16], pid)
+	}
+	m.Unlock()
+	if le.Uint64(b[0:]) != 0 {
+		t.Errorf("unlocked Mutex state % x, want 0", b[:8])
+	}
+
+	clear(mem)
+	rw, _ := RWMutexAt(b)
+	rw.RLock()
+	slot := 32 + 8*int(pid%rwSlots)
+	if le.Uint32(b[slot:]) != pid || le.Uint32(b[slot+4:]) != 1 || le.Uint32(b[slot+128:]) != pid {
+		t.Errorf("read-locked RWMutex slot bytes % x, record % x: want pid %d, 1 hold", b[slot:slot+8], b[slot+128:slot+136], pid)
+	}
+	rw.RUnlock()
+	rw.Lock()
+	if b[0]&1 == 0 || b[16]&1 == 0 {
+		t.Errorf("write-locked RWMutex bytes % x: want bit 0 of bytes 0 and 16", b[:32])
+	}
+	rw.Unlock()
+
+	clear(mem)
+	e, _ := InitEvent(b, ManualReset)
+	e.Set()
+	if b[0] != 3 {
+		t.Errorf("set manual-reset Event byte 0 = %d, want 3", b[0])
+	}
+
+	clear(mem)
+	InitSemaphore(b, 5, 3)
+	if le.Uint32(b[0:]) != 3 || le.Uint32(b[4:]) != 5 {
+		t.Errorf("Semaphore bytes % x: want count 3 at 0, capacity 5 at 4", b[:16])
+	}
+}
