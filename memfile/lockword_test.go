@@ -28,7 +28,7 @@ func TestLayouts(t *testing.T) {
 	clear(mem)
 	rw, _ := RWMutexAt(b)
 	rw.RLock()
-	slot := 32 + 8*int(pid%rwSlots)
+	slot := 32 + 8*slotStart(pid)
 	if le.Uint32(b[slot:]) != pid || le.Uint32(b[slot+4:]) != 1 || le.Uint32(b[slot+128:]) != pid {
 		t.Errorf("read-locked RWMutex slot bytes % x, record % x: want pid %d, 1 hold", b[slot:slot+8], b[slot+128:slot+136], pid)
 	}

@@ -143,8 +143,9 @@ func (rw *RWMutex) openGate() {
 }
 
 // slotStart is where a process starts looking for its slot, so that
-// processes mostly use different slots at once.
-func slotStart(pid uint32) int { return int(pid % rwSlots) }
+// processes mostly use different slots at once. The pid is hashed
+// (Fibonacci hashing) because Windows pids are multiples of 4.
+func slotStart(pid uint32) int { return int(pid * 0x9E3779B1 >> 28 % rwSlots) }
 
 // enterRead takes one read hold in a slot of this process, then checks
 // for a writer that came meanwhile (who will see the hold: both sides
