@@ -63,7 +63,9 @@ func Create(linkPath string, lock LockType, size int, opts ...Option) (*MemFile,
 	}
 	var stale *shm.Segment
 	if o.force {
-		stale = staleSegment(linkPath, o)
+		if stale = staleSegment(linkPath, o); stale != nil {
+			defer stale.Close()
+		}
 	}
 	osid := newOSID()
 	total := int64(h.DataOffset) + int64(size)
@@ -77,16 +79,12 @@ func Create(linkPath string, lock LockType, size int, opts ...Option) (*MemFile,
 	if err := writeLink(linkPath, LinkInfo{OSID: osid, Size: total}, o.perm, o.force); err != nil {
 		seg.Remove()
 		seg.Close()
-		if stale != nil {
-			stale.Close()
-		}
 		return nil, err
 	}
 	if stale != nil {
 		// The link that named it is gone, and so is its creator: nobody
 		// would ever remove it otherwise.
 		stale.Remove()
-		stale.Close()
 	}
 	f, err := newMemFile(seg, h, linkPath, false)
 	if err != nil { // cannot happen: the layout was computed here
