@@ -35,26 +35,36 @@ import (
 //
 // # Blocking
 //
-// Send blocks only when the ring is full, Recv only when it is empty. Each
-// direction has a 32-bit epoch word and a waiter count on its own cache
-// line. A sleeper increments the count, reads the epoch, re-checks the ring
-// and only then calls futex.Wait(epoch, value read). A committer (or
-// releaser) stores the slot state, then loads the count, and only if it is
-// non-zero increments the epoch and wakes one sleeper. No wake-up is lost:
-// all these operations are sequentially consistent atomics (Go's
-// sync/atomic), so either the committer's load of the count comes before
-// the sleeper's increment in their total order, and then the sleeper's
-// re-check (which follows its increment) sees the committed slot and does
-// not sleep; or the count load comes after the increment, the committer
-// sees a sleeper, and changes the epoch: if the sleeper read the epoch
-// after that change, its re-check already sees the slot; if before, its
-// futex.Wait either finds the epoch changed and returns at once, or is
-// already asleep and receives the wake. When nobody sleeps, a commit costs
-// one extra load of a read-mostly word and never a system call. A sleeper
-// that leaves the slow path (with a message or cancelled) and sees other
-// sleepers and a ready slot passes the wake-up on, so one wake-up spent on
-// a sleeper that found nothing cannot strand a ready message. Sleeps are
-// additionally bounded to short slices, which is also when a sleeper checks
+// Send blocks only when the ring is full, Recv only when it is empty,
+// after a short spin. Each direction has a 32-bit epoch word on its own
+// cache line; its bit 0 means "someone may be asleep on this word". A
+// sleeper sets the bit (compare-and-swap, unless it is already set),
+// re-checks the ring, and only then calls futex.Wait(epoch, value with the
+// bit). A publisher (commit, for consumers; release, for producers) stores
+// the slot state, then loads the epoch, and only if the bit is set
+// replaces the word by the next value with the bit clear and wakes all its
+// sleepers. With nobody asleep a commit costs one load of a read-mostly
+// word and no system call; with sleepers, a burst of commits makes one
+// wake-up call, not one per commit (the bit is clear until a sleeper needs
+// it again).
+//
+// Why no wake-up is lost. All the operations are sequentially consistent
+// atomics (Go's sync/atomic), so they have one total order. Take a sleeper
+// that waits on value e (bit set) and a publisher that stored a slot state
+// S and then loaded the epoch. (1) If that load came before the sleeper's
+// setting or observing of e, the store of S came before too, and the
+// sleeper's re-check, which follows, sees S: it does not sleep. (2) If the
+// load returned e, the publisher changes the word from e (or someone else
+// did first) and wakes all: the sleeper's futex.Wait either finds the
+// word changed and returns at once, or was already asleep and is woken;
+// the kernel (or, on Windows, a sticky semaphore) checks the value and
+// queues the sleeper atomically. (3) If the load returned a later value,
+// the word changed from e after the sleeper saw it, and every change away
+// from a value with the bit set is made by a publisher or a cancellation
+// that then wakes all: the same as (2). Spurious wake-ups are harmless:
+// every sleeper re-checks. A sleeper that succeeds on its re-check leaves
+// the bit set, so a later publisher may make one needless wake-up call.
+// Sleeps are also bounded to RingWaitSlice, which is when a sleeper checks
 // whether the claimant it waits behind is still alive.
 //
 // # Dead producers and consumers
@@ -75,8 +85,8 @@ import (
 // process after the claimant died keeps the slot wedged until that process
 // exits too: the pid is the whole identity recorded (32 bits beside the
 // sequence number; processes in different pid namespaces must not share a
-// ring). A process killed while counted as a sleeper leaves the waiter
-// count too high: nothing is lost, but every commit then pays a futex wake.
+// ring). A sleeper that is killed leaves at most the sleeper bit set, which
+// costs the next publisher one needless wake-up call.
 //
 // # Layout
 //
@@ -94,10 +104,8 @@ import (
 //	28     4    check      FNV-1a of bytes 4..28 (catches a torn or garbage header)
 //	128    8    tail       next position to produce (own 128-byte line)
 //	256    8    head       next position to consume (own line)
-//	384    4    recvEpoch  changed (when someone sleeps) by every commit; consumers sleep on it
-//	388    4    recvWaiters consumers counted as sleeping or about to
-//	512    4    sendEpoch  changed (when someone sleeps) by every release; producers sleep on it
-//	516    4    sendWaiters producers counted as sleeping or about to
+//	384    4    recvEpoch  consumers sleep on it; bit 0: a consumer may sleep (own line)
+//	512    4    sendEpoch  producers sleep on it; bit 0: a producer may sleep (own line)
 //	640         slot 0; slot i at 640 + i*stride
 //
 // Each slot:
@@ -112,19 +120,17 @@ import (
 // and this process's id, and is safe for concurrent use by any number of
 // goroutines.
 type Ring struct {
-	b           []byte
-	slots       unsafe.Pointer // &b[ringSlotsOff]
-	stride      uintptr
-	mask        uint64
-	capacity    uint64
-	slotSize    int
-	pid         uint32
-	tail        *atomic.Uint64
-	head        *atomic.Uint64
-	recvEpoch   *atomic.Uint32
-	recvWaiters *atomic.Uint32
-	sendEpoch   *atomic.Uint32
-	sendWaiters *atomic.Uint32
+	b         []byte
+	slots     unsafe.Pointer // &b[ringSlotsOff]
+	stride    uintptr
+	mask      uint64
+	capacity  uint64
+	slotSize  int
+	pid       uint32
+	tail      *atomic.Uint64
+	head      *atomic.Uint64
+	recvEpoch *atomic.Uint32
+	sendEpoch *atomic.Uint32
 }
 
 // Header geometry; see the layout table on Ring.
@@ -267,9 +273,8 @@ func ringLayout(b []byte, slotSize, capacity int) {
 	ne.PutUint32(b[ringCheckOff:], ringChecksum(b))
 	ringWord64(b, ringTailOff).Store(0)
 	ringWord64(b, ringHeadOff).Store(0)
-	for _, off := range []int{ringRecvOff, ringRecvOff + 4, ringSendOff, ringSendOff + 4} {
-		ringWord32(b, off).Store(0)
-	}
+	ringWord32(b, ringRecvOff).Store(0)
+	ringWord32(b, ringSendOff).Store(0)
 	stride := ringStride(slotSize)
 	for i := range capacity {
 		off := RingHeaderSize + i*stride

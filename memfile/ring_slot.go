@@ -91,9 +91,7 @@ func (r *Ring) commit(pos uint64, n uint32) {
 	if !s.state.CompareAndSwap(ringPack(uint32(pos), r.pid), ringPack(uint32(pos+1), 0)) {
 		return
 	}
-	if r.recvWaiters.Load() != 0 {
-		r.wake(r.recvEpoch)
-	}
+	r.wakeIfSleeping(r.recvEpoch)
 }
 
 // release frees the slot claimed for receiving at pos for the next lap, and
@@ -104,9 +102,7 @@ func (r *Ring) release(pos uint64) {
 	if !s.state.CompareAndSwap(ringPack(uint32(pos+1), r.pid), ringPack(uint32(pos+r.capacity), 0)) {
 		return
 	}
-	if r.sendWaiters.Load() != 0 {
-		r.wake(r.sendEpoch)
-	}
+	r.wakeIfSleeping(r.sendEpoch)
 }
 
 // message returns the length recorded in the slot claimed at pos, and
@@ -148,9 +144,7 @@ func (r *Ring) reclaimSend(dead uint32) bool {
 	if !s.state.CompareAndSwap(ringPack(uint32(prev+1), dead), ringPack(uint32(t), 0)) {
 		return false
 	}
-	if r.sendWaiters.Load() != 0 {
-		r.wake(r.sendEpoch)
-	}
+	r.wakeIfSleeping(r.sendEpoch)
 	return true
 }
 

@@ -483,7 +483,7 @@ func TestRingNoWakeWithoutSleepers(t *testing.T) {
 		_, err := r.Recv(context.Background(), buf)
 		got <- err
 	}()
-	for r.recvWaiters.Load() == 0 {
+	for r.recvEpoch.Load()&ringSleeper == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	r.TrySend([]byte("c"))

@@ -21,31 +21,26 @@ import (
 // worse; on a quiet machine 5-10 µs already catches the fast answers.
 const ringSpinBudget = 10 * time.Microsecond
 
-// ringWaiter is the state of one direction's slow path: which epoch and
-// waiter count to use, and how to try, repair and hand on a wake-up.
-type ringWaiter struct {
-	epoch, waiters *atomic.Uint32
-	try            func(r *Ring) (uint64, bool, uint32)
-	reclaim        func(r *Ring, dead uint32) bool
-}
+// The epoch word of each direction: bit 0 says "someone may be asleep on
+// this word"; the other bits change with every wake-up.
+const ringSleeper = 1
 
-var (
-	ringRecvSide = ringWaiter{
-		try:     (*Ring).claimRecv,
-		reclaim: (*Ring).reclaimRecv,
+// wakeIfSleeping is called right after a slot state was published. It
+// costs one load of a read-mostly word when nobody sleeps; otherwise it
+// clears the sleeper bit while changing the word, and wakes every sleeper
+// (see the lost wake-up argument on Ring). Clearing the bit is what makes
+// wake-ups coalesce: a burst of commits to a consumer that was woken but
+// has not run yet makes one system call, not one per commit.
+func (r *Ring) wakeIfSleeping(epoch *atomic.Uint32) {
+	e := epoch.Load()
+	if e&ringSleeper == 0 {
+		return
 	}
-	ringSendSide = ringWaiter{
-		try:     (*Ring).claimSend,
-		reclaim: (*Ring).reclaimSend,
+	// A failed CAS means another waker (or a cancellation) changed the
+	// word after e, and woke everyone asleep on it.
+	if epoch.CompareAndSwap(e, e+1) {
+		futex.WakeAll((*uint32)(unsafe.Pointer(epoch)))
 	}
-)
-
-// wake changes the epoch (so that a sleeper about to wait sees a new
-// value) and wakes one sleeper. Only called when the waiter count is
-// non-zero; see the lost wake-up argument on Ring.
-func (r *Ring) wake(epoch *atomic.Uint32) {
-	epoch.Add(1)
-	futex.Wake((*uint32)(unsafe.Pointer(epoch)), 1)
 }
 
 // acquire claims a slot for receiving (recv) or sending, sleeping while
@@ -63,45 +58,55 @@ func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
 			return pos, nil
 		}
 	}
-	side := ringSendSide
-	side.epoch, side.waiters = r.sendEpoch, r.sendWaiters
-	if recv {
-		side = ringRecvSide
-		side.epoch, side.waiters = r.recvEpoch, r.recvWaiters
-	}
-	return r.sleep(ctx, &side)
+	return r.sleep(ctx, recv)
 }
 
 // sleep is the futex slow path of acquire.
-func (r *Ring) sleep(ctx context.Context, side *ringWaiter) (uint64, error) {
+func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
+	epoch := r.sendEpoch
+	if recv {
+		epoch = r.recvEpoch
+	}
 	if ctx.Done() != nil {
-		// Wake every sleeper of this direction when ctx is cancelled, so
-		// that this one notices at once; the others re-check and sleep on.
-		epoch := side.epoch
-		stop := context.AfterFunc(ctx, func() { r.wakeAll(epoch) })
+		// On cancellation change the word (keeping the sleeper bit) and
+		// wake every sleeper of this direction, so that this one notices
+		// at once, even if it was just about to wait; the others re-check
+		// and sleep again.
+		stop := context.AfterFunc(ctx, func() {
+			epoch.Add(2)
+			futex.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+		})
 		defer stop()
 	}
-	word := (*uint32)(unsafe.Pointer(side.epoch))
+	word := (*uint32)(unsafe.Pointer(epoch))
 	var stuck ringStuck
 	for {
-		side.waiters.Add(1)
-		e := side.epoch.Load()
-		pos, ok, blocker := side.try(r)
+		e := epoch.Load()
+		if e&ringSleeper == 0 {
+			if !epoch.CompareAndSwap(e, e|ringSleeper) {
+				continue
+			}
+			e |= ringSleeper
+		}
+		// The bit is set (by this or another sleeper) in the value e this
+		// sleeper will wait on: re-check only now.
+		pos, ok, blocker := r.try(recv)
 		if ok {
-			side.waiters.Add(^uint32(0))
-			r.passOn(side)
+			// The bit stays set; the next publisher pays one needless
+			// wake-up, which is cheaper than knowing who else set it.
 			return pos, nil
 		}
 		slice, err := ringSlice(ctx)
 		if err != nil {
-			side.waiters.Add(^uint32(0))
-			r.passOn(side)
 			return 0, err
 		}
 		futex.Wait(word, e, slice)
-		side.waiters.Add(^uint32(0))
 		if stuck.behind(blocker, r.pid) && !ringAlive(blocker) {
-			side.reclaim(r, blocker)
+			if recv {
+				r.reclaimRecv(blocker)
+			} else {
+				r.reclaimSend(blocker)
+			}
 		}
 	}
 }
@@ -148,21 +153,6 @@ func ringSlice(ctx context.Context) (time.Duration, error) {
 		d = min(d, left)
 	}
 	return d, nil
-}
-
-// passOn hands a wake-up on when a sleeper leaves the slow path while
-// others still sleep and the ring may have more for them: the wake-up this
-// sleeper used (or the one that went to a sleeper who found nothing) must
-// not strand a ready slot.
-func (r *Ring) passOn(side *ringWaiter) {
-	if side.waiters.Load() != 0 {
-		r.wake(side.epoch)
-	}
-}
-
-func (r *Ring) wakeAll(epoch *atomic.Uint32) {
-	epoch.Add(1)
-	futex.WakeAll((*uint32)(unsafe.Pointer(epoch)))
 }
 
 // try makes one non-blocking claim in the given direction.

@@ -26,19 +26,17 @@ func ringWord64(b []byte, off int) *atomic.Uint64 {
 // ringHandle builds a handle over a validated header.
 func ringHandle(b []byte, slotSize, capacity int) *Ring {
 	return &Ring{
-		b:           b,
-		slots:       unsafe.Pointer(&b[RingHeaderSize]),
-		stride:      uintptr(ringStride(slotSize)),
-		mask:        uint64(capacity - 1),
-		capacity:    uint64(capacity),
-		slotSize:    slotSize,
-		pid:         uint32(os.Getpid()),
-		tail:        ringWord64(b, ringTailOff),
-		head:        ringWord64(b, ringHeadOff),
-		recvEpoch:   ringWord32(b, ringRecvOff),
-		recvWaiters: ringWord32(b, ringRecvOff+4),
-		sendEpoch:   ringWord32(b, ringSendOff),
-		sendWaiters: ringWord32(b, ringSendOff+4),
+		b:         b,
+		slots:     unsafe.Pointer(&b[RingHeaderSize]),
+		stride:    uintptr(ringStride(slotSize)),
+		mask:      uint64(capacity - 1),
+		capacity:  uint64(capacity),
+		slotSize:  slotSize,
+		pid:       uint32(os.Getpid()),
+		tail:      ringWord64(b, ringTailOff),
+		head:      ringWord64(b, ringHeadOff),
+		recvEpoch: ringWord32(b, ringRecvOff),
+		sendEpoch: ringWord32(b, ringSendOff),
 	}
 }
 
