@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -299,13 +300,20 @@ func TestRingBlocking(t *testing.T) {
 // TestRingGoroutines moves numbered messages between 3 producer and 3
 // consumer goroutines (heap memory, so -race sees every access): each
 // arrives exactly once and in order per producer.
+// Capacity 2 makes producers and consumers sleep and wake all the time.
 func TestRingGoroutines(t *testing.T) {
+	for _, capacity := range []int{2, 16} {
+		t.Run(strconv.Itoa(capacity), func(t *testing.T) { ringGoroutines(t, capacity) })
+	}
+}
+
+func ringGoroutines(t *testing.T, capacity int) {
 	const producers, consumers = 3, 3
 	per := 20000
 	if testing.Short() {
 		per = 2000
 	}
-	r := newTestRing(t, 16, 16)
+	r := newTestRing(t, 16, capacity)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
