@@ -1,9 +1,11 @@
 package memfile
 
 import (
+	"context"
 	"encoding/binary"
 	"os"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -51,4 +53,40 @@ func TestLayouts(t *testing.T) {
 	if le.Uint32(b[0:]) != 3 || le.Uint32(b[4:]) != 5 {
 		t.Errorf("Semaphore bytes % x: want count 3 at 0, capacity 5 at 4", b[:16])
 	}
+}
+
+// TestSlowPathsZeroAllocs: the waiting paths allocate nothing either
+// (measured with a context that has expired, so each call registers as a
+// waiter, gives up and unregisters).
+func TestSlowPathsZeroAllocs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	var m Mutex
+	var rw RWMutex
+	var e Event
+	var s Semaphore
+	m.Lock()
+	defer m.Unlock()
+	for name, f := range map[string]func(){
+		"Mutex.LockContext":    func() { m.LockContext(ctx) },
+		"RWMutex.RLockContext": func() { rw.RLockContext(ctx) },
+		"Event.Wait":           func() { e.Wait(ctx) },
+		"Semaphore.Acquire":    func() { s.Acquire(ctx, 1) },
+	} {
+		if name == "RWMutex.RLockContext" {
+			rw.Lock()
+		}
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s: %v allocations per timed-out wait", name, n)
+		}
+		if name == "RWMutex.RLockContext" {
+			rw.Unlock()
+		}
+	}
+	rw.RLock()
+	if n := testing.AllocsPerRun(100, func() { rw.LockContext(ctx) }); n != 0 {
+		t.Errorf("RWMutex.LockContext: %v allocations per timed-out wait", n)
+	}
+	rw.RUnlock()
 }
