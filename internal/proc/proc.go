@@ -12,7 +12,10 @@
 //     creation time from GetProcessTimes.
 //   - macOS: kill(pid, 0) + the kern.proc.pid sysctl's p_starttime.
 //   - FreeBSD and other Unix: kill(pid, 0) only; the start hash is 0, so
-//     a pid reused while a lock is held cannot be detected there.
+//     a pid reused while a lock is held cannot be detected there, and a
+//     dead process counts as alive until its parent reaps it (a zombie).
+//
+// Linux and macOS treat a zombie (exited, not yet reaped) as dead.
 //
 // When in doubt (no permission to look, an unexpected error), Alive
 // reports true: a lock is never taken from a process that may be alive.
