@@ -304,6 +304,7 @@ func BenchmarkMutexContended(b *testing.B) {
 			}
 			worst = max(worst, int64(atomic.LoadUint64(counter(mem, benchWorst))))
 			b.ReportMetric(float64(worst), "worst-wait-ns")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
 	}
 }
