@@ -138,7 +138,7 @@ func (e *Event) TryWait() bool {
 
 // Wait waits until e is set (consuming the signal of an auto-reset
 // event) or ctx is done; then it returns ctx.Err() and leaves e
-// unchanged. A ctx cancelled without a deadline is noticed within 10 ms.
+// unchanged. Cancellation is noticed within 10 ms.
 func (e *Event) Wait(ctx context.Context) error {
 	if e.TryWait() {
 		return nil

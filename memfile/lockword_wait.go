@@ -22,8 +22,8 @@ const (
 	// dead, so that a holder caught between its CAS and the store of its
 	// owner record is never judged by a stale record.
 	confirmWait = 10 * time.Millisecond
-	// cancelWait bounds a sleep under a context that can be cancelled but
-	// has no deadline: cancellation is noticed within this time.
+	// cancelWait bounds a sleep under a context that can be cancelled:
+	// cancellation is noticed within this time.
 	cancelWait = 10 * time.Millisecond
 	// starveAfter is how long a waiter waits before the lock turns fair
 	// (sync.Mutex's starvationThresholdNs).
@@ -56,14 +56,15 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// ctx can be cancelled (the callers pass nil otherwise): wake up
+		// often enough to notice, and never sleep past its deadline.
+		slice = min(slice, cancelWait)
 		if dl, ok := ctx.Deadline(); ok {
 			left := time.Until(dl)
 			if left <= 0 {
 				return context.DeadlineExceeded // ctx.Err() may lag its timer
 			}
 			slice = min(slice, left)
-		} else if ctx.Done() != nil {
-			slice = min(slice, cancelWait)
 		}
 	}
 	futex.Wait(addr, val, slice)

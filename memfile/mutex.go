@@ -171,8 +171,9 @@ func (m *Mutex) noteOwner(r uint64) {
 }
 
 // LockContext locks m, waiting until it can or until ctx is done; then it
-// returns ctx.Err() and leaves m as it found it. A ctx that is cancelled
-// without a deadline is noticed within 10 ms.
+// returns ctx.Err() and leaves m as it found it. Cancellation is noticed
+// within 10 ms (the wait sleeps in slices that short under a ctx that can
+// be cancelled).
 //
 // If the owner of m died holding it, LockContext takes the lock over and
 // returns an error matching ErrOwnerDead with the lock held: the caller
