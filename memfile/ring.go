@@ -254,7 +254,7 @@ func ringAwaitInit(state *atomic.Uint32) error {
 			return ringFieldErr("state", "%d", state.Load())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("memfile: ring: initialiser never finished: %w", ErrCorrupt)
+			return fmt.Errorf("memfile: ring: initialiser never finished: %w: %w", ErrNotReady, ErrCorrupt)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -293,7 +293,8 @@ func ringChecksum(b []byte) uint32 {
 // or another process). It validates the stored geometry against len(b): a
 // header no InitRing could have written is reported as an error wrapping
 // ErrCorrupt that names the field (ErrVersion for another layout version);
-// it never panics or reads outside b, whatever b holds.
+// it never panics or reads outside b, whatever b holds. Bytes that no
+// InitRing has finished with yet also match ErrNotReady.
 func RingAt(b []byte) (*Ring, error) {
 	if len(b) < RingHeaderSize {
 		return nil, ringFieldErr("length", "%d bytes, header alone needs %d", len(b), RingHeaderSize)
@@ -301,8 +302,12 @@ func RingAt(b []byte) (*Ring, error) {
 	if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
 		return nil, errRingAlign
 	}
-	if s := ringWord32(b, ringStateOff).Load(); s != ringReady {
-		return nil, ringFieldErr("state", "%d (not initialised)", s)
+	if s := ringWord32(b, ringStateOff).Load(); s == ringUntouched || s == ringIniting {
+		// Both sentinels: to an opener that raced the creator this is
+		// "not ready yet"; to one handed arbitrary bytes, "corrupt".
+		return nil, fmt.Errorf("memfile: ring header state: %d (not initialised): %w: %w", s, ErrNotReady, ErrCorrupt)
+	} else if s != ringReady {
+		return nil, ringFieldErr("state", "%d", s)
 	}
 	slotSize, capacity, err := ringCheckHeader(b)
 	if err != nil {

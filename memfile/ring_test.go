@@ -46,8 +46,8 @@ func TestRingSize(t *testing.T) {
 
 func TestRingInitAt(t *testing.T) {
 	b := ringMem(RingSize(100, 16))
-	if _, err := RingAt(b); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("RingAt(zero bytes) = %v, want ErrCorrupt", err)
+	if _, err := RingAt(b); !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrNotReady) {
+		t.Fatalf("RingAt(zero bytes) = %v, want ErrNotReady and ErrCorrupt", err)
 	}
 	r, err := InitRing(b, 100, 16)
 	if err != nil {
