@@ -2,6 +2,7 @@ package memfile
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -15,6 +16,12 @@ const (
 	RWMutexSize   = 288
 	EventSize     = 16
 	SemaphoreSize = 16
+)
+
+// The locks satisfy sync.Locker, like their sync counterparts.
+var (
+	_ sync.Locker = (*Mutex)(nil)
+	_ sync.Locker = (*RWMutex)(nil)
 )
 
 // Compile-time checks that the Go structs have exactly the documented
@@ -79,3 +86,20 @@ func objectAt(b []byte, size int, what string) (unsafe.Pointer, error) {
 	// GOARCH, 32-bit ones included.
 	return p, nil
 }
+
+// lowWord returns the futex word of a 64-bit lock state: its low 32 bits,
+// the first four bytes on a little-endian CPU (every GOARCH shmx targets)
+// and the last four on a big-endian one. Legal: the result points inside
+// the same 8-byte object, 4-byte aligned.
+func lowWord(p *uint64) *uint32 {
+	return (*uint32)(unsafe.Add(unsafe.Pointer(p), lowOffset))
+}
+
+// lowOffset is 0 on little-endian CPUs and 4 on big-endian ones.
+var lowOffset = func() uintptr {
+	x := uint64(1)
+	if *(*byte)(unsafe.Pointer(&x)) == 1 {
+		return 0
+	}
+	return 4
+}()

@@ -3,7 +3,6 @@ package memfile
 import (
 	"context"
 	"time"
-	"unsafe"
 
 	"github.com/shmx/shmx/futex"
 )
@@ -29,23 +28,6 @@ const (
 	// (sync.Mutex's starvationThresholdNs).
 	starveAfter = time.Millisecond
 )
-
-// lowWord returns the futex word of a 64-bit lock state: its low 32 bits,
-// the first four bytes on a little-endian CPU (every GOARCH shmx targets)
-// and the last four on a big-endian one. Legal: the result points inside
-// the same 8-byte object, 4-byte aligned.
-func lowWord(p *uint64) *uint32 {
-	return (*uint32)(unsafe.Add(unsafe.Pointer(p), lowOffset))
-}
-
-// lowOffset is 0 on little-endian CPUs and 4 on big-endian ones.
-var lowOffset = func() uintptr {
-	x := uint64(1)
-	if *(*byte)(unsafe.Pointer(&x)) == 1 {
-		return 0
-	}
-	return 4
-}()
 
 // sleep waits on addr while it holds val, for at most one slice and never
 // past ctx's deadline. It returns ctx.Err() when ctx is done (or its

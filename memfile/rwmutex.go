@@ -3,6 +3,7 @@ package memfile
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -418,6 +419,15 @@ func (rw *RWMutex) endWrite() {
 	}
 	rw.w.Unlock()
 }
+
+// RLocker returns a sync.Locker whose Lock and Unlock are rw.RLock and
+// rw.RUnlock, as sync.RWMutex.RLocker does.
+func (rw *RWMutex) RLocker() sync.Locker { return (*rlocker)(rw) }
+
+type rlocker RWMutex
+
+func (r *rlocker) Lock()   { (*RWMutex)(r).RLock() }
+func (r *rlocker) Unlock() { (*RWMutex)(r).RUnlock() }
 
 // MarkConsistent declares that the data rw protects is consistent again
 // after a holder died (see RWMutex). The caller must hold rw for writing.

@@ -43,6 +43,12 @@ func TestRWMutexBasics(t *testing.T) {
 		t.Fatal(err)
 	}
 	rw.Unlock()
+	l := rw.RLocker()
+	l.Lock()
+	if rw.TryLock() {
+		t.Fatal("TryLock succeeded under RLocker().Lock")
+	}
+	l.Unlock()
 	want := RWMutex{}
 	want.w.owner = rw.w.owner
 	want.records = rw.records
