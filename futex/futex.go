@@ -78,8 +78,9 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 
 // Wake wakes up to n waiters on addr (n <= 0 wakes none; use WakeAll for
 // all) and reports how many it woke where the OS says so: Linux always
-// does, macOS does for n < WakeAll's count; elsewhere the count is 0
-// because the OS does not report it. A Wake with no waiter is cheap but
+// does, macOS does for n <= 64 (more uses one wake-all call); FreeBSD,
+// Windows and the poll fallback report 0 because the OS does not say. A
+// Wake with no waiter is cheap but
 // is a system call: callers keep a "waiters present" bit in their word
 // to skip it when uncontended.
 func Wake(addr *uint32, n int) (int, error) {
