@@ -2,7 +2,6 @@ package testproc
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -18,7 +17,15 @@ func TestChildSeesParentWrite(t *testing.T) {
 		copy(b[100:], "world")
 		return
 	}
-	path := filepath.Join(t.TempDir(), "map")
+	// Not t.TempDir: under wine 8.0 os.RemoveAll of a directory fails,
+	// which would fail the test in its cleanup.
+	f, err := os.CreateTemp("", "testproc-map-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := f.Name()
+	f.Close()
+	t.Cleanup(func() { os.Remove(path) })
 	b := MapFile(t, path, 4096)
 	copy(b, "hello")
 	cmd := Command(t, "TestChildSeesParentWrite", "child", "MAPFILE="+path)
