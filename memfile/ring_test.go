@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ func TestRingSize(t *testing.T) {
 		{49, 4, RingHeaderSize + 4*128},
 		{64, 1024, RingHeaderSize + 1024*128},
 		{4096, 8, RingHeaderSize + 8*(4096+64)},
-		{0, 2, 0}, {1, 1, 0}, {1, 3, 0}, {1, 0, 0}, {-1, 4, 0}, {1 << 31, 2, 0},
+		{0, 2, 0}, {1, 1, 0}, {1, 3, 0}, {1, 0, 0}, {-1, 4, 0}, {math.MaxInt32, 2, 0},
 	} {
 		if got := RingSize(c.slot, c.cap); got != c.want {
 			t.Errorf("RingSize(%d, %d) = %d, want %d", c.slot, c.cap, got, c.want)
