@@ -72,11 +72,21 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		// wake every sleeper of this direction, so that this one notices
 		// at once, even if it was just about to wait; the others re-check
 		// and sleep again.
+		//
+		// The caller may unmap the ring as soon as sleep returns, so the
+		// function must not touch the ring after that: when stop finds
+		// it already started, sleep waits for it to finish.
+		done := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
+			defer close(done)
 			epoch.Add(2)
 			futex.WakeAll((*uint32)(unsafe.Pointer(epoch)))
 		})
-		defer stop()
+		defer func() {
+			if !stop() {
+				<-done
+			}
+		}()
 	}
 	word := (*uint32)(unsafe.Pointer(epoch))
 	var stuck ringStuck
