@@ -27,6 +27,9 @@ type command struct {
 var commands = []command{
 	{"demo", "two processes ping-pong through a memfile; prints msgs/s and round-trip percentiles", runDemo},
 	{"doctor", "report CPU features and platform facts that matter to shared memory", runDoctor},
+	{"ls", "list the shmx segments on this machine: size, lock, creator (alive?), age", runLs},
+	{"info", "show a segment's header and the state of its lock and events", runInfo},
+	{"rm", "remove segments by link or name, or every stale one (-stale)", runRm},
 	{demoPeerCmd, "", runDemoPeer},
 }
 

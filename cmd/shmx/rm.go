@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/shmx/shmx/internal/proc"
+	"github.com/shmx/shmx/shm"
+)
+
+type rmConfig struct {
+	stale, dryRun bool
+	args          []string
+	// only, if set, limits -stale to the segments it accepts: tests use it
+	// so as not to remove segments of other programs running meanwhile.
+	only func(osid string) bool
+}
+
+func runRm(args []string) error {
+	fs := flag.NewFlagSet("shmx rm", flag.ContinueOnError)
+	var c rmConfig
+	fs.BoolVar(&c.stale, "stale", false, "remove every segment whose creator is dead and that no live process maps (Linux)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "say what would be removed, remove nothing")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: shmx rm [-dry-run] <link-file | segment-name>...\n"+
+			"       shmx rm -stale [-dry-run]\n\n"+
+			"Removes segments (and the link files given). Processes that have a segment\n"+
+			"mapped keep their mapping; the memory is freed when the last one unmaps.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return parseErr(err)
+	}
+	c.args = fs.Args()
+	if c.stale == (len(c.args) > 0) {
+		fs.Usage()
+		return usageError{errors.New("give either -stale or segments to remove, not both or neither")}
+	}
+	return rm(os.Stdout, c)
+}
+
+// rm removes what c names and reports each removal to w.
+func rm(w io.Writer, c rmConfig) error {
+	if c.stale {
+		return rmStale(w, c.dryRun, c.only)
+	}
+	for _, a := range c.args {
+		if err := rmOne(w, a, c.dryRun); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rmOne removes the segment arg names and, if arg is a link file, the link.
+// It refuses a segment that does not start with an shmx header, which
+// another program may own.
+func rmOne(w io.Writer, arg string, dryRun bool) error {
+	osid, link, err := resolve(arg)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	s, err := readSegment(osid)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && link != "":
+		fmt.Fprintf(w, "segment %s is already gone\n", osid)
+	case err != nil:
+		return err
+	case !isShmx(s.prefix):
+		return fmt.Errorf("%s is not an shmx segment (no memfile header); not removed", osid)
+	default:
+		note := ""
+		if s.err == nil {
+			if alive, _ := proc.Alive(s.hdr.CreatorPID, s.hdr.CreatorStart); alive {
+				note = fmt.Sprintf(" (its creator, pid %d, is alive: its mappings stay valid)", s.hdr.CreatorPID)
+			}
+		}
+		if !dryRun {
+			if err := shm.Remove(osid); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(w, "%s segment %s%s\n", verb, osid, note)
+	}
+	if link != "" {
+		if !dryRun {
+			if err := os.Remove(link); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(w, "%s link %s\n", verb, link)
+	}
+	return nil
+}
+
+// rmStale removes the segments whose creator is dead and that no live
+// process maps. A segment whose creator is alive, or whose liveness is
+// unknown, or that is still mapped, or whose header is corrupt (no
+// creator to judge), stays.
+func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
+	segs, err := listSegments()
+	if err != nil {
+		return err
+	}
+	dead := map[string]bool{}
+	for _, s := range segs {
+		if s.err != nil || (only != nil && !only(s.osid)) {
+			continue
+		}
+		if alive, err := proc.Alive(s.hdr.CreatorPID, s.hdr.CreatorStart); err == nil && !alive {
+			dead[s.osid] = true
+		}
+	}
+	mapped, unread, err := mappers(dead)
+	if err != nil {
+		return err
+	}
+	if unread > 0 {
+		fmt.Fprintf(w, "note: %d process(es) whose mappings this user cannot read were not checked\n", unread)
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	for _, s := range segs {
+		if !dead[s.osid] {
+			continue
+		}
+		if pids := mapped[s.osid]; len(pids) > 0 {
+			fmt.Fprintf(w, "keeping %s: creator pid %d is dead but pid(s) %s map it\n", s.osid, s.hdr.CreatorPID, pidList(pids))
+			continue
+		}
+		if !dryRun {
+			if err := shm.Remove(s.osid); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		fmt.Fprintf(w, "%s %s (%s, creator pid %d dead, not mapped)\n", verb, s.osid, size(uint64(s.size)), s.hdr.CreatorPID)
+	}
+	return nil
+}
+
+func pidList(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ", ")
+}
