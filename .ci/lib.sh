@@ -5,6 +5,11 @@
 # ci_dir is the .ci folder of this checkout.
 ci_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# Go's tarball install is not always on PATH (a CI job's fresh shell).
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	PATH=$PATH:/usr/local/go/bin
+fi
+
 # shmx_have_pkg reports whether Debian package $1 is installed.
 shmx_have_pkg() {
 	[[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
