@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmx/shmx/internal/cbench"
+	"github.com/shmx/shmx/internal/testproc"
+)
+
+const peerCmd = "bench-peer"
+
+// TestMain lets the test binary be the peer process.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == peerCmd {
+		if err := RunPeer(os.Args[2:]); err != nil {
+			os.Stderr.WriteString("bench peer: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// peer starts this test binary as a peer, through the emulator if any.
+func peer(ctx context.Context, args ...string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	argv := append([]string{exe, peerCmd}, args...)
+	if em := strings.Fields(os.Getenv(testproc.EnvEmulator)); len(em) > 0 {
+		argv = append(em, argv...)
+	}
+	return exec.CommandContext(ctx, argv[0], argv[1:]...)
+}
+
+// TestRun runs every row with tiny sizes: each must produce a value (or
+// be skipped for a documented reason), the locked counters must be exact
+// (a lost update fails the row), and the results must survive JSON.
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testproc.Scale(5*time.Minute))
+	defer cancel()
+	var progress bytes.Buffer
+	rs, err := Run(ctx, Config{Duration: 20 * time.Millisecond, Sizes: []int{64, 4096}, Procs: 2, Bulk: 1 << 20, Peer: peer, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "[1/") {
+		t.Errorf("no progress line: %q", progress.String())
+	}
+	for _, r := range rs {
+		switch {
+		case r.Skipped != "" && allowedSkip(r):
+			t.Logf("%s / %s skipped: %s", r.Group, r.Name, r.Skipped)
+		case r.Skipped != "":
+			t.Errorf("%s / %s failed: %s", r.Group, r.Name, r.Skipped)
+		case r.Value <= 0 || r.Ops <= 0:
+			t.Errorf("%s / %s: value %v over %d ops", r.Group, r.Name, r.Value, r.Ops)
+		case r.Unit == NsPerRoundTrip && r.P50 == 0 && !strings.Contains(r.Name, "C loop"):
+			t.Errorf("%s / %s: no percentiles", r.Group, r.Name)
+		case r.Vs != "" && r.Ratio == 0:
+			t.Errorf("%s / %s: no ratio against %s", r.Group, r.Name, r.Vs)
+		}
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []Result
+	if err := json.Unmarshal(b, &back); err != nil || len(back) != len(rs) {
+		t.Fatalf("JSON round trip: %v, %d rows of %d", err, len(back), len(rs))
+	}
+	var table bytes.Buffer
+	WriteTable(&table, rs)
+	WriteMarkdown(&table, rs)
+	t.Logf("\n%s", table.String())
+}
+
+// allowedSkip tells a row this platform cannot run from a failure.
+func allowedSkip(r Result) bool {
+	switch {
+	case !cbench.Available && r.Skipped == errNoCgo.Error():
+		return true
+	case !flockAvailable && r.Skipped == errNoFlock.Error():
+		return true
+	case runtime.GOOS == "windows" && strings.Contains(r.Name, "Unix socket"):
+		return true // AF_UNIX needs Windows 10 1803+, and wine lacks it
+	}
+	return false
+}
+
+func TestConfigErrors(t *testing.T) {
+	if _, err := Run(context.Background(), Config{}); err == nil {
+		t.Error("Run accepted an empty Config")
+	}
+	if err := RunPeer([]string{"-kind", "nope", "-net", "pipe"}); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("RunPeer of an unknown kind: %v", err)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for _, c := range []struct {
+		r    Result
+		want string
+	}{
+		{Result{Unit: NsPerOp, Value: 12.345}, "12.3 ns/op"},
+		{Result{Unit: NsPerRoundTrip, Value: 15234}, "15.2 µs/round trip"},
+		{Result{Unit: OpsPerSec, Value: 12.5e6}, "12.50 M ops/s"},
+		{Result{Unit: GiBPerSec, Value: 5.214}, "5.21 GiB/s"},
+		{Result{Skipped: "no"}, "skipped: no"},
+	} {
+		if got := Value(c.r); got != c.want {
+			t.Errorf("Value(%+v) = %q, want %q", c.r, got, c.want)
+		}
+	}
+	if got := RatioText(Result{Unit: NsPerOp, Ratio: 0.5, Vs: "x"}); !strings.Contains(got, "shmx faster") {
+		t.Errorf("time ratio 0.5: %q", got)
+	}
+	if got := RatioText(Result{Unit: GiBPerSec, Ratio: 0.5, Vs: "x"}); !strings.Contains(got, "shmx slower") {
+		t.Errorf("rate ratio 0.5: %q", got)
+	}
+	if got := sizeName(64 << 10); got != "64 KiB" {
+		t.Errorf("sizeName(64 KiB) = %q", got)
+	}
+}

@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx/internal/cbench"
+	"github.com/shmx/shmx/memfile"
+)
+
+// uncontendedRows: one process locks and unlocks with nobody else around,
+// the fast path every lock should make cheap.
+func (e *env) uncontendedRows() []row {
+	const g = "lock+unlock, uncontended"
+	return []row{
+		{g, "shmx Mutex", true, "", e.uncontendedMutex},
+		{g, "sync.Mutex (one process only)", false, "shmx Mutex", e.uncontendedSync},
+		{g, "pthread mutex, process-shared (C loop)", false, "shmx Mutex", e.uncontendedPthread},
+		{g, "flock", false, "shmx Mutex", e.uncontendedFlock},
+	}
+}
+
+// timeLoop calls batch(n) until d has passed and returns the time per op.
+func timeLoop(d time.Duration, n int, batch func(n int)) Result {
+	var ops int64
+	start := time.Now()
+	for time.Since(start) < d {
+		batch(n)
+		ops += int64(n)
+	}
+	return Result{Unit: NsPerOp, Value: float64(time.Since(start).Nanoseconds()) / float64(ops), Ops: ops}
+}
+
+func (e *env) uncontendedMutex(ctx context.Context) (Result, error) {
+	s, err := e.newShared(0)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.close()
+	m, err := memfile.MutexAt(s.b[offMutex:])
+	if err != nil {
+		return Result{}, err
+	}
+	return timeLoop(e.Duration, 10000, func(n int) {
+		for range n {
+			m.Lock()
+			m.Unlock()
+		}
+	}), nil
+}
+
+func (e *env) uncontendedSync(ctx context.Context) (Result, error) {
+	var m sync.Mutex
+	return timeLoop(e.Duration, 10000, func(n int) {
+		for range n {
+			m.Lock()
+			m.Unlock() //nolint:staticcheck // an empty critical section is what is measured
+		}
+	}), nil
+}
+
+func (e *env) uncontendedPthread(ctx context.Context) (Result, error) {
+	if !cbench.Available {
+		return Result{}, errNoCgo
+	}
+	s, err := e.newShared(0)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.close()
+	return timeLoop(e.Duration, 10000, func(n int) { cbench.LockLoop(s.b[offPthread:], n) }), nil
+}
+
+func (e *env) uncontendedFlock(ctx context.Context) (Result, error) {
+	fd, err := flockOpen(filepath.Join(e.dir, "uncontended.lock"))
+	if err != nil {
+		return Result{}, err
+	}
+	defer flockClose(fd)
+	var lerr error
+	r := timeLoop(e.Duration, 1000, func(n int) {
+		for range n {
+			if err := flockLock(fd, false); err != nil {
+				lerr = err
+				return
+			}
+			flockUnlock(fd)
+		}
+	})
+	return r, lerr
+}
+
+// contendedRows: Procs processes lock, bump a shared counter and unlock as
+// fast as they can; the figure is the total rate.
+func (e *env) contendedRows() []row {
+	g := fmt.Sprintf("contended throughput, %d processes", e.Procs)
+	run := func(kind string) func(context.Context) (Result, error) {
+		return func(ctx context.Context) (Result, error) { return e.contended(ctx, kind) }
+	}
+	return []row{
+		{g, "shmx Mutex", true, "", run("mutex")},
+		{g, "shmx RWMutex, 90% reads", true, "", run("rwmutex")},
+		{g, "pthread mutex, process-shared (C loop)", false, "shmx Mutex", run("pthread")},
+		{g, "flock", false, "shmx Mutex", run("flock")},
+		{g, "flock, 90% shared", false, "shmx RWMutex, 90% reads", run("flockrw")},
+	}
+}
+
+// contended runs Procs peers of kind for Duration and sums their rates.
+func (e *env) contended(ctx context.Context, kind string) (Result, error) {
+	if kind == "pthread" && !cbench.Available {
+		return Result{}, errNoCgo
+	}
+	if (kind == "flock" || kind == "flockrw") && !flockAvailable {
+		return Result{}, errNoFlock
+	}
+	procs := min(e.Procs, maxProcs)
+	s, err := e.newShared(0)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.close()
+	lockPath := filepath.Join(e.dir, "contended.lock")
+	var peers []*exec.Cmd
+	for i := range procs {
+		p, err := e.startPeer(ctx, "contend-"+kind, s, "-id", fmt.Sprint(i), "-addr", lockPath)
+		if err != nil {
+			killPeers(peers)
+			return Result{}, err
+		}
+		peers = append(peers, p)
+	}
+	if err := s.release(ctx, procs, peers); err != nil {
+		killPeers(peers)
+		return Result{}, err
+	}
+	sleepCtx(ctx, e.Duration)
+	if err := stopPeers(s, peers); err != nil {
+		return Result{}, err
+	}
+	var ops, longest uint64
+	for i := range procs {
+		ops += s.u64(offResults + 16*i).Load()
+		longest = max(longest, s.u64(offResults+16*i+8).Load())
+	}
+	if n := s.u64(offCounter).Load(); (kind == "mutex" || kind == "pthread" || kind == "flock") && n != ops {
+		return Result{}, fmt.Errorf("lost updates: the guarded counter is %d after %d locked increments", n, ops)
+	}
+	if longest == 0 {
+		return Result{}, fmt.Errorf("peers report no time")
+	}
+	return Result{Unit: OpsPerSec, Value: float64(ops) / (float64(longest) / 1e9), Ops: int64(ops)}, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// counterPtr is the guarded counter as a plain *uint64, for the C loop.
+func counterPtr(s *shared) *uint64 {
+	// Legal: offCounter is an 8-aligned offset inside the mapping, which
+	// stays mapped while the loop runs.
+	return (*uint64)(unsafe.Pointer(&s.b[offCounter]))
+}

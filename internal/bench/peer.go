@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/shmx/shmx/internal/cbench"
+	"github.com/shmx/shmx/memfile"
+)
+
+// peerArgs are the flags Config.Peer's process passes to RunPeer.
+type peerArgs struct {
+	kind, link, network, addr string
+	id, size                  int
+	bytes                     int64
+	limit                     time.Duration
+}
+
+// RunPeer is the body of a peer process: it parses the arguments the bench
+// gave Config.Peer and plays its side of one row. It returns when the
+// parent says stop or closes the stream, or after the -limit it was given
+// (so that a peer never outlives a parent that died).
+func RunPeer(args []string) error {
+	fs := flag.NewFlagSet("bench peer", flag.ContinueOnError)
+	var a peerArgs
+	fs.StringVar(&a.kind, "kind", "", "what to do")
+	fs.StringVar(&a.link, "link", "", "link file of the row's memfile")
+	fs.StringVar(&a.network, "net", "", "pipe, unix or tcp")
+	fs.StringVar(&a.addr, "addr", "", "socket address, or lock file path")
+	fs.IntVar(&a.id, "id", 0, "index of this peer")
+	fs.IntVar(&a.size, "size", 0, "message size")
+	fs.Int64Var(&a.bytes, "bytes", 0, "bulk transfer size")
+	fs.DurationVar(&a.limit, "limit", time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.limit)
+	defer cancel()
+	if a.network != "" {
+		return streamPeer(ctx, a)
+	}
+	s, err := openShared(a.link)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.barrier(ctx); err != nil {
+		return err
+	}
+	switch a.kind {
+	case "contend-mutex", "contend-rwmutex", "contend-pthread", "contend-flock", "contend-flockrw":
+		return contendPeer(s, a)
+	case "pong-mutex":
+		return pongMutexPeer(s)
+	case "pong-event":
+		return pongEventPeer(ctx, s)
+	case "pong-pthread-poll":
+		return pongCPeer(ctx, s, cbench.PollPong)
+	case "pong-pthread-cond":
+		return pongCPeer(ctx, s, cbench.PingPong)
+	case "echo-event":
+		return echoEventPeer(ctx, s, a.size)
+	case "echo-ring":
+		return echoRingPeer(ctx, s, a.size)
+	case "sink-ring":
+		return sinkRingPeer(ctx, s, a.bytes)
+	}
+	return fmt.Errorf("bench peer: unknown -kind %q", a.kind)
+}
+
+func pongMutexPeer(s *shared) error {
+	m, err := memfile.MutexAt(s.b[offMutex:])
+	if err != nil {
+		return err
+	}
+	turn, stop := s.u32(offTurn), s.u32(offStop)
+	for stop.Load() == 0 {
+		m.Lock()
+		if turn.Load() == 1 {
+			turn.Store(0)
+		}
+		m.Unlock()
+	}
+	return nil
+}
+
+func pongEventPeer(ctx context.Context, s *shared) error {
+	for {
+		if err := s.req.Wait(ctx); err != nil {
+			return err
+		}
+		if s.stopped() {
+			return nil
+		}
+		s.resp.Set()
+	}
+}
+
+// pongCPeer plays the calibration run, then the measured run of the count
+// the parent publishes.
+func pongCPeer(ctx context.Context, s *shared, loop func(mem []byte, me, n int)) error {
+	if !cbench.Available {
+		return errNoCgo
+	}
+	mem := s.b[offPthread:]
+	loop(mem, 1, calibrate)
+	if err := s.param.Wait(ctx); err != nil {
+		return err
+	}
+	loop(mem, 1, int(s.u64(offN).Load()))
+	return nil
+}
+
+func echoEventPeer(ctx context.Context, s *shared, size int) error {
+	req, resp := eventAreas(s, size)
+	buf := make([]byte, size)
+	for {
+		if err := s.req.Wait(ctx); err != nil {
+			return err
+		}
+		if s.stopped() {
+			return nil
+		}
+		copy(buf, req)
+		copy(resp, buf)
+		s.resp.Set()
+	}
+}
+
+func echoRingPeer(ctx context.Context, s *shared, size int) error {
+	req, resp, err := rings(s, size, false)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, size)
+	for {
+		n, err := req.Recv(ctx, buf)
+		if err != nil {
+			return err
+		}
+		if s.stopped() {
+			return nil
+		}
+		if err := resp.Send(ctx, buf[:n]); err != nil {
+			return err
+		}
+	}
+}
+
+func sinkRingPeer(ctx context.Context, s *shared, total int64) error {
+	size := memfile.RingSize(bulkChunk, bulkCap)
+	r, err := memfile.RingAt(s.b[offPayload : offPayload+size])
+	if err != nil {
+		return err
+	}
+	dst := make([]byte, bulkChunk)
+	seq := uint64(0)
+	err = chunks(total, func(k int) error {
+		slot, err := r.BeginRecv(ctx)
+		if err != nil {
+			return err
+		}
+		b := slot.Bytes()
+		n := copy(dst, b)
+		ok := n == k && (k < 8 || binary.LittleEndian.Uint64(b) == seq)
+		slot.Release()
+		if !ok {
+			return fmt.Errorf("bench peer: chunk %d arrived wrong (%d bytes, want %d)", seq, n, k)
+		}
+		seq++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.resp.Set()
+	return nil
+}
+
+// streamPeer is the far end of a stream row: an echo or a sink.
+func streamPeer(ctx context.Context, a peerArgs) error {
+	var rw io.ReadWriter
+	switch a.network {
+	case "pipe":
+		rw = struct {
+			io.Reader
+			io.Writer
+		}{os.Stdin, os.Stdout}
+	case "unix", "tcp":
+		var d net.Dialer
+		c, err := d.DialContext(ctx, a.network, a.addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			c.SetDeadline(dl)
+		}
+		rw = c
+	default:
+		return fmt.Errorf("bench peer: unknown -net %q", a.network)
+	}
+	switch a.kind {
+	case "echo-stream":
+		return echo(rw, a.size)
+	case "sink-stream":
+		return sink(rw, a.bytes)
+	}
+	return fmt.Errorf("bench peer: unknown -kind %q", a.kind)
+}
+
+// echo sends back every size-byte message until EOF.
+func echo(rw io.ReadWriter, size int) error {
+	buf := make([]byte, size)
+	for {
+		if _, err := io.ReadFull(rw, buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if _, err := rw.Write(buf); err != nil {
+			return err
+		}
+	}
+}
+
+// sink says it is ready, reads total bytes, and acknowledges them.
+func sink(rw io.ReadWriter, total int64) error {
+	ack := []byte{1}
+	if _, err := rw.Write(ack); err != nil {
+		return err
+	}
+	buf := make([]byte, bulkChunk)
+	for got := int64(0); got < total; {
+		n, err := rw.Read(buf)
+		if err != nil {
+			return err
+		}
+		got += int64(n)
+	}
+	_, err := rw.Write(ack)
+	return err
+}

@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmx/shmx/atomicx"
+	"github.com/shmx/shmx/internal/cbench"
+	"github.com/shmx/shmx/memfile"
+)
+
+// Layout of the user data of the memfile each cross-process row shares
+// with its peers. Words that different processes write sit on their own
+// 128-byte lines so that the rows measure the primitive, not false sharing.
+const (
+	offReady   = 0    // uint32: peers that reached the start barrier
+	offStop    = 128  // uint32: 1 tells peers to stop
+	offResults = 256  // maxProcs × {ops, ns uint64}: what each peer did
+	maxProcs   = 64   //
+	offMutex   = 2048 // memfile.Mutex
+	offRW      = 2176 // memfile.RWMutex (288 bytes)
+	offCounter = 2560 // uint64 guarded by the lock under test
+	offTurn    = 2688 // uint32: whose turn it is in a hand-off (0 parent, 1 peer)
+	offN       = 2816 // uint64: the round count the parent chose for a C loop
+	offPthread = 4096 // cbench shared pthread mutex + cond
+	offPayload = 16384
+)
+
+// Events of the shared memfile.
+const (
+	evStart = iota // manual-reset: the parent releases the peers
+	evReq          // parent → peer
+	evResp         // peer → parent
+	evParam        // the parent published offN
+	numEvents
+)
+
+// shared is one process's handle on a row's memfile.
+type shared struct {
+	f                       *memfile.MemFile
+	b                       []byte
+	start, req, resp, param *memfile.Event
+}
+
+// newShared creates the memfile for a row with payload bytes after
+// offPayload.
+func (e *env) newShared(payload int) (*shared, error) {
+	e.seq++
+	link := filepath.Join(e.dir, fmt.Sprintf("row%d.link", e.seq))
+	f, err := memfile.Create(link, memfile.LockNone, offPayload+payload, memfile.WithEvents(numEvents))
+	if err != nil {
+		return nil, err
+	}
+	s, err := attach(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.start.Init(memfile.ManualReset)
+	if cbench.Available {
+		if err := cbench.InitShared(s.b[offPthread:]); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openShared opens a row's memfile in a peer.
+func openShared(link string) (*shared, error) {
+	f, err := memfile.Open(link)
+	if err != nil {
+		return nil, err
+	}
+	s, err := attach(f)
+	if err != nil {
+		f.Close()
+	}
+	return s, err
+}
+
+func attach(f *memfile.MemFile) (*shared, error) {
+	s := &shared{f: f, b: f.Bytes()}
+	evs := []**memfile.Event{&s.start, &s.req, &s.resp, &s.param}
+	for i, p := range evs {
+		ev, err := f.Event(i)
+		if err != nil {
+			return nil, err
+		}
+		*p = ev
+	}
+	return s, nil
+}
+
+func (s *shared) close() { s.f.Close() }
+
+func (s *shared) link() string { return s.f.LinkPath() }
+
+// u32 and u64 return the words at fixed offsets of the layout above; the
+// offsets are constants within the mapping, so an error is a bug.
+func (s *shared) u32(off int) *atomic.Uint32 {
+	w, err := atomicx.Uint32At(s.b, off)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+func (s *shared) u64(off int) *atomic.Uint64 {
+	w, err := atomicx.Uint64At(s.b, off)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+func (s *shared) stopped() bool { return s.u32(offStop).Load() != 0 }
+
+// result records what peer id did.
+func (s *shared) result(id int, ops int64, d time.Duration) {
+	s.u64(offResults + 16*id).Store(uint64(ops))
+	s.u64(offResults + 16*id + 8).Store(uint64(d.Nanoseconds()))
+}
+
+// barrier is the peer's side of the start: count in, wait for the parent.
+func (s *shared) barrier(ctx context.Context) error {
+	s.u32(offReady).Add(1)
+	return s.start.Wait(ctx)
+}
+
+// release is the parent's side: wait until n peers are at the barrier,
+// then let them go.
+func (s *shared) release(ctx context.Context, n int, peers []*exec.Cmd) error {
+	deadline := time.Now().Add(peerStartLimit)
+	for s.u32(offReady).Load() < uint32(n) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.New("peers did not start in time")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.start.Set()
+	return nil
+}
+
+// peerStartLimit bounds how long a row waits for its peers to start
+// (generous: under emulation a process start takes seconds).
+const peerStartLimit = 2 * time.Minute
+
+// startPeer starts a peer running kind on s, with more flags.
+func (e *env) startPeer(ctx context.Context, kind string, s *shared, more ...string) (*exec.Cmd, error) {
+	args := []string{"-kind", kind, "-limit", (e.Duration + peerStartLimit + time.Minute).String()}
+	if s != nil {
+		args = append(args, "-link", s.link())
+	}
+	cmd := e.Peer(ctx, append(args, more...)...)
+	cmd.Stderr = os.Stderr
+	cmd.WaitDelay = 5 * time.Second
+	return cmd, cmd.Start()
+}
+
+// stopPeers tells the peers to stop and waits for them.
+func stopPeers(s *shared, peers []*exec.Cmd) error {
+	if s != nil {
+		s.u32(offStop).Store(1)
+	}
+	var first error
+	for _, p := range peers {
+		if err := p.Wait(); err != nil && first == nil {
+			first = fmt.Errorf("peer %s: %w", p.Args, err)
+		}
+	}
+	return first
+}
+
+// killPeers ends peers after a failure.
+func killPeers(peers []*exec.Cmd) {
+	for _, p := range peers {
+		if p.Process != nil {
+			p.Process.Kill()
+			p.Wait()
+		}
+	}
+}
