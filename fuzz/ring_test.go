@@ -19,8 +19,9 @@ const (
 	ringCtrAt   = 128
 )
 
-// ringCounters are the offsets of tail, head and the two epoch/waiter
-// pairs, which FuzzRing's counter mask changes in this order.
+// ringCounters are the offsets of tail, head, the two epoch words (bit 0:
+// a sleeper may be there) and the reserved words after each, which
+// FuzzRing's counter mask changes in this order.
 var ringCounters = []struct{ off, size int }{{128, 8}, {256, 8}, {384, 4}, {388, 4}, {512, 4}, {516, 4}}
 
 // ringGeometry decodes the fuzzer's geometry word: slot size 1..128,
@@ -42,7 +43,7 @@ func xorInto(b, mask []byte) {
 // PROT_NONE page on Linux, then corrupts it as a dying or hostile process
 // might: hdr is XORed onto header bytes 0-31 (state, magic, version,
 // geometry, check; recomputing the check when the geometry word asks),
-// ctr onto tail, head and the epoch and waiter words, slots onto the slot
+// ctr onto tail, head and the epoch words, slots onto the slot
 // area (states, lengths, payloads). All-zero masks leave a valid, empty
 // ring. Then up to 16 operations from ops run on 3 goroutines. Each op
 // byte: bits 0-2 the operation (TrySend, TryRecv, Send, Recv,

@@ -56,7 +56,10 @@ func headerSeeds() []seed {
 		}
 	}
 	h := valid(memfile.LockNone, 0, 16)
+	creator := h
+	creator.pid, creator.start = math.MaxUint32, math.MaxUint32
 	s = append(s,
+		seed{"valid-creator-max", []any{creator.bytes(), tail(creator, 0)}},
 		seed{"valid-truncated-100", []any{h.bytes()[:100], uint32(0)}},
 		seed{"valid-truncated-127", []any{h.bytes()[:127], uint32(0)}},
 		seed{"valid-header-only-data-outside", []any{h.bytes(), uint32(0)}},
@@ -104,8 +107,7 @@ func headerSeeds() []seed {
 		{"datasize-max", func(h *rawHeader) { h.dataSize = math.MaxUint64 }},
 		{"datasize-wraps-offset", func(h *rawHeader) { h.dataSize = math.MaxUint64 - h.dataOff + 1 }},
 		{"pid-0", func(h *rawHeader) { h.pid = 0 }},
-		{"pid-2^32", func(h *rawHeader) { h.pid = 1 << 32 }},
-		{"pid-max", func(h *rawHeader) { h.pid = math.MaxUint64 }},
+		{"pid-0-start-1", func(h *rawHeader) { h.pid, h.start = 0, 1 }},
 		{"checksum", func(h *rawHeader) { h.badSum = true }},
 	} {
 		bad := base
