@@ -30,7 +30,9 @@ var commands = []command{
 	{"ls", "list the shmx segments on this machine: size, lock, creator (alive?), age", runLs},
 	{"info", "show a segment's header and the state of its lock and events", runInfo},
 	{"rm", "remove segments by link or name, or every stale one (-stale)", runRm},
+	{"bench", "measure shmx against sync.Mutex, pthread, flock, pipes and sockets; -json, -svg", runBench},
 	{demoPeerCmd, "", runDemoPeer},
+	{benchPeerCmd, "", runBenchPeer},
 }
 
 func main() {
