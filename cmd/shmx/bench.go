@@ -35,6 +35,7 @@ func runBench(args []string) error {
 	sizes := fs.String("sizes", "64,64KiB", "message sizes of the round-trip rows, comma-separated (B, KiB, MiB suffixes)")
 	fs.IntVar(&c.Procs, "procs", max(2, runtime.NumCPU()), "processes in the contended rows (1-64)")
 	bulk := fs.String("bulk", "1GiB", "bytes each bulk-transfer row moves")
+	fs.StringVar(&c.Only, "only", "", "run only the measurements whose group name contains this `text` (e.g. \"bulk\")")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")
 	fs.BoolVar(&c.markdown, "markdown", false, "print the results as a Markdown table")
 	fs.StringVar(&c.svg, "svg", "", "also write a plot of the round-trip latency percentiles to this `file`")

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	// Progress, if not nil, receives a progress line, rewritten in place
 	// ("\r") as each measurement starts, and cleared at the end.
 	Progress io.Writer
+	// Only, if not empty, keeps the rows whose group contains it.
+	Only string
 }
 
 // Units of Result.Value. For the time units lower is better; for the rate
@@ -93,6 +96,9 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 	defer os.RemoveAll(dir)
 	e := &env{Config: c, dir: dir}
 	rows := e.rows()
+	if c.Only != "" {
+		rows = slices.DeleteFunc(rows, func(r row) bool { return !strings.Contains(r.group, c.Only) })
+	}
 	var out []Result
 	for i, r := range rows {
 		if err := ctx.Err(); err != nil {

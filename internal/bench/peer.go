@@ -160,16 +160,16 @@ func sinkRingPeer(ctx context.Context, s *shared, total int64) error {
 	if err != nil {
 		return err
 	}
-	dst := make([]byte, bulkChunk)
+	dst := window(total)
 	seq := uint64(0)
-	err = chunks(total, func(k int) error {
+	err = chunks(total, dst, func(to []byte) error {
 		slot, err := r.BeginRecv(ctx)
 		if err != nil {
 			return err
 		}
 		b := slot.Bytes()
-		n := copy(dst, b)
-		ok := n == k && (k < 8 || binary.LittleEndian.Uint64(b) == seq)
+		n, k := copy(to, b), len(to)
+		ok := n == k && len(b) == k && (k < 8 || binary.LittleEndian.Uint64(b) == seq)
 		slot.Release()
 		if !ok {
 			return fmt.Errorf("bench peer: chunk %d arrived wrong (%d bytes, want %d)", seq, n, k)
@@ -238,9 +238,11 @@ func sink(rw io.ReadWriter, total int64) error {
 	if _, err := rw.Write(ack); err != nil {
 		return err
 	}
-	buf := make([]byte, bulkChunk)
+	buf := window(total)
+	w := int64(len(buf))
 	for got := int64(0); got < total; {
-		n, err := rw.Read(buf)
+		off := got % w
+		n, err := rw.Read(buf[off:min(w, off+total-got)])
 		if err != nil {
 			return err
 		}

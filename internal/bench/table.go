@@ -114,5 +114,5 @@ func RatioText(r Result) string {
 	if better {
 		who = "shmx faster"
 	}
-	return fmt.Sprintf("%.2f× (%s, vs %s)", r.Ratio, who, r.Vs)
+	return fmt.Sprintf("%.3g× (%s, vs %s)", r.Ratio, who, r.Vs)
 }
