@@ -92,7 +92,9 @@ shmx_wineserver_linger=${SHMX_WINESERVER_LINGER:-300}
 # the first wine process of each `go test` package starts them, they
 # inherit go test's stderr pipe, and go test waits ~2-3 s per package for
 # that pipe to close. Serialised with flock: go test runs packages in
-# parallel. Needs shmx_wine_env.
+# parallel. Needs shmx_wine_env. If SHMX_WINE_STARTED_MARKER names a file,
+# it is created when this call started the server (.ci/run then stops it
+# at the end on CI, and never stops a server that someone else started).
 shmx_wine_warm() {
 	local loader server rc=0
 	loader=$(shmx_wine_loader) || return 1
@@ -105,6 +107,9 @@ shmx_wine_warm() {
 		# Exit status 2: a server already runs for this prefix.
 		"$server" -p"$shmx_wineserver_linger" </dev/null >/dev/null 2>&1 9>&- || rc=$?
 		if [[ $rc == 0 ]]; then
+			if [[ -n ${SHMX_WINE_STARTED_MARKER:-} ]]; then
+				: >"$SHMX_WINE_STARTED_MARKER"
+			fi
 			"$loader" cmd /c exit </dev/null >/dev/null 2>&1 9>&- || true
 		fi
 	) 9>"$WINEPREFIX/.shmx-wine-warm.lock"
