@@ -263,9 +263,16 @@ func (w *waiter) acquire(old uint64) uint64 {
 	}
 	if w.registered {
 		nw -= mutexWaiter
-		if waiters(nw) == 0 || time.Since(w.since) < 2*starveAfter {
-			nw &^= mutexStarving // nobody left, or the queue moves fast
+		if time.Since(w.since) < 2*starveAfter {
+			nw &^= mutexStarving // the queue moves fast
 		}
+	}
+	if waiters(nw) == 0 {
+		// Nobody is left to be awake or starving. mutexWoken can be
+		// stale here: an Unlock may have set it for a registered waiter
+		// that had not slept yet and then took the free lock without
+		// sleeping, so it never knew the flag was its own.
+		nw &^= mutexStarving | mutexWoken
 	}
 	return nw
 }
