@@ -81,6 +81,7 @@ const (
 	mutexWaiterShift = iota      // bits 4..31 count registered waiters
 
 	mutexWaiter = 1 << mutexWaiterShift
+	maxWaiters  = lowMask >> mutexWaiterShift // the count's largest value
 	ownerShift  = 32
 	lowMask     = 1<<ownerShift - 1
 )
@@ -216,7 +217,8 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	w := waiter{rec: selfRec}
 	for {
 		old := m.load()
-		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long()) {
+		saturated := waiters(old) == maxWaiters
+		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long() || saturated && !w.registered) {
 			if m.cas(old, w.acquire(old)) {
 				m.noteOwner(w.rec)
 				return dirtyErr(old)
@@ -225,6 +227,20 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		if !w.registered {
 			if old&mutexStarving == 0 && w.spin(m, old) {
+				continue
+			}
+			if saturated {
+				// Only bytes left by a broken process reach 2^28-1
+				// waiters. Registering would carry into the owner pid,
+				// so wait uncounted: Unlock cannot know we sleep, so
+				// poll in short slices, and take the lock whenever it
+				// is free, fair mode or not.
+				if err := sleep(ctx, lowWord(&m.state), uint32(old), confirmWait); err != nil {
+					return err
+				}
+				if err := m.checkOwner(&w); err != nil {
+					return err
+				}
 				continue
 			}
 			if m.cas(old, old+mutexWaiter) {

@@ -119,16 +119,26 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 
 // Release gives back n units and wakes the waiters, which each re-check
 // whether their Acquire can now succeed. It panics if the count would
-// exceed the capacity (releasing more than was acquired) or 2^32-1.
+// exceed the capacity (releasing more than was acquired) or 2^32-1. A
+// count that is above the capacity before the call (bytes left by a
+// broken process) is not the caller's bug: Release sets it to the
+// capacity instead of panicking.
 func (s *Semaphore) Release(n int64) {
 	u := units(n)
 	capacity := atomic.LoadUint32(&s.capacity)
 	for {
 		c := atomic.LoadUint32(&s.count)
-		if c+u < c || capacity > 0 && c+u > capacity {
+		nc := c + u
+		switch {
+		case capacity > 0 && c > capacity:
+			// The count was already above the capacity: bytes left by
+			// a broken process, not this caller's over-release. Repair
+			// to the largest legal count instead of panicking on them.
+			nc = capacity
+		case nc < c || capacity > 0 && nc > capacity:
 			panic("memfile: semaphore: released more than held")
 		}
-		if atomic.CompareAndSwapUint32(&s.count, c, c+u) {
+		if atomic.CompareAndSwapUint32(&s.count, c, nc) {
 			break
 		}
 	}
