@@ -64,9 +64,21 @@ func EventAt(b []byte) (*Event, error) {
 // SemaphoreAt returns the Semaphore stored in the first SemaphoreSize
 // bytes of b, which must be 8-byte aligned. All-zero bytes are a
 // Semaphore with count 0 and no capacity limit; see InitSemaphore.
+//
+// A count above a non-zero capacity is an error matching ErrCorrupt: no
+// correct Release leaves one (it panics first), so only a broken process
+// can have written it, and Release could not tell its caller's
+// over-release from that garbage.
 func SemaphoreAt(b []byte) (*Semaphore, error) {
 	p, err := objectAt(b, SemaphoreSize, "Semaphore")
-	return (*Semaphore)(p), err
+	if err != nil {
+		return nil, err
+	}
+	s := (*Semaphore)(p)
+	if c, capacity := s.Count(), s.Capacity(); capacity > 0 && c > capacity {
+		return nil, fmt.Errorf("%w: Semaphore count %d above its capacity %d", ErrCorrupt, c, capacity)
+	}
+	return s, nil
 }
 
 // objectAt checks that b can hold an object of size bytes whose 64-bit

@@ -119,26 +119,16 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 
 // Release gives back n units and wakes the waiters, which each re-check
 // whether their Acquire can now succeed. It panics if the count would
-// exceed the capacity (releasing more than was acquired) or 2^32-1. A
-// count that is above the capacity before the call (bytes left by a
-// broken process) is not the caller's bug: Release sets it to the
-// capacity instead of panicking.
+// exceed the capacity (releasing more than was acquired) or 2^32-1.
 func (s *Semaphore) Release(n int64) {
 	u := units(n)
 	capacity := atomic.LoadUint32(&s.capacity)
 	for {
 		c := atomic.LoadUint32(&s.count)
-		nc := c + u
-		switch {
-		case capacity > 0 && c > capacity:
-			// The count was already above the capacity: bytes left by
-			// a broken process, not this caller's over-release. Repair
-			// to the largest legal count instead of panicking on them.
-			nc = capacity
-		case nc < c || capacity > 0 && nc > capacity:
+		if c+u < c || capacity > 0 && c+u > capacity {
 			panic("memfile: semaphore: released more than held")
 		}
-		if atomic.CompareAndSwapUint32(&s.count, c, nc) {
+		if atomic.CompareAndSwapUint32(&s.count, c, c+u) {
 			break
 		}
 	}
