@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"unsafe"
+
+	"github.com/shmx/shmx"
 )
 
 // Sizes in bytes of the synchronisation objects, as they are laid out in
@@ -84,6 +86,10 @@ func SemaphoreAt(b []byte) (*Semaphore, error) {
 // objectAt checks that b can hold an object of size bytes whose 64-bit
 // words are naturally aligned, and returns the address of b[0].
 func objectAt(b []byte, size int, what string) (unsafe.Pointer, error) {
+	// The first Spinner of a process calibrates the tick rate (about
+	// 1 ms on amd64): pay it here, when the object is placed, rather than
+	// on the first contended lock.
+	shmx.TicksPerSecond()
 	if len(b) < size {
 		return nil, fmt.Errorf("memfile: %s needs %d bytes, have %d", what, size, len(b))
 	}
