@@ -27,7 +27,7 @@ func init() {
 // TestBench runs shmx bench end to end with tiny figures, as JSON and with
 // an SVG, and checks that the JSON parses and the SVG is well-formed XML.
 func TestBench(t *testing.T) {
-	svg := filepath.Join(t.TempDir(), "lat.svg")
+	svg := filepath.Join(testDir(t), "lat.svg")
 	c := benchConfig{json: true, svg: svg}
 	c.Duration, c.Sizes, c.Procs, c.Bulk = 10*time.Millisecond, []int{64}, 2, 1<<20
 	var out, progress bytes.Buffer

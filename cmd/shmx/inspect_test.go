@@ -93,7 +93,7 @@ func TestInfoNotShmx(t *testing.T) {
 	if err := info(&out, "shmx_no_such_segment_here"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("info of a missing segment: %v, want fs.ErrNotExist", err)
 	}
-	junk := filepath.Join(t.TempDir(), "junk.link")
+	junk := filepath.Join(testDir(t), "junk.link")
 	os.WriteFile(junk, []byte("hello\n"), 0o600)
 	if err := info(&out, junk); !errors.Is(err, memfile.ErrCorrupt) {
 		t.Errorf("info of a junk link: %v, want memfile.ErrCorrupt", err)
@@ -172,7 +172,7 @@ func TestRmStale(t *testing.T) {
 // killedCreator starts a child that creates a segment, kills it once it
 // has, and returns the segment's name.
 func killedCreator(t *testing.T) string {
-	cmd := testproc.Command(t, "TestRmStale", "creator", "LINK="+filepath.Join(t.TempDir(), "stale.link"))
+	cmd := testproc.Command(t, "TestRmStale", "creator", "LINK="+filepath.Join(testDir(t), "stale.link"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestInspectUsage(t *testing.T) {
 // create makes a memfile with a 4 KiB data area, closed at the end of the
 // test.
 func create(t *testing.T, lock memfile.LockType, events int) *memfile.MemFile {
-	f, err := memfile.Create(filepath.Join(t.TempDir(), "t.link"), lock, 4096, memfile.WithEvents(events))
+	f, err := memfile.Create(filepath.Join(testDir(t), "t.link"), lock, 4096, memfile.WithEvents(events))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,3 +250,20 @@ func lineWith(s, sub string) string {
 
 // memfileRemove removes a segment left by a failed test.
 func memfileRemove(osid string) { shm.Remove(osid) }
+
+// testDir is t.TempDir, emptied entry by entry with os.Remove: under wine
+// 8.0 Go's os.RemoveAll fails ("Invalid function") while os.Remove works.
+func testDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "shmx-cmd-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+		os.Remove(dir)
+	})
+	return dir
+}

@@ -40,7 +40,7 @@ func writeSVG(w io.Writer, rep benchReport) error {
 	var rows []bench.Result
 	hi := 1e3
 	for _, r := range rep.Results {
-		if r.P50 > 0 {
+		if r.P999 > 0 {
 			rows = append(rows, r)
 			hi = max(hi, r.P999)
 		}
@@ -97,7 +97,9 @@ func writeSVG(w io.Writer, rep benchReport) error {
 func rowsMin(rows []bench.Result) float64 {
 	m := math.Inf(1)
 	for _, r := range rows {
-		m = min(m, r.P50)
+		if r.P50 > 0 {
+			m = min(m, r.P50)
+		}
 	}
 	return m
 }

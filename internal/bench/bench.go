@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -93,7 +94,7 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer removeDir(dir)
 	e := &env{Config: c, dir: dir}
 	rows := e.rows()
 	if c.Only != "" {
@@ -172,4 +173,14 @@ func percentiles(r *Result, lat []int64, total time.Duration) {
 	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) }
 	r.P50, r.P99, r.P999 = at(0.50), at(0.99), at(0.999)
 	r.Value = float64(total.Nanoseconds()) / float64(len(lat))
+}
+
+// removeDir removes dir and the files in it (the bench makes no
+// subdirectories) one by one: under wine os.RemoveAll fails.
+func removeDir(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+	os.Remove(dir)
 }

@@ -31,7 +31,11 @@ func (e *env) bulkRows() []row {
 	}
 }
 
+// rate is n bytes in d as a Result. A d of 0 (a clock coarser than the
+// transfer, as under wine with tiny sizes) is reported as the clock's
+// smallest step, 1 µs, rather than as an infinite rate.
 func rate(n int64, d time.Duration) Result {
+	d = max(d, time.Microsecond)
 	return Result{Unit: GiBPerSec, Value: float64(n) / (1 << 30) / d.Seconds(), Ops: n}
 }
 
