@@ -106,7 +106,9 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 			return out, err
 		}
 		e.progress("[%d/%d] %s: %s", i+1, len(rows), r.group, r.name)
-		res, err := r.run(ctx)
+		rctx, cancel := context.WithTimeout(ctx, 3*c.Duration+peerStartLimit+time.Minute)
+		res, err := r.run(rctx)
+		cancel()
 		res.Group, res.Name, res.Shmx, res.Vs = r.group, r.name, r.shmx, r.vs
 		if err != nil {
 			res = Result{Group: r.group, Name: r.name, Shmx: r.shmx, Vs: r.vs, Unit: res.Unit, Skipped: err.Error()}

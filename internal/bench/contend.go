@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmx/shmx/internal/cbench"
@@ -11,7 +13,10 @@ import (
 // stop, and records its count and time. Each kind has its own loop so
 // that no indirect call sits in the measured path. The stop word is read
 // every 64 operations (a read-mostly line: cheap).
-func contendPeer(s *shared, a peerArgs) error {
+//
+// Every 64 operations the loops also check ctx (the peer's -limit), so a
+// peer whose parent died ends by itself.
+func contendPeer(ctx context.Context, s *shared, a peerArgs) error {
 	stop, ctr := s.u32(offStop), s.u64(offCounter)
 	var ops int64
 	t0 := time.Now()
@@ -21,7 +26,7 @@ func contendPeer(s *shared, a peerArgs) error {
 		if err != nil {
 			return err
 		}
-		for ; ops&63 != 0 || stop.Load() == 0; ops++ {
+		for ; ops&63 != 0 || going(ctx, stop); ops++ {
 			m.Lock()
 			ctr.Store(ctr.Load() + 1)
 			m.Unlock()
@@ -31,7 +36,7 @@ func contendPeer(s *shared, a peerArgs) error {
 		if err != nil {
 			return err
 		}
-		for ; ops&63 != 0 || stop.Load() == 0; ops++ {
+		for ; ops&63 != 0 || going(ctx, stop); ops++ {
 			if ops%10 == 0 {
 				rw.Lock()
 				ctr.Store(ctr.Load() + 1)
@@ -46,24 +51,30 @@ func contendPeer(s *shared, a peerArgs) error {
 		if !cbench.Available {
 			return errNoCgo
 		}
-		for stop.Load() == 0 {
+		for going(ctx, stop) {
 			cbench.TimedLockLoop(s.b[offPthread:], 1000, counterPtr(s))
 			ops += 1000
 		}
 	case "contend-flock", "contend-flockrw":
-		n, err := flockContend(s, a)
+		n, err := flockContend(ctx, s, a)
 		if err != nil {
 			return err
 		}
 		ops = n
 	}
 	s.result(a.id, ops, time.Since(t0))
-	return nil
+	return ctx.Err()
+}
+
+// going reports whether a contending peer goes on: not told to stop, and
+// within its limit.
+func going(ctx context.Context, stop *atomic.Uint32) bool {
+	return stop.Load() == 0 && ctx.Err() == nil
 }
 
 // flockContend is contendPeer for flock: each process opens the lock file
 // itself (flock locks belong to an open file description).
-func flockContend(s *shared, a peerArgs) (int64, error) {
+func flockContend(ctx context.Context, s *shared, a peerArgs) (int64, error) {
 	fd, err := flockOpen(a.addr)
 	if err != nil {
 		return 0, err
@@ -72,7 +83,7 @@ func flockContend(s *shared, a peerArgs) (int64, error) {
 	stop, ctr := s.u32(offStop), s.u64(offCounter)
 	readMostly := a.kind == "contend-flockrw"
 	var ops int64
-	for ; ops&63 != 0 || stop.Load() == 0; ops++ {
+	for ; ops&63 != 0 || going(ctx, stop); ops++ {
 		read := readMostly && ops%10 != 0
 		if err := flockLock(fd, read); err != nil {
 			return ops, err

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"time"
 
@@ -95,7 +96,10 @@ func (e *env) pongMutex(ctx context.Context) (Result, error) {
 		turn := s.u32(offTurn)
 		l := newLatencies()
 		for {
-			for taken := false; !taken; {
+			for spins, taken := 0, false; !taken; spins++ {
+				if spins&4095 == 4095 && ctx.Err() != nil {
+					return Result{}, fmt.Errorf("the peer stopped taking its turn: %w", ctx.Err())
+				}
 				m.Lock()
 				if turn.Load() == 0 {
 					turn.Store(1)

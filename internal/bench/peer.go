@@ -56,9 +56,9 @@ func RunPeer(args []string) error {
 	}
 	switch a.kind {
 	case "contend-mutex", "contend-rwmutex", "contend-pthread", "contend-flock", "contend-flockrw":
-		return contendPeer(s, a)
+		return contendPeer(ctx, s, a)
 	case "pong-mutex":
-		return pongMutexPeer(s)
+		return pongMutexPeer(ctx, s)
 	case "pong-event":
 		return pongEventPeer(ctx, s)
 	case "pong-pthread-poll":
@@ -75,13 +75,19 @@ func RunPeer(args []string) error {
 	return fmt.Errorf("bench peer: unknown -kind %q", a.kind)
 }
 
-func pongMutexPeer(s *shared) error {
+// errLimit ends a peer whose parent never said stop.
+var errLimit = errors.New("bench peer: -limit reached before the parent said stop")
+
+func pongMutexPeer(ctx context.Context, s *shared) error {
 	m, err := memfile.MutexAt(s.b[offMutex:])
 	if err != nil {
 		return err
 	}
 	turn, stop := s.u32(offTurn), s.u32(offStop)
-	for stop.Load() == 0 {
+	for i := 0; stop.Load() == 0; i++ {
+		if i&4095 == 4095 && ctx.Err() != nil {
+			return errLimit
+		}
 		m.Lock()
 		if turn.Load() == 1 {
 			turn.Store(0)
