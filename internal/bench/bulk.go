@@ -130,11 +130,6 @@ func (e *env) bulkStream(ctx context.Context, network string) (Result, error) {
 		return Result{Unit: GiBPerSec}, err
 	}
 	src, ack := window(e.Bulk), make([]byte, 1)
-	// The peer says it is up with one byte, so its start is not timed.
-	if _, err := io.ReadFull(c, ack); err != nil {
-		c.kill()
-		return Result{}, err
-	}
 	t0 := time.Now()
 	err = chunks(e.Bulk, src, func(b []byte) error { _, err := c.Write(b); return err })
 	if err == nil {

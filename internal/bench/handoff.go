@@ -43,13 +43,8 @@ func (e *env) withPeer(ctx context.Context, kind string, payload int, more []str
 			return Result{}, err
 		}
 	}
-	p, err := e.startPeer(ctx, kind, s, more...)
+	peers, err := s.launch(ctx, 1, func(int) (*exec.Cmd, error) { return e.startPeer(ctx, kind, s, more...) })
 	if err != nil {
-		return Result{}, err
-	}
-	peers := []*exec.Cmd{p}
-	if err := s.release(ctx, 1, peers); err != nil {
-		killPeers(peers)
 		return Result{}, err
 	}
 	r, err := measure(s)

@@ -175,17 +175,10 @@ func (e *env) contended(ctx context.Context, kind string) (Result, error) {
 	}
 	defer s.close()
 	lockPath := filepath.Join(e.dir, "contended.lock")
-	var peers []*exec.Cmd
-	for i := range procs {
-		p, err := e.startPeer(ctx, "contend-"+kind, s, "-id", fmt.Sprint(i), "-addr", lockPath)
-		if err != nil {
-			killPeers(peers)
-			return Result{}, err
-		}
-		peers = append(peers, p)
-	}
-	if err := s.release(ctx, procs, peers); err != nil {
-		killPeers(peers)
+	peers, err := s.launch(ctx, procs, func(i int) (*exec.Cmd, error) {
+		return e.startPeer(ctx, "contend-"+kind, s, "-id", fmt.Sprint(i), "-addr", lockPath)
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	sleepCtx(ctx, e.Duration)

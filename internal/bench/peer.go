@@ -213,6 +213,9 @@ func streamPeer(ctx context.Context, a peerArgs) error {
 	default:
 		return fmt.Errorf("bench peer: unknown -net %q", a.network)
 	}
+	if _, err := rw.Write([]byte{1}); err != nil { // hello: this peer is up
+		return err
+	}
 	switch a.kind {
 	case "echo-stream":
 		return echo(rw, a.size)
@@ -238,12 +241,9 @@ func echo(rw io.ReadWriter, size int) error {
 	}
 }
 
-// sink says it is ready, reads total bytes, and acknowledges them.
+// sink reads total bytes and acknowledges them.
 func sink(rw io.ReadWriter, total int64) error {
 	ack := []byte{1}
-	if _, err := rw.Write(ack); err != nil {
-		return err
-	}
 	buf := window(total)
 	w := int64(len(buf))
 	for got := int64(0); got < total; {

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -134,23 +133,46 @@ func (s *shared) barrier(ctx context.Context) error {
 	return s.start.Wait(ctx)
 }
 
-// release is the parent's side: wait until n peers are at the barrier,
-// then let them go.
-func (s *shared) release(ctx context.Context, n int, peers []*exec.Cmd) error {
-	deadline := time.Now().Add(peerStartLimit)
-	for s.u32(offReady).Load() < uint32(n) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errors.New("peers did not start in time")
+// launch starts n peers with start(i), waits until all of them are at
+// the barrier, and releases them. A process start can hang in the child
+// between fork and exec (seen under qemu-user, whose fork of a
+// multithreaded emulator can deadlock): peers that do not all arrive within
+// peerAttempt are killed and started again, up to peerAttempts times.
+func (s *shared) launch(ctx context.Context, n int, start func(i int) (*exec.Cmd, error)) ([]*exec.Cmd, error) {
+	for attempt := 1; ; attempt++ {
+		s.u32(offReady).Store(0)
+		var peers []*exec.Cmd
+		for i := range n {
+			p, err := start(i)
+			if err != nil {
+				killPeers(peers)
+				return nil, err
+			}
+			peers = append(peers, p)
 		}
-		time.Sleep(time.Millisecond)
+		deadline := time.Now().Add(peerAttempt)
+		for s.u32(offReady).Load() < uint32(n) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		if s.u32(offReady).Load() >= uint32(n) {
+			s.start.Set()
+			return peers, nil
+		}
+		killPeers(peers)
+		if attempt == peerAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("peers did not start within %v, %d times", peerAttempt, attempt)
+		}
 	}
-	s.start.Set()
-	return nil
 }
 
-// peerStartLimit bounds how long a row waits for its peers to start
-// (generous: under emulation a process start takes seconds).
-const peerStartLimit = 2 * time.Minute
+// How long a peer may take to start, and how often to try.
+const (
+	peerAttempt  = 30 * time.Second
+	peerAttempts = 3
+)
+
+// peerStartLimit bounds the whole start of a row's peers.
+const peerStartLimit = peerAttempts * peerAttempt
 
 // startPeer starts a peer running kind on s, with more flags.
 func (e *env) startPeer(ctx context.Context, kind string, s *shared, more ...string) (*exec.Cmd, error) {

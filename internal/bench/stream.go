@@ -34,8 +34,41 @@ func (c *conn) kill() {
 	killPeers([]*exec.Cmd{c.peer})
 }
 
-// dial starts a peer of kind connected to us over network.
+// dial starts a peer of kind connected to us over network and waits for
+// its hello byte, trying again if it does not come (see shared.launch).
 func (e *env) dial(ctx context.Context, network, kind string, more ...string) (*conn, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := e.dialOnce(ctx, network, kind, more...)
+		if err != nil {
+			return nil, err
+		}
+		if hello(c) {
+			return c, nil
+		}
+		c.kill()
+		if attempt == peerAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("peer did not start within %v, %d times", peerAttempt, attempt)
+		}
+	}
+}
+
+// hello waits up to peerAttempt for the byte a stream peer sends first.
+func hello(c *conn) bool {
+	got := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 1)
+		_, err := io.ReadFull(c, b)
+		got <- err == nil
+	}()
+	select {
+	case ok := <-got:
+		return ok
+	case <-time.After(peerAttempt):
+		return false // the caller kills the peer, which ends the read
+	}
+}
+
+func (e *env) dialOnce(ctx context.Context, network, kind string, more ...string) (*conn, error) {
 	if network == "pipe" {
 		return e.dialPipe(ctx, kind, more)
 	}
@@ -65,7 +98,7 @@ func (e *env) dial(ctx context.Context, network, kind string, more ...string) (*
 			return nil, errors.New("accept failed")
 		}
 		return &conn{Reader: c, Writer: c, close: c.Close, peer: p}, nil
-	case <-time.After(peerStartLimit):
+	case <-time.After(peerAttempt):
 	case <-ctx.Done():
 	}
 	ln.Close()
