@@ -50,7 +50,16 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testproc.Scale(5*time.Minute))
 	defer cancel()
 	var progress bytes.Buffer
-	rs, err := Run(ctx, Config{Duration: 20 * time.Millisecond, Sizes: []int{64, 4096}, Procs: 2, Bulk: 1 << 20, Peer: peer, Progress: &progress})
+	c := Config{Duration: 20 * time.Millisecond, Sizes: []int{64, 4096}, Procs: 2, Bulk: 1 << 20, Peer: peer, Progress: &progress}
+	if testproc.IsEmulated() && runtime.GOOS == "linux" {
+		// qemu-user's fork of a multithreaded emulator can deadlock the
+		// child before exec, and the parent with it (in os/exec's Start,
+		// which waits for the exec): seen about once in fifty starts here.
+		// Start few processes there.
+		t.Log("under qemu-user: message round trips only (few process starts)")
+		c.Only, c.Sizes = "message round trip", []int{64}
+	}
+	rs, err := Run(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
