@@ -2,6 +2,10 @@
 //
 //	shmx demo     two processes exchange messages through a memfile; prints msgs/s and latency
 //	shmx doctor   what this machine offers: CPU features, /dev/shm, huge pages, futex
+//	shmx ls       the shmx segments on this machine: size, lock, creator (alive?), age
+//	shmx info     a segment's header and the state of its lock and events
+//	shmx rm       remove segments by link or name, or every stale one (-stale, -dry-run)
+//	shmx bench    shmx against sync.Mutex, pthread, flock, pipes and sockets (-json, -svg)
 //
 // Usage errors exit with status 2 after printing usage; other failures
 // print one line and exit with status 1.
