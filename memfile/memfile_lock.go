@@ -69,17 +69,16 @@ func (f *MemFile) Lock() {
 // ErrOwnerDead with the lock held: repair the data, call MarkConsistent,
 // Unlock.
 func (f *MemFile) LockContext(ctx context.Context) error {
+	if f.mu == nil && f.rw == nil {
+		return nil
+	}
+	if f.readOnly {
+		return f.errReadOnly("lock")
+	}
 	var err error
-	switch {
-	case f.mu != nil:
-		if f.readOnly {
-			return f.errReadOnly("lock")
-		}
+	if f.mu != nil {
 		err = f.mu.LockContext(ctx)
-	case f.rw != nil:
-		if f.readOnly {
-			return f.errReadOnly("lock")
-		}
+	} else {
 		err = f.rw.LockContext(ctx)
 	}
 	return f.wrap("lock", err)
@@ -111,17 +110,16 @@ func (f *MemFile) RLock() {
 
 // RLockContext is the read-side LockContext.
 func (f *MemFile) RLockContext(ctx context.Context) error {
+	if f.mu == nil && f.rw == nil {
+		return nil
+	}
+	if f.readOnly {
+		return f.errReadOnly("rlock")
+	}
 	var err error
-	switch {
-	case f.mu != nil:
-		if f.readOnly {
-			return f.errReadOnly("rlock")
-		}
+	if f.mu != nil {
 		err = f.mu.LockContext(ctx)
-	case f.rw != nil:
-		if f.readOnly {
-			return f.errReadOnly("rlock")
-		}
+	} else {
 		err = f.rw.RLockContext(ctx)
 	}
 	return f.wrap("rlock", err)
