@@ -132,15 +132,10 @@ func (r benchReport) title() string {
 }
 
 // benchPeer returns the Config.Peer of the shmx command: exe itself with
-// the hidden subcommand, through the emulator named by SHMX_TEST_EMULATOR
-// when there is one (see startPeer in demo.go).
+// the hidden subcommand (see selfCommand).
 func benchPeer(exe string) func(ctx context.Context, args ...string) *exec.Cmd {
 	return func(ctx context.Context, args ...string) *exec.Cmd {
-		argv := append([]string{exe, benchPeerCmd}, args...)
-		if em := strings.Fields(os.Getenv("SHMX_TEST_EMULATOR")); len(em) > 0 {
-			argv = append(em, argv...)
-		}
-		return exec.CommandContext(ctx, argv[0], argv[1:]...)
+		return selfCommand(ctx, exe, benchPeerCmd, args...)
 	}
 }
 

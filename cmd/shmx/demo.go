@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shmx/shmx/memfile"
@@ -114,20 +113,14 @@ func demo(w io.Writer, c demoConfig) error {
 	return nil
 }
 
-// startPeer starts this executable again with the hidden peer subcommand.
-// Under user-mode emulation (shmx's CI runs arm64 binaries with qemu-user,
-// which cannot exec a foreign binary by itself) SHMX_TEST_EMULATOR names
-// the emulator to run it with.
+// startPeer starts this executable again with the hidden peer subcommand
+// (see selfCommand).
 func startPeer(ctx context.Context, args []string, stdout io.Writer) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]string{exe, demoPeerCmd}, args...)
-	if em := strings.Fields(os.Getenv("SHMX_TEST_EMULATOR")); len(em) > 0 {
-		argv = append(em, argv...)
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := selfCommand(ctx, exe, demoPeerCmd, args...)
 	cmd.Stdout = stdout
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = 5 * time.Second
