@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/shmx/shmx"
 )
 
 // EventKind chooses how an Event resets.
@@ -142,6 +144,17 @@ func (e *Event) TryWait() bool {
 func (e *Event) Wait(ctx context.Context) error {
 	if e.TryWait() {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// A peer on another CPU usually sets the event within a microsecond
+	// or two: spin for that before paying a futex sleep and wake-up.
+	sp := shmx.NewSpinner(handoffSpinBudget)
+	for sp.Spin() {
+		if e.TryWait() {
+			return nil
+		}
 	}
 	if ctx.Done() == nil {
 		ctx = nil

@@ -13,6 +13,20 @@ const (
 	// about two cross-process cache-line round trips on bare metal times a
 	// few dozen, far less than a futex sleep/wake (10-20 µs here).
 	spinBudget = 20 * time.Microsecond
+	// handoffSpinBudget is how long a waiter for another process's signal
+	// (Event.Wait, Semaphore.Acquire, a blocked Ring Send or Recv) keeps
+	// retrying before it sleeps. A peer running on another CPU answers
+	// within a microsecond or two, far below a futex sleep and wake (10-20
+	// µs on the virtual machines measured); but when the CPUs are
+	// oversubscribed the peer is not running, and every spinning
+	// microsecond is taken from it. So the budget is about what blocking
+	// costs the waker (a few µs of system call), the classic competitive
+	// choice: measured under heavy load, 5 µs kept the round trip at the
+	// futex cost while 20-100 µs made it 3-10x worse; on a quiet machine
+	// 5-10 µs already catches the fast answers. A waiter that is still
+	// spinning has not registered, so the Set or Release that ends its
+	// wait makes no system call either.
+	handoffSpinBudget = 10 * time.Microsecond
 	// sliceWait bounds every sleep: a waiter wakes at least this often to
 	// check that the process it waits for is alive (owner death is noticed
 	// within about sliceWait+confirmWait).

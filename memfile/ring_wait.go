@@ -10,17 +10,6 @@ import (
 	"github.com/shmx/shmx/futex"
 )
 
-// ringSpinBudget is how long a blocked Send or Recv keeps retrying before
-// it sleeps. A peer running on another CPU answers within a microsecond
-// or two, far below a futex sleep and wake (10-20 µs on the virtual
-// machines measured); but when the CPUs are oversubscribed the peer is
-// not running, and every spinning microsecond is taken from it. So the
-// budget is about what blocking costs the waker (a few µs of system call),
-// the classic competitive choice: measured here under heavy load, 5 µs
-// kept the round trip at the futex cost while 20-100 µs made it 3-10x
-// worse; on a quiet machine 5-10 µs already catches the fast answers.
-const ringSpinBudget = 10 * time.Microsecond
-
 // The epoch word of each direction: bit 0 says "someone may be asleep on
 // this word"; the other bits change with every wake-up.
 const ringSleeper = 1
@@ -52,7 +41,7 @@ func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	sp := shmx.NewSpinner(ringSpinBudget)
+	sp := shmx.NewSpinner(handoffSpinBudget)
 	for sp.Spin() {
 		if pos, ok, _ := r.try(recv); ok {
 			return pos, nil

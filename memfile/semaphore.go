@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"sync/atomic"
+
+	"github.com/shmx/shmx"
 )
 
 // Semaphore is a counting semaphore that lives in memory shared between
@@ -96,6 +98,15 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	if s.TryAcquire(n) {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sp := shmx.NewSpinner(handoffSpinBudget)
+	for sp.Spin() {
+		if s.TryAcquire(n) {
+			return nil
+		}
 	}
 	if ctx.Done() == nil {
 		ctx = nil
