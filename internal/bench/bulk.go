@@ -133,7 +133,6 @@ func (e *env) bulkCopy(ctx context.Context) (Result, error) {
 	return rate(e.Bulk, ds), nil
 }
 
-
 // bulkMore are the peer flags of a bulk row.
 func (e *env) bulkMore() []string {
 	return []string{"-bytes", fmt.Sprint(e.Bulk), "-rounds", fmt.Sprint(bulkRounds)}
