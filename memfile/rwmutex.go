@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/shmx/shmx"
 )
 
 // rwSlots is how many reader processes an RWMutex identifies at once.
@@ -127,11 +129,28 @@ func (rw *RWMutex) RUnlock() {
 // afterReadLeave wakes a writer that waits for readers to leave, and
 // readers that wait for a free slot.
 func (rw *RWMutex) afterReadLeave(freed bool) {
-	if atomic.LoadUint32(&rw.rstate)&rwWriterSleeps != 0 {
-		wake(&rw.rstate, 1)
-	}
+	rw.wakeWriter()
 	if freed && atomic.LoadUint32(&rw.rwait) != 0 {
 		rw.openGate()
+	}
+}
+
+// wakeWriter wakes the writer sleeping on rstate, if any, after a slot
+// changed. It clears rwWriterSleeps before the wake-up: the writer checks
+// the slots and then sleeps on rstate, and a reader that leaves between
+// the two changes only its slot, so without this change of rstate the
+// writer's futex wait would still find the value it expects and sleep
+// through the wake-up (until its slice ran out: 50 ms stalls, measured).
+func (rw *RWMutex) wakeWriter() {
+	for {
+		r := atomic.LoadUint32(&rw.rstate)
+		if r&rwWriterSleeps == 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(&rw.rstate, r, r&^rwWriterSleeps) {
+			wake(&rw.rstate, 1)
+			return
+		}
 	}
 }
 
@@ -210,6 +229,19 @@ func (rw *RWMutex) dropSlot(i int) {
 func (rw *RWMutex) rlock(ctx context.Context) error {
 	if atomic.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) == 0 && rw.enterRead() {
 		return nil
+	}
+	// A writer holds rw for a few hundred nanoseconds at most, usually:
+	// retry the fast path for a while before sleeping on the gate, which
+	// costs this reader and the writer that opens it a system call each.
+	sp := shmx.NewSpinner(spinBudget)
+	for sp.Spin() {
+		r := atomic.LoadUint32(&rw.rstate)
+		if r&rwDirty != 0 {
+			break // the slow path reports it
+		}
+		if r&rwWriter == 0 && rw.enterRead() {
+			return nil
+		}
 	}
 	var suspect [rwSlots]uint64
 	var wsuspect uint64
@@ -291,8 +323,11 @@ func (rw *RWMutex) reapSlots(suspect *[rwSlots]uint64) bool {
 			reaped = true
 		}
 	}
-	if reaped && atomic.LoadUint32(&rw.rwait) != 0 {
-		rw.openGate()
+	if reaped {
+		rw.wakeWriter()
+		if atomic.LoadUint32(&rw.rwait) != 0 {
+			rw.openGate()
+		}
 	}
 	return reaped
 }
@@ -366,6 +401,13 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 		rw.orState(rwDirty) // a writer died holding rw
 	}
 	rw.orState(rwWriter) // may be set already by a writer that died
+	// New readers are barred now; those inside leave within their (short)
+	// critical sections: spin for that before sleeping.
+	if !rw.slotsEmpty() {
+		sp := shmx.NewSpinner(spinBudget)
+		for sp.Spin() && !rw.slotsEmpty() {
+		}
+	}
 	var suspect [rwSlots]uint64
 	for !rw.slotsEmpty() {
 		r := atomic.LoadUint32(&rw.rstate)
@@ -373,6 +415,8 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 			atomic.CompareAndSwapUint32(&rw.rstate, r, r|rwWriterSleeps)
 			continue // re-check the slots before sleeping
 		}
+		// A reader that left since the check cleared rwWriterSleeps
+		// (wakeWriter), so this wait on r returns at once.
 		slice := sliceWait
 		if suspect != ([rwSlots]uint64{}) {
 			slice = confirmWait

@@ -265,3 +265,38 @@ func TestRWMutexZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per round", n)
 	}
 }
+
+// TestRWMutexLeavingReaderChangesWriterWord pins the protocol that keeps
+// a writer from sleeping through a reader's exit. The writer sets
+// rwWriterSleeps, finds a reader still in, and sleeps on rstate; a reader
+// that leaves between that check and the futex wait changes only its slot
+// unless it also changes rstate. It must: the writer's wait on the value
+// it read then returns at once instead of running out its 50 ms slice.
+func TestRWMutexLeavingReaderChangesWriterWord(t *testing.T) {
+	for _, leave := range []struct {
+		name string
+		fn   func(rw *RWMutex)
+	}{
+		{"RUnlock", func(rw *RWMutex) { rw.RUnlock() }},
+		{"reader backing out", func(rw *RWMutex) {
+			// A reader that takes a hold, sees the writer and drops it.
+			if rw.enterRead() {
+				t.Fatal("enterRead succeeded beside a writer")
+			}
+		}},
+	} {
+		t.Run(leave.name, func(t *testing.T) {
+			var rw RWMutex
+			rw.RLock()
+			// The writer's state after it set the bit and found the slot
+			// taken, about to sleep on this value.
+			rw.w.Lock()
+			sleeping := uint32(rwWriter | rwWriterSleeps)
+			atomic.StoreUint32(&rw.rstate, sleeping)
+			leave.fn(&rw)
+			if got := atomic.LoadUint32(&rw.rstate); got == sleeping {
+				t.Fatalf("rstate still %#x after a reader left: a writer about to wait on it would sleep through the wake-up", got)
+			}
+		})
+	}
+}
