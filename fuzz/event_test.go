@@ -37,6 +37,9 @@ func FuzzEventState(f *testing.F) {
 			t.Fatalf("EventAt over %d aligned bytes: %v", len(mem), err)
 		}
 		kind, wasSet := e.Kind(), e.IsSet()
+		if st := e.State(); st.Kind != kind || st.Set != wasSet {
+			t.Fatalf("State %+v, Kind %v, IsSet %v", st, kind, wasSet)
+		}
 		var sets, waits atomic.Int64
 		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		defer cancel()

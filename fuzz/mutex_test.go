@@ -45,6 +45,9 @@ func FuzzMutexState(f *testing.F) {
 			}
 			t.Fatalf("MutexAt over %d aligned bytes: %v", len(mem), err)
 		}
+		if st := m.State(); st.Locked != (mem[0]&1 != 0) || st.Inconsistent != (mem[0]&8 != 0) {
+			t.Fatalf("State %+v of state word %x", st, mem[:8])
+		}
 		var x exclusion
 		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		defer cancel()

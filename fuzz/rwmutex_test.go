@@ -68,6 +68,9 @@ func FuzzRWMutexState(f *testing.F) {
 			}
 			t.Fatalf("RWMutexAt over %d aligned bytes: %v", len(mem), err)
 		}
+		if st := rw.State(); len(st.Readers) > 16 || st.WriterIn != (mem[16]&1 != 0) {
+			t.Fatalf("State %+v of %x", st, mem[:48])
+		}
 		var x rwExclusion
 		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		defer cancel()

@@ -23,6 +23,11 @@
 // give the data as a typed pointer or slice after checking that the type
 // holds no pointers.
 //
+// Tools that look at a segment without taking part in it (the shmx
+// command's info, a monitoring agent) read the state of its locks and
+// events with Mutex.State, RWMutex.State and Event.State: read-only
+// snapshots that decode the layouts documented on each type.
+//
 // # Ownership and cleanup
 //
 // The creator owns the segment: its Close removes the link file (if it

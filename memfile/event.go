@@ -140,7 +140,9 @@ func (e *Event) TryWait() bool {
 
 // Wait waits until e is set (consuming the signal of an auto-reset
 // event) or ctx is done; then it returns ctx.Err() and leaves e
-// unchanged. Cancellation is noticed within 10 ms.
+// unchanged. Cancellation is noticed within 10 ms. Wait spins for up to
+// 10 µs before it sleeps, so a hand-off between processes running on
+// different CPUs costs no system call on either side.
 func (e *Event) Wait(ctx context.Context) error {
 	if e.TryWait() {
 		return nil

@@ -1,52 +1,17 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"github.com/shmx/shmx/internal/proc"
+	"github.com/shmx/shmx/memfile"
 )
 
-// Decoding of lock and event words, read-only, from a snapshot of the
-// segment's bytes. memfile exports no state inspector, so this follows the
-// layouts documented on memfile.Mutex, memfile.RWMutex and memfile.Event
-// (and their state-bit constants in mutex.go and rwmutex.go). Every word
-// is little-endian: the layouts say native-endian, and every CPU shmx
-// supports is little-endian. The snapshot is not atomic across words: a
-// lock in use may show a state that never existed as a whole.
-
-// Mutex layout: state word (flags and waiter count) at 0, owner pid at 4,
-// owner record (pid, start-time hash) at 8 and 12.
-const (
-	mutexLocked      = 1 << 0 // held; the owner pid names the holder
-	mutexWoken       = 1 << 1 // a waiter is awake
-	mutexStarving    = 1 << 2 // fair mode: only old waiters take it
-	mutexDirty       = 1 << 3 // a holder died; until MarkConsistent
-	mutexWaiterShift = 4      // bits 4..31 count registered waiters
-)
-
-// RWMutex layout: writer Mutex at 0, rstate at 16, gate at 20, sleeping
-// readers at 24, 16 reader slots (pid, holds) at 32, 16 records (pid,
-// start hash) at 160.
-const (
-	rwWriter       = 1 << 0 // a writer holds or waits for readers to leave
-	rwWriterSleeps = 1 << 1 // that writer sleeps
-	rwDirty        = 1 << 2 // a holder died; until MarkConsistent
-	rwSlots        = 16
-	rwOffRstate    = 16
-	rwOffRwait     = 24
-	rwOffSlots     = 32
-	rwOffRecords   = 160
-)
-
-// Event layout: state at 0 (bit 0 set, bit 1 manual-reset), waiters at 4.
-const (
-	eventSet    = 1 << 0
-	eventManual = 1 << 1
-)
-
-var le = binary.LittleEndian
+// Descriptions of lock and event states, from memfile's read-only
+// snapshots (the State methods) of a copy of the segment's first bytes.
+// A snapshot is not atomic across words: a lock in use may show a state
+// that never existed as a whole.
 
 // who describes a process: its pid and whether it is alive. start is the
 // start-time hash to check against, 0 if unknown.
@@ -61,86 +26,86 @@ func who(pid, start uint32) string {
 	return fmt.Sprintf("pid %d (dead)", pid)
 }
 
-// mutexState describes a Mutex from its 16 bytes.
+// mutexState describes a Mutex from its bytes.
 func mutexState(b []byte) string {
-	state, owner := le.Uint32(b[0:]), le.Uint32(b[4:])
-	recPid, recStart := le.Uint32(b[8:]), le.Uint32(b[12:])
+	m, err := memfile.MutexAt(b)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	return describeMutex(m.State())
+}
+
+func describeMutex(st memfile.MutexState) string {
 	var parts []string
-	if state&mutexLocked != 0 {
-		start := uint32(0)
-		if recPid == owner { // the record is only trusted when it names the holder
-			start = recStart
-		}
-		parts = append(parts, "held by "+who(owner, start))
+	if st.Locked {
+		parts = append(parts, "held by "+who(st.Owner, st.OwnerStart))
 	} else {
 		parts = append(parts, "not held")
 	}
-	if n := state >> mutexWaiterShift; n > 0 {
-		parts = append(parts, fmt.Sprintf("%d waiter(s)", n))
+	if st.Waiters > 0 {
+		parts = append(parts, fmt.Sprintf("%d waiter(s)", st.Waiters))
 	} else {
 		parts = append(parts, "no waiters")
 	}
-	if state&mutexStarving != 0 {
+	if st.Starving {
 		parts = append(parts, "starving (fair hand-off)")
 	}
-	if state&mutexWoken != 0 {
+	if st.Woken {
 		parts = append(parts, "a waiter is awake")
 	}
-	if state&mutexDirty != 0 {
+	if st.Inconsistent {
 		parts = append(parts, "INCONSISTENT: a holder died, the next locker gets ErrOwnerDead")
 	}
 	return strings.Join(parts, ", ")
 }
 
-// rwMutexState describes an RWMutex from its 288 bytes, one line each for
-// the writer and the readers.
+// rwMutexState describes an RWMutex from its bytes, one line each for the
+// writer and the readers.
 func rwMutexState(b []byte) []string {
-	rstate := le.Uint32(b[rwOffRstate:])
-	writer := "writer: " + mutexState(b[:16])
-	if rstate&rwWriter != 0 {
+	rw, err := memfile.RWMutexAt(b)
+	if err != nil {
+		return []string{"unreadable: " + err.Error()}
+	}
+	st := rw.State()
+	writer := "writer: " + describeMutex(st.Writer)
+	if st.WriterIn {
 		writer += ", barring new readers"
-		if rstate&rwWriterSleeps != 0 {
+		if st.WriterAsleep {
 			writer += " (asleep until readers leave)"
 		}
 	}
 	var readers []string
-	for i := range rwSlots {
-		slot := b[rwOffSlots+8*i:]
-		pid, holds := le.Uint32(slot), le.Uint32(slot[4:])
-		if pid == 0 && holds == 0 {
-			continue
-		}
-		rec := b[rwOffRecords+8*i:]
-		start := uint32(0)
-		if le.Uint32(rec) == pid {
-			start = le.Uint32(rec[4:])
-		}
-		readers = append(readers, fmt.Sprintf("%s x%d", who(pid, start), holds))
+	for _, h := range st.Readers {
+		readers = append(readers, fmt.Sprintf("%s x%d", who(h.PID, h.Start), h.Holds))
 	}
 	r := "readers: none"
 	if len(readers) > 0 {
 		r = fmt.Sprintf("readers: %d process(es): %s", len(readers), strings.Join(readers, "; "))
 	}
-	if n := le.Uint32(b[rwOffRwait:]); n > 0 {
-		r += fmt.Sprintf("; %d reader(s) waiting", n)
+	if st.ReadersWaiting > 0 {
+		r += fmt.Sprintf("; %d reader(s) waiting", st.ReadersWaiting)
 	}
 	lines := []string{writer, r}
-	if rstate&rwDirty != 0 {
+	if st.Inconsistent {
 		lines = append(lines, "INCONSISTENT: a holder died, lockers get ErrOwnerDead until MarkConsistent")
 	}
 	return lines
 }
 
-// eventState describes an Event from its 16 bytes.
+// eventState describes an Event from its bytes.
 func eventState(b []byte) string {
-	state, waiters := le.Uint32(b[0:]), le.Uint32(b[4:])
+	e, err := memfile.EventAt(b)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	st := e.State()
 	kind := "auto-reset"
-	if state&eventManual != 0 {
+	if st.Kind == memfile.ManualReset {
 		kind = "manual-reset"
 	}
 	set := "not set"
-	if state&eventSet != 0 {
+	if st.Set {
 		set = "set"
 	}
-	return fmt.Sprintf("%s, %s, %d waiter(s)", kind, set, waiters)
+	return fmt.Sprintf("%s, %s, %d waiter(s)", kind, set, st.Waiters)
 }

@@ -1,0 +1,104 @@
+package memfile
+
+import (
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/shmx/shmx/shm"
+)
+
+func TestMutexState(t *testing.T) {
+	var m Mutex
+	if st := m.State(); st != (MutexState{}) {
+		t.Fatalf("free Mutex: %+v", st)
+	}
+	m.Lock()
+	st := m.State()
+	if !st.Locked || st.Owner != uint32(os.Getpid()) || st.OwnerStart != uint32(selfRec>>32) {
+		t.Fatalf("held Mutex: %+v, want held by %d (start %#x)", st, os.Getpid(), uint32(selfRec>>32))
+	}
+	// Two registered waiters and the dirty bit, written as the lock
+	// words would hold them.
+	atomic.AddUint64(&m.state, 2*mutexWaiter|mutexDirty|mutexStarving)
+	st = m.State()
+	if st.Waiters != 2 || !st.Inconsistent || !st.Starving || st.Woken {
+		t.Fatalf("waiters/flags: %+v", st)
+	}
+	// An owner record that names another process is not trusted.
+	atomic.StoreUint64(&m.owner, uint64(0x1234)<<32|uint64(os.Getpid()+1))
+	if st := m.State(); st.OwnerStart != 0 || st.Owner != uint32(os.Getpid()) {
+		t.Fatalf("stale owner record: %+v", st)
+	}
+}
+
+func TestRWMutexState(t *testing.T) {
+	var rw RWMutex
+	rw.RLock()
+	rw.RLock()
+	st := rw.State()
+	if len(st.Readers) != 1 || st.Readers[0] != (ReaderHold{PID: uint32(os.Getpid()), Start: uint32(selfRec >> 32), Holds: 2}) {
+		t.Fatalf("two read holds: %+v", st)
+	}
+	if st.WriterIn || st.Writer.Locked || st.Inconsistent {
+		t.Fatalf("no writer expected: %+v", st)
+	}
+	rw.RUnlock()
+	rw.RUnlock()
+	rw.Lock()
+	st = rw.State()
+	if !st.WriterIn || !st.Writer.Locked || st.Writer.Owner != uint32(os.Getpid()) || len(st.Readers) != 0 {
+		t.Fatalf("write-locked: %+v", st)
+	}
+	rw.Unlock()
+}
+
+func TestEventState(t *testing.T) {
+	var e Event
+	if st := e.State(); st != (EventState{Kind: AutoReset}) {
+		t.Fatalf("zero Event: %+v", st)
+	}
+	e.Init(ManualReset)
+	e.Set()
+	atomic.StoreUint32(&e.waiters, 3)
+	if st := e.State(); st != (EventState{Kind: ManualReset, Set: true, Waiters: 3}) {
+		t.Fatalf("manual, set, 3 waiters: %+v", st)
+	}
+}
+
+// TestStateReadOnly: State only loads, so it works on a read-only mapping.
+func TestStateReadOnly(t *testing.T) {
+	b := readOnlyZeroes(t, 4096)
+	m, err := MutexAt(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, err := RWMutexAt(b[64:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := EventAt(b[512:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State().Locked || rw.State().WriterIn || e.State().Set {
+		t.Fatal("zero bytes read as held or set")
+	}
+}
+
+// readOnlyZeroes maps a new segment of size zero bytes read-only.
+func readOnlyZeroes(t *testing.T, size int64) []byte {
+	t.Helper()
+	osid := newOSID()
+	seg, err := shm.Create(osid, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Remove(); seg.Close() })
+	ro, err := shm.Open(osid, shm.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	return ro.Bytes()
+}
