@@ -9,7 +9,7 @@
 // property plus the invariants the entry point promises (its doc comment
 // says which):
 //
-//	FuzzHeader          memfile.ParseHeader on arbitrary segment bytes
+//	FuzzHeader          memfile.ParseHeader and ParseHeaderPrefix on arbitrary segment bytes
 //	FuzzLinkFile        memfile.ParseLink on arbitrary link-file contents
 //	FuzzMutexState      a memfile.Mutex over garbage bytes, locked and
 //	                    unlocked by several goroutines

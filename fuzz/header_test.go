@@ -138,6 +138,14 @@ func FuzzHeader(f *testing.F) {
 		if err == nil {
 			placeRegions(t, a, h)
 		}
+		// Read through a prefix instead of a mapping, as the shmx command
+		// does: the header alone gives the same verdict and layout.
+		if n >= hdrLen {
+			h3, err3 := memfile.ParseHeaderPrefix(b[:hdrLen:hdrLen], int64(n))
+			if (err == nil) != (err3 == nil) || h != h3 {
+				t.Fatalf("ParseHeaderPrefix disagrees with ParseHeader: %+v, %v vs %+v, %v", h3, err3, h, err)
+			}
+		}
 	})
 }
 

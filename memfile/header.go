@@ -161,7 +161,26 @@ func checksum(b []byte) uint32 {
 // without error can be used to slice b. Errors wrap ErrCorrupt,
 // ErrVersion, or ErrNotReady (creator still initialising), and name the
 // field that is wrong. It never panics.
-func ParseHeader(b []byte) (HeaderInfo, error) {
+func ParseHeader(b []byte) (HeaderInfo, error) { return parseHeader(b, int64(len(b))) }
+
+// ParseHeaderPrefix is ParseHeader for tools that read the first bytes
+// of a segment (with read(2), say) instead of mapping it all: prefix is
+// the segment's first bytes, at least the 128-byte header, and total the
+// segment's size, which the data offset and size are checked against.
+// The offsets of the HeaderInfo count from the start of the segment;
+// prefix may end before DataOffset (the header alone fixes the layout),
+// so a caller reads DataOffset bytes, or checks len(prefix), before it
+// slices the lock or the events out of prefix.
+func ParseHeaderPrefix(prefix []byte, total int64) (HeaderInfo, error) {
+	if total < int64(len(prefix)) {
+		return HeaderInfo{}, fmt.Errorf("memfile: ParseHeaderPrefix: %d-byte prefix of a %d-byte segment", len(prefix), total)
+	}
+	return parseHeader(prefix, total)
+}
+
+// parseHeader decodes the header at the start of b, the first bytes of a
+// segment of total bytes (total >= len(b)).
+func parseHeader(b []byte, total int64) (HeaderInfo, error) {
 	if len(b) < hdrSize {
 		return HeaderInfo{}, fieldErr("size", "mapping of %d bytes is smaller than the %d-byte header", len(b), hdrSize)
 	}
@@ -190,13 +209,13 @@ func ParseHeader(b []byte) (HeaderInfo, error) {
 		return HeaderInfo{}, err
 	}
 	want := layoutFor(h.Lock, h.Events)
-	if err := checkLayout(b, want); err != nil {
+	if err := checkLayout(b, want, total); err != nil {
 		return HeaderInfo{}, err
 	}
 	want.CreatorPID, want.CreatorStart = h.CreatorPID, le.Uint32(b[offStart:])
 	dataSize := le.Uint64(b[offDataSize:])
-	if dataSize > uint64(len(b)-want.DataOffset) { // DataOffset <= len(b) checked
-		return HeaderInfo{}, fieldErr("data size", "%d at offset %d overruns the %d-byte mapping", dataSize, want.DataOffset, len(b))
+	if dataSize > uint64(total)-uint64(want.DataOffset) { // DataOffset <= total checked
+		return HeaderInfo{}, fieldErr("data size", "%d at offset %d overruns the %d-byte mapping", dataSize, want.DataOffset, total)
 	}
 	want.DataSize = int(dataSize)
 	if h.CreatorPID == 0 {
@@ -231,8 +250,8 @@ func checkFixed(b []byte, h HeaderInfo) error {
 }
 
 // checkLayout compares the offset fields of b with the layout they must
-// have, and checks that the layout fits the mapping.
-func checkLayout(b []byte, want HeaderInfo) error {
+// have, and checks that the layout fits the segment's total bytes.
+func checkLayout(b []byte, want HeaderInfo, total int64) error {
 	le := binary.LittleEndian
 	fields := []struct {
 		name string
@@ -250,8 +269,8 @@ func checkLayout(b []byte, want HeaderInfo) error {
 			return fieldErr(f.name, "%d, want %d for this lock type and event count", f.got, f.want)
 		}
 	}
-	if want.DataOffset > len(b) {
-		return fieldErr("data offset", "%d is past the end of the %d-byte mapping", want.DataOffset, len(b))
+	if int64(want.DataOffset) > total {
+		return fieldErr("data offset", "%d is past the end of the %d-byte mapping", want.DataOffset, total)
 	}
 	return nil
 }

@@ -149,3 +149,26 @@ func TestWaitReady(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestParseHeaderPrefix: the header alone, with the segment's size, gives
+// what ParseHeader gives for the whole mapping, and the size is checked.
+func TestParseHeaderPrefix(t *testing.T) {
+	b := validHeader(LockRWMutex, 3, 1000)
+	whole, err := ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseHeaderPrefix(b[:hdrSize], int64(len(b)))
+	if err != nil || got != whole {
+		t.Fatalf("ParseHeaderPrefix = %+v, %v; ParseHeader gave %+v", got, err, whole)
+	}
+	if _, err := ParseHeaderPrefix(b[:hdrSize], int64(len(b)-1)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "data size") {
+		t.Fatalf("segment one byte short: %v, want ErrCorrupt naming the data size", err)
+	}
+	if _, err := ParseHeaderPrefix(b[:hdrSize], int64(whole.DataOffset-1)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "data offset") {
+		t.Fatalf("segment ending inside the events: %v, want ErrCorrupt naming the data offset", err)
+	}
+	if _, err := ParseHeaderPrefix(b, 10); err == nil {
+		t.Fatal("a prefix longer than the segment was accepted")
+	}
+}

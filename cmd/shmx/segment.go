@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,73 +24,33 @@ type segment struct {
 	mtime  time.Time          // last modification, zero if unknown
 }
 
-// Where things sit in a segment, from the header layout documented in
-// package memfile (which exports the parser but not the offsets).
-const (
-	hdrSize       = 128
-	hdrOffDataOff = 40 // uint64 data offset
-	hdrOffDataSz  = 48 // uint64 data size
-	hdrOffSum     = 64 // uint32 CRC-32 (IEEE) of bytes 0-7 and 12-63
-	// maxPrefix is the largest data offset a valid header can have: an
-	// RWMutex (288 bytes rounded up to 384) and MaxEvents events of 128.
-	maxPrefix = hdrSize + 384 + memfile.MaxEvents*128
-)
+// hdrSize is the size of the fixed header at the start of every segment
+// (memfile.HeaderInfo.HeaderSize): the first bytes read of a segment.
+const hdrSize = 128
 
 // segMagic starts every header; anything else is not an shmx segment.
 var segMagic = []byte("SHMXFILE")
 
-// prefixLen says how many bytes of a segment of total bytes to read after
-// its first hdrSize bytes: everything up to the data offset, bounded so a
-// corrupt header never makes us read much.
+// prefixLen says how many bytes of a segment of total bytes to read: the
+// header, lock and events before its data, as the header in first (its
+// first hdrSize bytes) lays them out; just first when that is no valid
+// header (newSegment parses it again and keeps the reason).
 func prefixLen(first []byte, total int64) int {
-	if len(first) < hdrSize {
+	h, err := memfile.ParseHeaderPrefix(first, total)
+	if err != nil {
 		return len(first)
 	}
-	off := binary.LittleEndian.Uint64(first[hdrOffDataOff:])
-	n := int64(min(max(off, hdrSize), maxPrefix))
-	return int(min(n, total))
-}
-
-// parsePrefix validates the bytes before a segment's user data with
-// memfile.ParseHeader. ParseHeader wants the whole mapping, to check the
-// data size against it; we hold only the prefix, so we check the data
-// size against the segment's size ourselves and hand ParseHeader a copy
-// whose data size is 0 (re-summed only if the original checksum was
-// right, so a bad checksum is still reported as one).
-func parsePrefix(prefix []byte, total int64) (memfile.HeaderInfo, error) {
-	if len(prefix) < hdrSize {
-		return memfile.ParseHeader(prefix)
-	}
-	le := binary.LittleEndian
-	b := bytes.Clone(prefix)
-	dataOff, dataSize := le.Uint64(b[hdrOffDataOff:]), le.Uint64(b[hdrOffDataSz:])
-	sumOK := le.Uint32(b[hdrOffSum:]) == headerSum(b)
-	le.PutUint64(b[hdrOffDataSz:], 0)
-	if sumOK {
-		le.PutUint32(b[hdrOffSum:], headerSum(b))
-	}
-	h, err := memfile.ParseHeader(b)
-	if err != nil {
-		return h, err
-	}
-	if dataOff > uint64(total) || dataSize > uint64(total)-dataOff {
-		return memfile.HeaderInfo{}, fmt.Errorf("memfile: header data size: %d at offset %d overruns the %d-byte segment: %w",
-			dataSize, dataOff, total, memfile.ErrCorrupt)
-	}
-	h.DataSize = int(dataSize)
-	return h, nil
-}
-
-// headerSum is the header checksum as documented by memfile.
-func headerSum(b []byte) uint32 {
-	c := crc32.ChecksumIEEE(b[0:8])
-	return crc32.Update(c, crc32.IEEETable, b[12:hdrOffSum])
+	return max(h.DataOffset, len(first)) // DataOffset <= total: checked
 }
 
 // newSegment parses a prefix read by the per-OS code.
 func newSegment(osid string, size int64, prefix []byte) *segment {
 	s := &segment{osid: osid, size: size, prefix: prefix}
-	s.hdr, s.err = parsePrefix(prefix, size)
+	s.hdr, s.err = memfile.ParseHeaderPrefix(prefix, size)
+	if s.err == nil && len(prefix) < s.hdr.DataOffset {
+		// The header changed between the two reads.
+		s.err = fmt.Errorf("header changed while it was read (%d bytes read, data at %d)", len(prefix), s.hdr.DataOffset)
+	}
 	return s
 }
 
