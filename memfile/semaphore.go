@@ -94,7 +94,8 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // Acquire takes n units, waiting until they are available or ctx is
 // done; then it returns ctx.Err() and leaves s unchanged (no unit is
 // taken). If n exceeds the capacity, Acquire waits for ctx without hope,
-// as x/sync/semaphore does. Cancellation is noticed within 10 ms.
+// as x/sync/semaphore does. Cancellation is noticed within 10 ms. Like
+// Event.Wait, Acquire spins for up to 10 µs before it sleeps.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	if s.TryAcquire(n) {
 		return nil
