@@ -11,11 +11,17 @@
 //   - Windows: OpenProcess + GetExitCodeProcess (STILL_ACTIVE) + the
 //     creation time from GetProcessTimes.
 //   - macOS: kill(pid, 0) + the kern.proc.pid sysctl's p_starttime.
-//   - FreeBSD and other Unix: kill(pid, 0) only; the start hash is 0, so
-//     a pid reused while a lock is held cannot be detected there, and a
-//     dead process counts as alive until its parent reaps it (a zombie).
+//   - FreeBSD on amd64 and arm64: kill(pid, 0) + the kern.proc.pid
+//     sysctl's ki_start, read only when the kernel's kinfo_proc has the
+//     size and pid expected (else kill alone, as below).
+//   - Other Unix: kill(pid, 0) only; the start hash is 0, so a pid reused
+//     while a lock is held cannot be detected there, and a dead process
+//     counts as alive until its parent reaps it (a zombie).
 //
-// Linux and macOS treat a zombie (exited, not yet reaped) as dead.
+// Linux, macOS and FreeBSD treat a zombie (exited, not yet reaped) as
+// dead. A process of another user that the OS hides from this one
+// (Linux's hidepid=, FreeBSD's see_other_uids=0) is alive: kill's EPERM
+// says it exists.
 //
 // When in doubt (no permission to look, an unexpected error), Alive
 // reports true: a lock is never taken from a process that may be alive.

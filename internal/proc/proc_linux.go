@@ -58,9 +58,11 @@ func alive0(pid, start uint32) (bool, error) {
 	}
 	st, serr := startHash(pid)
 	if serr != nil {
-		if serr == errZombie || errors.Is(serr, fs.ErrNotExist) {
+		if serr == errZombie || errors.Is(serr, fs.ErrNotExist) && err == nil {
 			return false, nil // exited (maybe between the two checks)
 		}
+		// Not found after kill said EPERM: another user's process that
+		// /proc hides (mounted with hidepid=). That is no death.
 		return true, serr
 	}
 	if start != 0 && st != start {
