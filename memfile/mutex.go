@@ -56,6 +56,12 @@ import (
 // relocked without a slow path may leave an older process's record, then
 // the pid alone decides).
 //
+// A process killed while it waits (rather than while it holds) leaves
+// its registration in the waiter count, which is anonymous: the Mutex
+// stays correct, but from then on every Unlock makes a wake-up system
+// call for that phantom waiter (about half a microsecond), until the
+// segment is made anew. Mutex.State shows the count.
+//
 // On Windows, cross-process wake-ups need the memory to be a mapping
 // registered with futex.Register (shm does this for every segment); an
 // unregistered mapping still works, with waiters noticing an unlock only
