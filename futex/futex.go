@@ -83,6 +83,9 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 // Wake with no waiter is cheap but
 // is a system call: callers keep a "waiters present" bit in their word
 // to skip it when uncontended.
+//
+// WakeCounts says whether the count is exact here for n <= 64, so that a
+// caller may act on "nobody was asleep".
 func Wake(addr *uint32, n int) (int, error) {
 	if !aligned(addr) {
 		return 0, ErrUnaligned
@@ -95,6 +98,11 @@ func Wake(addr *uint32, n int) (int, error) {
 	}
 	return wake(addr, n)
 }
+
+// WakeCounts is true where Wake's count of woken waiters is exact for
+// n <= 64 (Linux, macOS): there a count of 0 means nobody was asleep.
+// Elsewhere Wake reports 0 whatever it did.
+const WakeCounts = wakeCounts
 
 // WakeAll wakes every waiter on addr; see Wake for the count. On Windows
 // a cross-process WakeAll releases a capped number of wake-ups (see

@@ -8,6 +8,9 @@ import (
 	"unsafe"
 )
 
+// wakeCounts: each __ulock_wake of one waiter says whether it found one.
+const wakeCounts = true
+
 // __ulock_wait/__ulock_wake (bsd/sys/ulock.h in Apple's xnu). They are
 // private to libSystem, but their numbers have been fixed since macOS
 // 10.12, libc++'s std::atomic::wait is built on them, and Go 1.26 needs

@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// wakeCounts: UMTX_OP_WAKE does not say how many it woke.
+const wakeCounts = false
+
 // _umtx_op(2) operations and flags, from FreeBSD's sys/umtx.h. The
 // non-_PRIVATE operations select the process-shared sleep queue when the
 // word lives in a shared mapping (keyed by VM object and offset), so

@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// wakeCounts: FUTEX_WAKE returns the number woken.
+const wakeCounts = true
+
 // futex(2) operations. x/sys/unix has SYS_FUTEX but no operation
 // constants. These are the shared variants on purpose: without
 // FUTEX_PRIVATE_FLAG (128) the kernel keys the wait by the page's backing

@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// wakeCounts: nobody sleeps in the kernel.
+const wakeCounts = false
+
 // maxPollSleep bounds the back-off of the poll: a waiter notices a change
 // of its word at most about this late.
 const maxPollSleep = time.Millisecond

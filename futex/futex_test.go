@@ -173,6 +173,9 @@ func TestWaitCrossProcess(t *testing.T) {
 		t.Fatalf("child: %v", err)
 	}
 	t.Logf("Wake reported %d woken (0 where the OS does not say)", woken)
+	if futex.WakeCounts && woken != 1 {
+		t.Fatalf("Wake reported %d woken in all for one sleeper, and WakeCounts says counts are exact", woken)
+	}
 }
 
 // TestWakeAllProcesses: 8 waiters, 4 goroutines in each of 2 child

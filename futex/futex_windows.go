@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// wakeCounts: neither WakeByAddress nor ReleaseSemaphore says.
+const wakeCounts = false
+
 // Windows has two wait paths, chosen per word by the registry (see
 // Register): waiter and waker look the word up the same way, so within a
 // process they always agree on the path.

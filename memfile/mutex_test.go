@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmx/shmx/futex"
 	"github.com/shmx/shmx/internal/testproc"
 )
 
@@ -355,5 +356,40 @@ func TestMutexDeadWaiter(t *testing.T) {
 	wg.Wait()
 	if m.load()&mutexLocked != 0 {
 		t.Fatal("Mutex still locked")
+	}
+}
+
+// TestMutexDeadWaiterLeavesNoStaleWoken: a waiter killed while it waited
+// leaves its registration in the count. The Unlock that then finds nobody
+// asleep must not leave mutexWoken set, or every later Unlock would skip
+// its wake-up and real sleepers would wait out their 50 ms slices.
+func TestMutexDeadWaiterLeavesNoStaleWoken(t *testing.T) {
+	if !futex.WakeCounts {
+		t.Skip("this OS does not count wake-ups: the flag stays (documented on dropStaleWoken)")
+	}
+	mem, _ := parentMapping(t)
+	m, err := MutexAt(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Lock()
+	atomic.AddUint64(&m.state, mutexWaiter) // the registration of a waiter that died
+	m.Unlock()
+	if st := m.load(); st&mutexWoken != 0 || waiters(st) != 1 {
+		t.Fatalf("state after Unlock with one dead waiter: %#x, want the count 1 and no woken flag", st)
+	}
+	// A real waiter now: Lock from another goroutine sleeps, and an
+	// Unlock must wake it (it would be woken anyway after a 50 ms slice,
+	// so the check is that the flag is clear again afterwards).
+	m.Lock()
+	done := make(chan struct{})
+	go func() { m.Lock(); m.Unlock(); close(done) }()
+	for waiters(m.load()) < 2 {
+		runtime.Gosched()
+	}
+	m.Unlock()
+	<-done
+	if st := m.load(); st&(mutexWoken|mutexLocked) != 0 || waiters(st) != 1 {
+		t.Fatalf("state after a real waiter came and went: %#x, want only the dead waiter's count", st)
 	}
 }
