@@ -393,3 +393,48 @@ func TestMutexDeadWaiterLeavesNoStaleWoken(t *testing.T) {
 		t.Fatalf("state after a real waiter came and went: %#x, want only the dead waiter's count", st)
 	}
 }
+
+// TestMutexKilledWaiter: a child process waits for the Mutex the parent
+// holds and is killed while it waits. Its registration stays in the
+// count (nothing can tell whose it was), but the parent's Unlock must
+// leave no stale woken flag, and the Mutex must still exclude and hand
+// over between processes.
+func TestMutexKilledWaiter(t *testing.T) {
+	if testproc.Role() == "waiter" {
+		m, _ := MutexAt(childMapping(t))
+		m.Lock() // until killed
+		t.Fatal("the waiter got the lock the parent never released")
+	}
+	b, env := parentMapping(t)
+	m, err := MutexAt(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Lock()
+	cmds := startChildren(t, 1, "TestMutexKilledWaiter", "waiter", env)
+	deadline := time.Now().Add(testproc.Scale(30 * time.Second))
+	for waiters(m.load()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the child never registered as a waiter")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmds[0].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmds[0].Wait()
+	m.Unlock()
+	st := m.State()
+	if st.Waiters != 1 || st.Locked {
+		t.Fatalf("after the waiter died: %+v, want its registration left and the lock free", st)
+	}
+	if futex.WakeCounts && st.Woken {
+		t.Fatalf("a stale woken flag after an Unlock that found nobody asleep: %+v", st)
+	}
+	// Still a working lock across processes, dead registration and all:
+	// two TestMutexProcesses children increment the counter under it.
+	waitChildren(t, startChildren(t, 2, "TestMutexProcesses", "inc", env))
+	if got, want := *counter(b, 64), uint64(2*4*iterations(t, 10000)); got != want {
+		t.Fatalf("counter = %d, want %d", got, want)
+	}
+}
