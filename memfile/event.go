@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/shmx/shmx"
 )
 
 // EventKind chooses how an Event resets.
@@ -152,11 +150,8 @@ func (e *Event) Wait(ctx context.Context) error {
 	}
 	// A peer on another CPU usually sets the event within a microsecond
 	// or two: spin for that before paying a futex sleep and wake-up.
-	sp := shmx.NewSpinner(handoffSpinBudget)
-	for sp.Spin() {
-		if e.TryWait() {
-			return nil
-		}
+	if spinFor(handoffSpinBudget, e.TryWait) {
+		return nil
 	}
 	if ctx.Done() == nil {
 		ctx = nil

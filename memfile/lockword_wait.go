@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/shmx/shmx"
 	"github.com/shmx/shmx/futex"
 )
 
@@ -42,6 +43,20 @@ const (
 	// (sync.Mutex's starvationThresholdNs).
 	starveAfter = time.Millisecond
 )
+
+// spinFor retries try for about budget (not at all when only one CPU is
+// usable) and reports whether it succeeded: the spin phase of the waits
+// for another process's signal (Event, Semaphore, Ring), before they
+// register and sleep.
+func spinFor(budget time.Duration, try func() bool) bool {
+	sp := shmx.NewSpinner(budget)
+	for sp.Spin() {
+		if try() {
+			return true
+		}
+	}
+	return false
+}
 
 // sleep waits on addr while it holds val, for at most one slice and never
 // past ctx's deadline. It returns ctx.Err() when ctx is done (or its

@@ -6,7 +6,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/shmx/shmx"
 	"github.com/shmx/shmx/futex"
 )
 
@@ -41,11 +40,9 @@ func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	sp := shmx.NewSpinner(handoffSpinBudget)
-	for sp.Spin() {
-		if pos, ok, _ := r.try(recv); ok {
-			return pos, nil
-		}
+	var pos uint64
+	if spinFor(handoffSpinBudget, func() (ok bool) { pos, ok, _ = r.try(recv); return ok }) {
+		return pos, nil
 	}
 	return r.sleep(ctx, recv)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"math"
 	"sync/atomic"
-
-	"github.com/shmx/shmx"
 )
 
 // Semaphore is a counting semaphore that lives in memory shared between
@@ -103,11 +101,8 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sp := shmx.NewSpinner(handoffSpinBudget)
-	for sp.Spin() {
-		if s.TryAcquire(n) {
-			return nil
-		}
+	if spinFor(handoffSpinBudget, func() bool { return s.TryAcquire(n) }) {
+		return nil
 	}
 	if ctx.Done() == nil {
 		ctx = nil
