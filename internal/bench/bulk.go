@@ -33,11 +33,11 @@ const (
 // is what a consumer of shared memory does. Sockets and pipes cannot do
 // that: they copy into the kernel and out again into the peer's buffer;
 // the "copied out" Ring row does the same second copy, for comparison.
-// Every buffer is a window of up to 256 MiB that the chunks cycle
-// through (far larger than any CPU cache, so every transport pays for main
-// memory as a real transfer would, without holding gigabytes). Plain
-// copy, the same copy from a window to a window in one process without
-// any transport, is the physical limit.
+// The sender's source and any receiver's buffer are windows of up to 256
+// MiB that the chunks cycle through (far larger than any CPU cache, so
+// every transport reads and writes main memory as a real transfer would,
+// without holding gigabytes). Plain copy, a window copied to a window in
+// one process without any transport, is the physical limit.
 func (e *env) bulkRows() []row {
 	g := "bulk transfer " + sizeName(e.Bulk)
 	ring := "memfile Ring, " + sizeName(bulkSlot) + " slots, read in place"
