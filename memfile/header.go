@@ -9,7 +9,8 @@ import (
 	"unsafe"
 )
 
-// Header layout, version 1. See the table in the package documentation;
+// Header layout, version 2 (version 1 named processes by pid and had no
+// participant table; it is refused with ErrVersion). See the table in the package documentation;
 // every field is fixed-width little-endian so that 32- and 64-bit, amd64
 // and arm64 processes agree on it.
 const (
@@ -26,18 +27,19 @@ const (
 	offStride    = 36 // uint32 distance between events
 	offDataOff   = 40 // uint64
 	offDataSize  = 48 // uint64
-	offPid       = 56 // uint32 creator's process id
-	offStart     = 60 // uint32 hash of the creator's start time (0: unknown)
+	offPid       = 56 // uint32 creator's process id (in its own pid namespace)
+	offToken     = 60 // uint32 creator's token (internal/live), never 0
 	offChecksum  = 64 // uint32 CRC-32 (IEEE) of bytes [0,8) and [12,64)
 	offReserved2 = 68 // zero up to hdrSize
 
-	// hdrSize is the size of the fixed header; the lock follows it.
+	// hdrSize is the size of the fixed header; the participant table
+	// follows it, then the lock.
 	hdrSize = 128
 	// regionAlign aligns the lock, the events and the user data, so that
 	// each starts on its own cache line on every CPU shmx supports.
 	regionAlign = 128
 	// layoutVersion is the version this package writes and reads.
-	layoutVersion = 1
+	layoutVersion = 2
 	// MaxEvents is the largest event count a header can hold.
 	MaxEvents = 1024
 
@@ -89,10 +91,15 @@ type HeaderInfo struct {
 	EventStride int      // distance between consecutive events
 	DataOffset  int      // offset of the user data
 	DataSize    int      // size of the user data
-	CreatorPID  uint32   // process id of the creator
-	// CreatorStart is a hash of the creator's start time (0 if unknown),
-	// which tells the creator from a later process given the same pid.
-	CreatorStart uint32
+	CreatorPID  uint32   // process id of the creator, in its pid namespace
+	// CreatorToken names the creator for liveness (internal/live): unlike
+	// a pid it means the same in every pid namespace and is not reused.
+	CreatorToken uint32
+	// ParticipantOffset and Participants place the participant table:
+	// one ParticipantSize entry per process that has the segment open for
+	// writing (as many as fit), for inspection tools.
+	ParticipantOffset int
+	Participants      int
 }
 
 // layoutFor computes where everything goes for a lock type and an event
@@ -101,6 +108,8 @@ type HeaderInfo struct {
 func layoutFor(lt LockType, events int) HeaderInfo {
 	h := HeaderInfo{Version: layoutVersion, HeaderSize: hdrSize, Lock: lt, Events: events}
 	end := hdrSize
+	h.ParticipantOffset, h.Participants = end, maxParticipants
+	end = alignUp(end+maxParticipants*ParticipantSize, regionAlign)
 	if lt != LockNone {
 		h.LockOffset, h.LockSize = end, lockSize(lt)
 		end = alignUp(end+h.LockSize, regionAlign)
@@ -143,7 +152,7 @@ func encodeHeader(b []byte, h HeaderInfo) {
 	le.PutUint64(b[offDataOff:], uint64(h.DataOffset))
 	le.PutUint64(b[offDataSize:], uint64(h.DataSize))
 	le.PutUint32(b[offPid:], h.CreatorPID)
-	le.PutUint32(b[offStart:], h.CreatorStart)
+	le.PutUint32(b[offToken:], h.CreatorToken)
 	le.PutUint32(b[offChecksum:], checksum(b))
 }
 
@@ -212,7 +221,7 @@ func parseHeader(b []byte, total int64) (HeaderInfo, error) {
 	if err := checkLayout(b, want, total); err != nil {
 		return HeaderInfo{}, err
 	}
-	want.CreatorPID, want.CreatorStart = h.CreatorPID, le.Uint32(b[offStart:])
+	want.CreatorPID, want.CreatorToken = h.CreatorPID, le.Uint32(b[offToken:])
 	dataSize := le.Uint64(b[offDataSize:])
 	if dataSize > uint64(total)-uint64(want.DataOffset) { // DataOffset <= total checked
 		return HeaderInfo{}, fieldErr("data size", "%d at offset %d overruns the %d-byte mapping", dataSize, want.DataOffset, total)
@@ -220,6 +229,9 @@ func parseHeader(b []byte, total int64) (HeaderInfo, error) {
 	want.DataSize = int(dataSize)
 	if h.CreatorPID == 0 {
 		return HeaderInfo{}, fieldErr("creator pid", "0 is no process")
+	}
+	if want.CreatorToken == 0 {
+		return HeaderInfo{}, fieldErr("creator token", "0 is no process")
 	}
 	if got, sum := le.Uint32(b[offChecksum:]), checksum(b); got != sum {
 		return HeaderInfo{}, fieldErr("checksum", "%#x, fields sum to %#x", got, sum)

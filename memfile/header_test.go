@@ -86,7 +86,8 @@ func TestHeaderCorruptField(t *testing.T) {
 		{"data size smaller", u64(offDataSize, 99), ErrCorrupt, "checksum"},
 		{"pid zero", u32(offPid, 0), ErrCorrupt, "creator pid"},
 		{"pid other", u32(offPid, 4243), ErrCorrupt, "checksum"},
-		{"start other", u32(offStart, 1), ErrCorrupt, "checksum"},
+		{"token zero", u32(offToken, 0), ErrCorrupt, "checksum"},
+		{"token other", u32(offToken, 1), ErrCorrupt, "checksum"},
 		{"checksum", u32(offChecksum, 0), ErrCorrupt, "checksum"},
 		{"reserved tail", u8(hdrSize-1, 1), ErrCorrupt, "reserved"},
 	}

@@ -15,11 +15,10 @@ import "sync/atomic"
 // MutexState is a snapshot of a Mutex.
 type MutexState struct {
 	Locked bool
-	// Owner is the pid of the holder when Locked. OwnerStart is the
-	// start-time hash of the owner record when that record names Owner
-	// (0 otherwise): together they tell whether the holder is still the
-	// process that took the lock (see the owner-death notes on Mutex).
-	Owner, OwnerStart uint32
+	// Owner is the token (internal/live) of the holder's process when
+	// Locked; a MemFile's Participants maps it to a pid and says whether
+	// it is alive.
+	Owner uint32
 	// Waiters counts the goroutines, of every process, registered as
 	// waiting for the lock.
 	Waiters uint32
@@ -34,7 +33,6 @@ type MutexState struct {
 // State returns a snapshot of m, for inspection tools.
 func (m *Mutex) State() MutexState {
 	s := m.load()
-	rec := atomic.LoadUint64(&m.owner)
 	st := MutexState{
 		Locked:       s&mutexLocked != 0,
 		Waiters:      waiters(s),
@@ -44,18 +42,15 @@ func (m *Mutex) State() MutexState {
 	}
 	if st.Locked {
 		st.Owner = uint32(s >> ownerShift)
-		if uint32(rec) == st.Owner {
-			st.OwnerStart = uint32(rec >> 32)
-		}
 	}
 	return st
 }
 
-// ReaderHold is one reader process of an RWMutex: its pid, the start-time
-// hash of the slot's record when it names that pid (0 otherwise), and
-// how many read locks its goroutines hold.
+// ReaderHold is one reader slot of an RWMutex: the token (internal/live)
+// of the process holding it, and how many read locks its goroutines hold
+// through it.
 type ReaderHold struct {
-	PID, Start, Holds uint32
+	Token, Holds uint32
 }
 
 // RWMutexState is a snapshot of an RWMutex.
@@ -93,11 +88,7 @@ func (rw *RWMutex) State() RWMutexState {
 		if s == 0 {
 			continue
 		}
-		h := ReaderHold{PID: uint32(s), Holds: uint32(s >> 32)}
-		if rec := atomic.LoadUint64(&rw.records[i]); uint32(rec) == h.PID {
-			h.Start = uint32(rec >> 32)
-		}
-		st.Readers = append(st.Readers, h)
+		st.Readers = append(st.Readers, ReaderHold{Token: uint32(s), Holds: uint32(s >> 32)})
 	}
 	return st
 }

@@ -1,7 +1,6 @@
 package memfile
 
 import (
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -15,8 +14,8 @@ func TestMutexState(t *testing.T) {
 	}
 	m.Lock()
 	st := m.State()
-	if !st.Locked || st.Owner != uint32(os.Getpid()) || st.OwnerStart != uint32(selfRec>>32) {
-		t.Fatalf("held Mutex: %+v, want held by %d (start %#x)", st, os.Getpid(), uint32(selfRec>>32))
+	if !st.Locked || st.Owner != selfToken {
+		t.Fatalf("held Mutex: %+v, want held by token %#x", st, selfToken)
 	}
 	// Two registered waiters and the dirty bit, written as the lock
 	// words would hold them.
@@ -25,11 +24,6 @@ func TestMutexState(t *testing.T) {
 	if st.Waiters != 2 || !st.Inconsistent || !st.Starving || st.Woken {
 		t.Fatalf("waiters/flags: %+v", st)
 	}
-	// An owner record that names another process is not trusted.
-	atomic.StoreUint64(&m.owner, uint64(0x1234)<<32|uint64(os.Getpid()+1))
-	if st := m.State(); st.OwnerStart != 0 || st.Owner != uint32(os.Getpid()) {
-		t.Fatalf("stale owner record: %+v", st)
-	}
 }
 
 func TestRWMutexState(t *testing.T) {
@@ -37,7 +31,7 @@ func TestRWMutexState(t *testing.T) {
 	rw.RLock()
 	rw.RLock()
 	st := rw.State()
-	if len(st.Readers) != 1 || st.Readers[0] != (ReaderHold{PID: uint32(os.Getpid()), Start: uint32(selfRec >> 32), Holds: 2}) {
+	if len(st.Readers) != 1 || st.Readers[0] != (ReaderHold{Token: selfToken, Holds: 2}) {
 		t.Fatalf("two read holds: %+v", st)
 	}
 	if st.WriterIn || st.Writer.Locked || st.Inconsistent {
@@ -47,7 +41,7 @@ func TestRWMutexState(t *testing.T) {
 	rw.RUnlock()
 	rw.Lock()
 	st = rw.State()
-	if !st.WriterIn || !st.Writer.Locked || st.Writer.Owner != uint32(os.Getpid()) || len(st.Readers) != 0 {
+	if !st.WriterIn || !st.Writer.Locked || st.Writer.Owner != selfToken || len(st.Readers) != 0 {
 		t.Fatalf("write-locked: %+v", st)
 	}
 	rw.Unlock()

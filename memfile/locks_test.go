@@ -29,7 +29,7 @@ const (
 // cross-process wake-ups work on Windows as they will in shm segments.
 func lockMapping(t testing.TB, path string) []byte {
 	t.Helper()
-	b := testproc.MapFile(t, path, lockMapSize)
+	b := testproc.MapFileLive(t, path, lockMapSize)
 	h := fnv.New64a()
 	h.Write([]byte(path))
 	if err := futex.Register(b, fmt.Sprintf("shmx_locktest_%x", h.Sum64())); err != nil {

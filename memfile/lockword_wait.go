@@ -29,13 +29,12 @@ const (
 	// wait makes no system call either.
 	handoffSpinBudget = 10 * time.Microsecond
 	// sliceWait bounds every sleep: a waiter wakes at least this often to
-	// check that the process it waits for is alive (owner death is noticed
-	// within about sliceWait+confirmWait).
+	// ask internal/live whether the process it waits for is alive (owner
+	// death is noticed within about sliceWait).
 	sliceWait = 50 * time.Millisecond
-	// confirmWait is the short second look after a holder first looked
-	// dead, so that a holder caught between its CAS and the store of its
-	// owner record is never judged by a stale record.
-	confirmWait = 10 * time.Millisecond
+	// shortWait is the slice of a waiter that nobody can wake (it is not
+	// counted anywhere, so it polls).
+	shortWait = 10 * time.Millisecond
 	// cancelWait bounds a sleep under a context that can be cancelled:
 	// cancellation is noticed within this time.
 	cancelWait = 10 * time.Millisecond

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
-	"github.com/shmx/shmx/internal/proc"
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/shm"
 )
 
@@ -28,6 +29,12 @@ type MemFile struct {
 	rw       *RWMutex // the lock when hdr.Lock == LockRWMutex
 	readOnly bool
 	closed   bool
+	// dom vouches for this process in the segment (internal/live): it is
+	// joined before any lock in the segment can be taken through f, and
+	// the mapping is tracked so that waiters on words inside it can ask
+	// whether a holder is alive; untrack undoes the tracking.
+	dom     *live.Domain
+	untrack func()
 	// owner says this MemFile removes the segment (and link) on Close;
 	// ownerPID is the process that was made owner, so that a forked child
 	// that inherited the MemFile never removes what its parent owns.
@@ -114,7 +121,7 @@ func staleSegment(linkPath string, o options) *shm.Segment {
 	b := seg.Bytes()
 	h, err := ParseHeader(b[:min(int64(len(b)), l.Size)])
 	if err == nil {
-		if alive, _ := proc.Alive(h.CreatorPID, h.CreatorStart); !alive {
+		if live.Probe(seg.Fd(), h.CreatorToken) == live.Dead {
 			return seg
 		}
 	}
@@ -135,8 +142,7 @@ func createLayout(lock LockType, size int, o options) (HeaderInfo, error) {
 		return HeaderInfo{}, fmt.Errorf("memfile: data size %d out of range", size)
 	}
 	h.DataSize = size
-	self := proc.Self()
-	h.CreatorPID, h.CreatorStart = self.Pid, self.Start
+	h.CreatorPID, h.CreatorToken = uint32(os.Getpid()), live.Self()
 	return h, nil
 }
 
@@ -202,7 +208,33 @@ func newMemFile(seg *shm.Segment, h HeaderInfo, linkPath string, readOnly bool) 
 	case LockRWMutex:
 		f.rw, err = RWMutexAt(b[h.LockOffset : h.LockOffset+h.LockSize])
 	}
+	if err == nil {
+		err = f.join()
+	}
 	return f, err
+}
+
+// join registers this process in the segment's liveness domain and
+// tracks the mapping (see MemFile.dom).
+func (f *MemFile) join() error {
+	d, err := live.Join(f.seg.Fd(), strings.HasPrefix(f.seg.OSName(), `Global\`))
+	if err != nil {
+		return fmt.Errorf("memfile: joining segment %s: %w", f.osid, err)
+	}
+	f.dom, f.untrack = d, live.Track(f.mapping, d)
+	if !f.readOnly && f.hdr.Participants > 0 {
+		f.participants().enter()
+	}
+	return nil
+}
+
+// leave undoes join.
+func (f *MemFile) leave() {
+	if f.dom == nil {
+		return
+	}
+	f.untrack()
+	f.dom.Leave()
 }
 
 // CreateRaw makes a bare OS shared-memory segment of exactly size bytes,
@@ -219,7 +251,12 @@ func CreateRaw(osID string, size int, opts ...Option) (*MemFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := rawMemFile(seg, false)
+	f, err := rawMemFile(seg, false)
+	if err != nil {
+		seg.Remove()
+		seg.Close()
+		return nil, &fs.PathError{Op: "create", Path: osID, Err: err}
+	}
 	f.SetOwner(true)
 	return f, nil
 }
@@ -233,13 +270,22 @@ func OpenRaw(osID string, opts ...Option) (*MemFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawMemFile(seg, o.readOnly), nil
+	f, err := rawMemFile(seg, o.readOnly)
+	if err != nil {
+		seg.Close()
+		return nil, &fs.PathError{Op: "open", Path: osID, Err: err}
+	}
+	return f, nil
 }
 
-func rawMemFile(seg *shm.Segment, readOnly bool) *MemFile {
+// rawMemFile wraps a segment with no header. It joins the segment's
+// liveness domain all the same, so that locks placed in it by the caller
+// recover from dead holders.
+func rawMemFile(seg *shm.Segment, readOnly bool) (*MemFile, error) {
 	b := seg.Bytes()
-	return &MemFile{seg: seg, mapping: b, data: b[:len(b):len(b)], osid: seg.Name(), readOnly: readOnly,
+	f := &MemFile{seg: seg, mapping: b, data: b[:len(b):len(b)], osid: seg.Name(), readOnly: readOnly,
 		hdr: HeaderInfo{Lock: LockNone, DataSize: len(b)}}
+	return f, f.join()
 }
 
 // Bytes returns the user data, for callers that synchronise by themselves
@@ -312,7 +358,11 @@ func (f *MemFile) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	f.leave()
 	errs = append(errs, f.seg.Close())
+	if f.dom != nil {
+		f.dom.Retake() // closing the segment's descriptor dropped it (macOS, FreeBSD)
+	}
 	f.data, f.mapping = nil, nil
 	return errors.Join(errs...)
 }

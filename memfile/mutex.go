@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmx/shmx"
 	"github.com/shmx/shmx/futex"
@@ -21,17 +22,15 @@ import (
 //
 //	offset size meaning
 //	0      4    state: flag bits and waiter count (below); the futex word
-//	4      4    pid of the owning process, 0 when unlocked
-//	8      4    pid of the last process that recorded itself as owner
-//	12     4    hash of that process's start time (defeats pid reuse)
+//	4      4    token of the owning process (internal/live), 0 when unlocked
+//	8      8    reserved, 0
 //
 // Bytes 0-7 are one 64-bit word changed only by compare-and-swap, so
 // taking the lock and naming the owner is one atomic operation; its low
-// half is what waiters sleep on (futex). Bytes 8-15 are one 64-bit word,
-// the owner record, written by a new owner whose identity differs from
-// the record's, so a process that locks over and over writes it once: the
-// uncontended Lock is a load of the record and one CAS, Unlock one CAS,
-// both inlined on amd64 and arm64 (32-bit platforms have no intrinsic
+// half is what waiters sleep on (futex). The owner is named by its
+// process token, never by a pid: a pid means nothing in another pid
+// namespace and is reused. The uncontended Lock and Unlock are one CAS
+// each, inlined on amd64 and arm64 (32-bit platforms have no intrinsic
 // 64-bit atomics), with no system call and no allocation.
 //
 // The lock is held by a process, not by a goroutine or thread (goroutines
@@ -39,23 +38,19 @@ import (
 // of another process) may unlock it, as with sync.Mutex.
 //
 // Owner death. If the owning process dies holding the lock (crash,
-// SIGKILL, os.Exit), a waiter notices within about 60 ms: waiters sleep
-// in slices of 50 ms and then check the owner with internal/proc (is the
-// pid alive, with the start time the record names?); an owner that looks
-// dead twice, 10 ms apart, with the state word unchanged, is dead. The
-// waiter takes the lock over and LockContext returns ErrOwnerDead with the
-// lock held. Until somebody holding the lock calls MarkConsistent, every
+// SIGKILL, os.Exit), a waiter notices within about 50 ms: waiters sleep
+// in slices of 50 ms and then ask internal/live whether the owner's token
+// is still vouched for by the kernel (a lock on the segment's file that
+// dies with its process; see that package for each OS). Only a Mutex in
+// a MemFile's mapping has such a file: elsewhere (a Go slice, a mapping
+// made by hand) the owner is never judged dead and waiters only time
+// out. The waiter takes the lock over and LockContext returns
+// ErrOwnerDead with the lock held. Until somebody holding the lock calls MarkConsistent, every
 // later locker is told again (POSIX robust-mutex semantics), and TryLock
 // fails. Lock, which has no error result, panics in that case with an
 // error wrapping ErrOwnerDead (the lock is held by the caller when the
 // panic starts): it never hands over a dead owner's lock silently;
 // programs that can repair the protected data use LockContext.
-//
-// A pid reused while the lock is held is told apart by the start-time
-// hash in the record; the record is only trusted when it names the pid in
-// the state word (it is written just after the CAS, and a holder that
-// relocked without a slow path may leave an older process's record, then
-// the pid alone decides).
 //
 // A process killed while it waits (rather than while it holds) leaves
 // its registration in the waiter count, which is anonymous: the Mutex
@@ -72,8 +67,8 @@ import (
 // at the end of a 50 ms slice.
 type Mutex struct {
 	_     [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
-	state uint64           // low half: flags+waiters (futex word); high half: owner pid
-	owner uint64           // low half: pid; high half: start-time hash
+	state uint64           // low half: flags+waiters (futex word); high half: owner token
+	_     uint64           // reserved
 }
 
 // The fields are plain words accessed only through sync/atomic functions:
@@ -137,11 +132,7 @@ func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
 // it never hands over a dead owner's lock silently. Programs that can
 // repair the data m protects use LockContext, which returns that error.
 func (m *Mutex) Lock() {
-	// The owner record is checked first so that the slow path knows the
-	// CAS was not tried. (Another process may lock, record itself and
-	// unlock between the two; then the record is stale while we hold m,
-	// and a waiter judges us by pid alone until our next slow path.)
-	if atomic.LoadUint64(&m.owner) != selfRec || !atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+	if !atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
 		m.lockOrPanic()
 	}
 }
@@ -151,10 +142,10 @@ func (m *Mutex) Lock() {
 // inconsistent (after an owner died, until MarkConsistent): LockContext
 // handles both.
 func (m *Mutex) TryLock() bool {
-	if atomic.LoadUint64(&m.owner) == selfRec && atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+	if atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
 		return true
 	}
-	return m.tryLockSlow(selfRec)
+	return m.tryLockSlow()
 }
 
 // Unlock unlocks m. It panics if m is not locked.
@@ -173,14 +164,6 @@ func (m *Mutex) lockOrPanic() {
 	}
 }
 
-// noteOwner records the owner's identity beside the state word; one load
-// when this process was the last owner, one store otherwise.
-func (m *Mutex) noteOwner(r uint64) {
-	if atomic.LoadUint64(&m.owner) != r {
-		atomic.StoreUint64(&m.owner, r)
-	}
-}
-
 // LockContext locks m, waiting until it can or until ctx is done; then it
 // returns ctx.Err() and leaves m as it found it. Cancellation is noticed
 // within 10 ms (the wait sleeps in slices that short under a ctx that can
@@ -191,7 +174,7 @@ func (m *Mutex) noteOwner(r uint64) {
 // repairs the protected data, calls MarkConsistent and unlocks. A caller
 // that unlocks without MarkConsistent passes the news on: the next
 // locker gets ErrOwnerDead too. A dead owner is noticed within about
-// 60 ms of the wait starting or of its death, whichever is later.
+// 50 ms of the wait starting or of its death, whichever is later.
 func (m *Mutex) LockContext(ctx context.Context) error {
 	return m.lockCtx(ctx)
 }
@@ -199,7 +182,6 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 // lockCtx is LockContext; ctx nil means wait forever.
 func (m *Mutex) lockCtx(ctx context.Context) error {
 	if atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
-		m.noteOwner(selfRec)
 		return nil
 	}
 	if ctx != nil && ctx.Done() == nil {
@@ -224,13 +206,12 @@ func (m *Mutex) MarkConsistent() {
 
 // lockSlow is Lock after the fast path failed; ctx is nil for Lock.
 func (m *Mutex) lockSlow(ctx context.Context) error {
-	w := waiter{rec: selfRec}
+	w := waiter{}
 	for {
 		old := m.load()
 		saturated := waiters(old) == maxWaiters
 		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long() || saturated && !w.registered) {
 			if m.cas(old, w.acquire(old)) {
-				m.noteOwner(w.rec)
 				return dirtyErr(old)
 			}
 			continue
@@ -245,7 +226,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				// so wait uncounted: Unlock cannot know we sleep, so
 				// poll in short slices, and take the lock whenever it
 				// is free, fair mode or not.
-				if err := sleep(ctx, lowWord(&m.state), uint32(old), confirmWait); err != nil {
+				if err := sleep(ctx, lowWord(&m.state), uint32(old), shortWait); err != nil {
 					return err
 				}
 				if err := m.checkOwner(&w); err != nil {
@@ -266,13 +247,11 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 
 // waiter is the state of one goroutine in lockSlow.
 type waiter struct {
-	rec        uint64 // our owner record
-	registered bool   // counted in the waiter bits
-	awoke      bool   // woke from a sleep: may own mutexWoken
-	spinning   bool   // spinner started
+	registered bool // counted in the waiter bits
+	awoke      bool // woke from a sleep: may own mutexWoken
+	spinning   bool // spinner started
 	spinner    shmx.Spinner
 	since      time.Time // when we registered
-	suspect    uint64    // owner pid that looked dead last time
 }
 
 // long reports whether the waiter has waited long enough to take the
@@ -283,7 +262,7 @@ func (w *waiter) long() bool {
 
 // acquire returns the state word after we take the free lock old.
 func (w *waiter) acquire(old uint64) uint64 {
-	nw := old&lowMask | w.rec<<ownerShift | mutexLocked
+	nw := old&lowMask | lockedBySelf
 	if w.awoke {
 		nw &^= mutexWoken
 	}
@@ -336,9 +315,6 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 		w.awoke = false
 	}
 	slice := sliceWait
-	if w.suspect != 0 {
-		slice = confirmWait
-	}
 	if nw&mutexLocked == 0 {
 		// Free but starving, and we are not a long waiter: leave it to
 		// one, passing on the wake-up we may have taken from it, and
@@ -356,45 +332,33 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 	return m.checkOwner(w)
 }
 
-// checkOwner takes the lock over when its owner has looked dead on two
-// looks in a row at the same state word. It returns ErrOwnerDead when it
-// did, nil otherwise.
+// checkOwner takes the lock over when the kernel says its owner is gone
+// (one look suffices: the owner's token is in the state word itself, and
+// its liveness lock dies only with it). The CAS against the exact word
+// that named the dead owner makes sure the lock has not changed hands
+// meanwhile. It returns ErrOwnerDead when it took the lock, nil otherwise.
 func (m *Mutex) checkOwner(w *waiter) error {
 	old := m.load()
 	if !m.ownerGone(old) {
-		w.suspect = 0
 		return nil
 	}
-	// Compare the owner only: other waiters may change flag bits and
-	// counts between the two looks.
-	if w.suspect != old>>ownerShift {
-		w.suspect = old >> ownerShift // first look: confirm after a short sleep
+	if !m.cas(old, w.acquire(old&^mutexLocked)|mutexDirty) {
 		return nil
 	}
-	w.suspect = 0
-	nw := w.acquire(old&^mutexLocked) | mutexDirty
-	if !m.cas(old, nw) {
-		return nil
-	}
-	m.noteOwner(w.rec)
 	return ErrOwnerDead
 }
 
 // ownerGone reports whether the state word old is locked by a process
 // that is gone.
 func (m *Mutex) ownerGone(old uint64) bool {
-	return old&mutexLocked != 0 && ownerDead(uint32(old>>ownerShift), atomic.LoadUint64(&m.owner))
+	return old&mutexLocked != 0 && gone(unsafe.Pointer(m), uint32(old>>ownerShift))
 }
 
 // seize takes over m, locked in state old by a dead owner, for a caller
 // that is not a registered waiter (an RWMutex reader releasing a dead
 // writer), marking it dirty. It reports whether it did.
 func (m *Mutex) seize(old uint64) bool {
-	if !m.cas(old, old&lowMask|selfRec<<ownerShift|mutexDirty) {
-		return false
-	}
-	m.noteOwner(selfRec)
-	return true
+	return m.cas(old, old&lowMask|lockedBySelf|mutexDirty)
 }
 
 // unregister removes a waiter that gives up, restoring the state word as
@@ -432,14 +396,13 @@ func dirtyErr(old uint64) error {
 // sync.Mutex.TryLock does) unless the lock is fair or dirty.
 //
 //go:noinline
-func (m *Mutex) tryLockSlow(r uint64) bool {
+func (m *Mutex) tryLockSlow() bool {
 	for {
 		old := m.load()
 		if old&(mutexLocked|mutexStarving|mutexDirty) != 0 {
 			return false
 		}
-		if m.cas(old, old&lowMask|r<<ownerShift|mutexLocked) {
-			m.noteOwner(r)
+		if m.cas(old, old&lowMask|lockedBySelf) {
 			return true
 		}
 	}

@@ -126,7 +126,7 @@ type Ring struct {
 	mask      uint64
 	capacity  uint64
 	slotSize  int
-	pid       uint32
+	token     uint32 // this process (internal/live), recorded in claims
 	tail      *atomic.Uint64
 	head      *atomic.Uint64
 	recvEpoch *atomic.Uint32

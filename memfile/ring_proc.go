@@ -1,13 +1,8 @@
 package memfile
 
-import "github.com/shmx/shmx/internal/proc"
+import "unsafe"
 
-// ringAlive reports whether the process with this pid may still be
-// running. A slot records only the pid (it shares one atomic word with the
-// sequence number), so the start-time check of proc.Alive that defeats pid
-// reuse cannot be used here; when unsure, proc.Alive says alive, and the
-// ring keeps waiting rather than take a slot from a live process.
-func ringAlive(pid uint32) bool {
-	alive, _ := proc.Alive(pid, 0)
-	return alive
-}
+// ringGone reports whether the process behind token, found in a slot
+// state at p, is known to be dead (the rule of gone: only the kernel's
+// word counts, so a ring outside a MemFile never repairs).
+func ringGone(p unsafe.Pointer, token uint32) bool { return gone(p, token) }

@@ -32,7 +32,7 @@ func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
 		seq, owner := uint32(w), uint32(w>>32)
 		switch d := int32(seq - uint32(t)); {
 		case d == 0 && owner == 0:
-			if s.state.CompareAndSwap(w, ringPack(uint32(t), r.pid)) {
+			if s.state.CompareAndSwap(w, ringPack(uint32(t), r.token)) {
 				r.tail.CompareAndSwap(t, t+1)
 				return t, true, 0
 			}
@@ -63,7 +63,7 @@ func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 		seq, owner := uint32(w), uint32(w>>32)
 		switch d := int32(seq - uint32(h+1)); {
 		case d == 0 && owner == 0:
-			if s.state.CompareAndSwap(w, ringPack(uint32(h+1), r.pid)) {
+			if s.state.CompareAndSwap(w, ringPack(uint32(h+1), r.token)) {
 				r.head.CompareAndSwap(h, h+1)
 				return h, true, 0
 			}
@@ -88,7 +88,7 @@ func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 func (r *Ring) commit(pos uint64, n uint32) {
 	s := r.slot(pos)
 	s.length.Store(n)
-	if !s.state.CompareAndSwap(ringPack(uint32(pos), r.pid), ringPack(uint32(pos+1), 0)) {
+	if !s.state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0)) {
 		return
 	}
 	r.wakeIfSleeping(r.recvEpoch)
@@ -99,7 +99,7 @@ func (r *Ring) commit(pos uint64, n uint32) {
 // another process rewrote meanwhile is left alone.
 func (r *Ring) release(pos uint64) {
 	s := r.slot(pos)
-	if !s.state.CompareAndSwap(ringPack(uint32(pos+1), r.pid), ringPack(uint32(pos+r.capacity), 0)) {
+	if !s.state.CompareAndSwap(ringPack(uint32(pos+1), r.token), ringPack(uint32(pos+r.capacity), 0)) {
 		return
 	}
 	r.wakeIfSleeping(r.sendEpoch)
@@ -123,7 +123,7 @@ func (r *Ring) message(pos uint64) (int, bool) {
 func (r *Ring) reclaimRecv(dead uint32) bool {
 	h := r.head.Load()
 	s := r.slot(h)
-	if !s.state.CompareAndSwap(ringPack(uint32(h), dead), ringPack(uint32(h+1), r.pid)) {
+	if !s.state.CompareAndSwap(ringPack(uint32(h), dead), ringPack(uint32(h+1), r.token)) {
 		return false
 	}
 	r.head.CompareAndSwap(h, h+1)
@@ -157,11 +157,11 @@ func (r *Ring) reclaimSend(dead uint32) bool {
 func (r *Ring) Reclaim() int {
 	n := 0
 	for range 2 * r.capacity {
-		if _, _, p := r.peekRecv(); p != 0 && p != r.pid && !ringAlive(p) && r.reclaimRecv(p) {
+		if _, _, p := r.peekRecv(); p != 0 && p != r.token && ringGone(r.slots, p) && r.reclaimRecv(p) {
 			n++
 			continue
 		}
-		if _, _, c := r.claimSendPeek(); c != 0 && c != r.pid && !ringAlive(c) && r.reclaimSend(c) {
+		if _, _, c := r.claimSendPeek(); c != 0 && c != r.token && ringGone(r.slots, c) && r.reclaimSend(c) {
 			n++
 			continue
 		}

@@ -97,7 +97,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 			return 0, err
 		}
 		futex.Wait(word, e, slice)
-		if stuck.behind(blocker, r.pid) && !ringAlive(blocker) {
+		if stuck.behind(blocker, r.token) && ringGone(r.slots, blocker) {
 			if recv {
 				r.reclaimRecv(blocker)
 			} else {

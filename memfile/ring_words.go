@@ -1,7 +1,6 @@
 package memfile
 
 import (
-	"os"
 	"sync/atomic"
 	"unsafe"
 )
@@ -32,7 +31,7 @@ func ringHandle(b []byte, slotSize, capacity int) *Ring {
 		mask:      uint64(capacity - 1),
 		capacity:  uint64(capacity),
 		slotSize:  slotSize,
-		pid:       uint32(os.Getpid()),
+		token:     selfToken,
 		tail:      ringWord64(b, ringTailOff),
 		head:      ringWord64(b, ringHeadOff),
 		recvEpoch: ringWord32(b, ringRecvOff),

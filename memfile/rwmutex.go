@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/shmx/shmx"
 )
@@ -104,7 +105,7 @@ func (rw *RWMutex) TryRLock() bool {
 // RUnlock undoes one RLock of this process. It panics if this process
 // holds no read lock on rw.
 func (rw *RWMutex) RUnlock() {
-	pid := uint32(selfRec)
+	pid := selfToken
 	start := slotStart(pid)
 	for k := 0; k < rwSlots; k++ {
 		i := (start + k) % rwSlots
@@ -186,7 +187,7 @@ func (rw *RWMutex) enterRead() bool {
 // takeSlot adds a hold to a slot of this process, claiming a free slot if
 // none has this pid.
 func (rw *RWMutex) takeSlot() (int, bool) {
-	pid := uint32(selfRec)
+	pid := selfToken
 	start := slotStart(pid)
 	for k := 0; k < rwSlots; k++ {
 		i := (start + k) % rwSlots
@@ -199,9 +200,6 @@ func (rw *RWMutex) takeSlot() (int, bool) {
 			k-- // changed: look at this slot again
 		case s == 0:
 			if atomic.CompareAndSwapUint64(&rw.slots[i], 0, uint64(pid)|slotHold) {
-				if atomic.LoadUint64(&rw.records[i]) != selfRec {
-					atomic.StoreUint64(&rw.records[i], selfRec)
-				}
 				return i, true
 			}
 			k--
@@ -267,7 +265,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 		}
 		slice := sliceWait
 		if wsuspect != 0 || suspect != ([rwSlots]uint64{}) {
-			slice = confirmWait
+			slice = shortWait
 		}
 		if err := sleep(ctx, &rw.gate, g, slice); err != nil {
 			return err
@@ -309,7 +307,7 @@ func (rw *RWMutex) reapSlots(suspect *[rwSlots]uint64) bool {
 	reaped := false
 	for i := range rw.slots {
 		s := atomic.LoadUint64(&rw.slots[i])
-		if s == 0 || !ownerDead(uint32(s), atomic.LoadUint64(&rw.records[i])) {
+		if s == 0 || !gone(unsafe.Pointer(rw), uint32(s)) {
 			suspect[i] = 0
 			continue
 		}
@@ -392,7 +390,6 @@ func (rw *RWMutex) slotsEmpty() bool {
 
 // lock is LockContext; ctx nil waits forever.
 func (rw *RWMutex) lock(ctx context.Context) error {
-	prev := atomic.LoadUint64(&rw.w.owner)
 	err := rw.w.lockCtx(ctx)
 	if err != nil && err != ErrOwnerDead {
 		return err
@@ -419,10 +416,10 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 		// (wakeWriter), so this wait on r returns at once.
 		slice := sliceWait
 		if suspect != ([rwSlots]uint64{}) {
-			slice = confirmWait
+			slice = shortWait
 		}
 		if err := sleep(ctx, &rw.rstate, r, slice); err != nil {
-			rw.abandonWrite(prev)
+			rw.abandonWrite()
 			return err
 		}
 		rw.reapSlots(&suspect)
@@ -434,10 +431,9 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 }
 
 // abandonWrite undoes lock's changes when its wait is cancelled: it lets
-// readers in, restores the writer record and unlocks w, so that rw is
-// byte for byte as before (unless a holder died meanwhile).
-func (rw *RWMutex) abandonWrite(prev uint64) {
-	atomic.StoreUint64(&rw.w.owner, prev) // we hold w: nobody else writes it
+// readers in and unlocks w, so that rw is byte for byte as before (unless
+// a holder died meanwhile).
+func (rw *RWMutex) abandonWrite() {
 	rw.endWrite()
 }
 

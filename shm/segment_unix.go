@@ -13,6 +13,7 @@ import (
 type sysSegment struct {
 	mapped []byte // the slice unix.Mmap returned (maybe longer than size)
 	file   bool   // an ordinary file (WithFile, hugetlbfs, macOS), not a POSIX shm object
+	fd     int    // the open segment file, kept for Fd (liveness locks live on it)
 }
 
 func (s *sysSegment) unmap() error {
@@ -21,8 +22,15 @@ func (s *sysSegment) unmap() error {
 	}
 	m := s.mapped
 	s.mapped = nil
-	return unix.Munmap(m)
+	err := unix.Munmap(m)
+	if e := unix.Close(s.fd); err == nil {
+		err = e
+	}
+	s.fd = -1
+	return err
 }
+
+func (s *sysSegment) handle() uintptr { return uintptr(s.fd) }
 
 func (s *sysSegment) remove(osName string) error { return unlinkPath(osName, s.file) }
 
@@ -41,14 +49,14 @@ func create(name string, size int64, o *options) (*Segment, error) {
 	if err != nil {
 		return fail(err)
 	}
-	defer unix.Close(fd)
 	maplen, err := sizeNew(fd, size, o)
 	if err == nil {
 		var s *Segment
 		if s, err = mapFD(fd, name, path, file, size, maplen, o); err == nil {
-			return s, nil
+			return s, nil // s owns fd now
 		}
 	}
+	unix.Close(fd)
 	unlinkPath(path, file)
 	return fail(err)
 }
@@ -81,24 +89,29 @@ func open(name string, o *options) (*Segment, error) {
 	if err != nil {
 		return fail(err)
 	}
-	defer unix.Close(fd)
+	s, err := openFD(fd, name, path, file, o)
+	if err != nil {
+		unix.Close(fd)
+		return fail(err)
+	}
+	return s, nil // s owns fd now
+}
+
+// openFD checks and maps the open segment file fd.
+func openFD(fd int, name, path string, file bool, o *options) (*Segment, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return fail(invalid("not a regular file or shared-memory object"))
+		return nil, invalid("not a regular file or shared-memory object")
 	case st.Size == 0:
-		return fail(ErrEmpty)
+		return nil, ErrEmpty
 	case st.Size < 0 || uint64(st.Size) > maxSize:
-		return fail(invalid("segment larger than the address space"))
+		return nil, invalid("segment larger than the address space")
 	}
-	s, err := mapFD(fd, name, path, file, st.Size, int(st.Size), o)
-	if err != nil {
-		return fail(err)
-	}
-	return s, nil
+	return mapFD(fd, name, path, file, st.Size, int(st.Size), o)
 }
 
 // remove unlinks the segment name in the place o points to.
@@ -135,7 +148,7 @@ func mapFD(fd int, name, path string, file bool, size int64, maplen int, o *opti
 	}
 	n := int(size)
 	return &Segment{name: name, osName: path, size: size, mem: m[:n:n],
-		sys: sysSegment{mapped: m, file: file}}, nil
+		sys: sysSegment{mapped: m, file: file, fd: fd}}, nil
 }
 
 // fileOpenFlags are added to every open of an ordinary file: no

@@ -191,6 +191,13 @@ func (s *Segment) Name() string { return s.name }
 // reach the same memory, and the name shm registers with futex.
 func (s *Segment) OSName() string { return s.osName }
 
+// Fd returns the open descriptor of the segment's file on Unix (valid
+// until Close, which closes it; close-on-exec), or the handle of the
+// file-mapping object on Windows. memfile takes the locks that tell its
+// peers this process is alive on it (internal/live); callers must not
+// close it.
+func (s *Segment) Fd() uintptr { return s.sys.handle() }
+
 // Size returns the size of the segment in bytes as asked for at Create,
 // never rounded up to a page.
 func (s *Segment) Size() int64 { return s.size }

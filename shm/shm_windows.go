@@ -60,6 +60,8 @@ func (s *sysSegment) unmap() error {
 	return err
 }
 
+func (s *sysSegment) handle() uintptr { return uintptr(s.h) }
+
 // remove deletes a WithFile segment's file. A pagefile-backed mapping
 // cannot be removed: it goes with its last handle.
 func (s *sysSegment) remove(osName string) error {

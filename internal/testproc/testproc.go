@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmx/shmx/internal/live"
 )
 
 const (
@@ -85,4 +87,29 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), Scale(d))
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// MapFileLive is MapFile for lock tests: the process also joins the
+// file's liveness domain and tracks the mapping (internal/live), as a
+// memfile.MemFile does for its segment, so that waiters on words in it
+// can learn that a holder died. Without it they never do.
+func MapFileLive(t testing.TB, path string, size int) []byte {
+	t.Helper()
+	b := MapFile(t, path, size)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := live.Join(f.Fd(), false)
+	if err != nil {
+		f.Close()
+		t.Fatalf("testproc: joining the liveness domain of %s: %v", path, err)
+	}
+	untrack := live.Track(b, d)
+	t.Cleanup(func() {
+		untrack()
+		d.Leave()
+		f.Close()
+	})
+	return b
 }
