@@ -15,7 +15,7 @@ import (
 func validHeader(lt LockType, events, dataSize int) []byte {
 	h := layoutFor(lt, events)
 	h.DataSize = dataSize
-	h.CreatorPID = 4242
+	h.CreatorPID, h.CreatorToken = 4242, 0x5eed
 	b := make([]byte, h.DataOffset+dataSize)
 	encodeHeader(b, h)
 	binary.LittleEndian.PutUint32(b[offState:], stateReady)
@@ -31,7 +31,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 				t.Fatalf("%v/%d: %v", lt, ev, err)
 			}
 			want := layoutFor(lt, ev)
-			want.DataSize, want.CreatorPID = 100, 4242
+			want.DataSize, want.CreatorPID, want.CreatorToken = 100, 4242, 0x5eed
 			if h != want {
 				t.Fatalf("%v/%d: got %+v, want %+v", lt, ev, h, want)
 			}
@@ -69,7 +69,8 @@ func TestHeaderCorruptField(t *testing.T) {
 		{"magic", u8(offMagic+3, 'x'), ErrCorrupt, "magic"},
 		{"state initialising", u32(offState, stateInit), ErrNotReady, "init state"},
 		{"state garbage", u32(offState, 7), ErrCorrupt, "init state"},
-		{"version 2", u32(offVersion, 2), ErrVersion, "version"},
+		{"version 1 (pids, no participant table)", u32(offVersion, 1), ErrVersion, "version"},
+		{"version 3", u32(offVersion, 3), ErrVersion, "version"},
 		{"version 0", u32(offVersion, 0), ErrVersion, "version"},
 		{"header size", u32(offHdrSize, 64), ErrCorrupt, "header size"},
 		{"lock type", u8(offLockType, 3), ErrCorrupt, "lock type"},
@@ -86,7 +87,7 @@ func TestHeaderCorruptField(t *testing.T) {
 		{"data size smaller", u64(offDataSize, 99), ErrCorrupt, "checksum"},
 		{"pid zero", u32(offPid, 0), ErrCorrupt, "creator pid"},
 		{"pid other", u32(offPid, 4243), ErrCorrupt, "checksum"},
-		{"token zero", u32(offToken, 0), ErrCorrupt, "checksum"},
+		{"token zero", u32(offToken, 0), ErrCorrupt, "creator token"},
 		{"token other", u32(offToken, 1), ErrCorrupt, "checksum"},
 		{"checksum", u32(offChecksum, 0), ErrCorrupt, "checksum"},
 		{"reserved tail", u8(hdrSize-1, 1), ErrCorrupt, "reserved"},

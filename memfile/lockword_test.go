@@ -3,7 +3,6 @@ package memfile
 import (
 	"context"
 	"encoding/binary"
-	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -13,14 +12,14 @@ import (
 // every GOARCH must agree on, against the bytes the objects write.
 func TestLayouts(t *testing.T) {
 	le := binary.LittleEndian
-	pid := uint32(os.Getpid())
+	tok := selfToken
 	mem := make([]uint64, 64)
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 
 	m, _ := MutexAt(b)
 	m.Lock()
-	if b[0]&1 == 0 || le.Uint32(b[4:]) != pid || le.Uint32(b[8:]) != pid {
-		t.Errorf("locked Mutex bytes % x: want bit 0 of byte 0 set and pid %d at 4 and 8", b[:16], pid)
+	if b[0]&1 == 0 || le.Uint32(b[4:]) != tok || le.Uint64(b[8:]) != 0 {
+		t.Errorf("locked Mutex bytes % x: want bit 0 of byte 0 set, token %#x at 4 and 0 at 8", b[:16], tok)
 	}
 	m.Unlock()
 	if le.Uint64(b[0:]) != 0 {
@@ -30,9 +29,9 @@ func TestLayouts(t *testing.T) {
 	clear(mem)
 	rw, _ := RWMutexAt(b)
 	rw.RLock()
-	slot := 32 + 8*slotStart(pid)
-	if le.Uint32(b[slot:]) != pid || le.Uint32(b[slot+4:]) != 1 || le.Uint32(b[slot+128:]) != pid {
-		t.Errorf("read-locked RWMutex slot bytes % x, record % x: want pid %d, 1 hold", b[slot:slot+8], b[slot+128:slot+136], pid)
+	slot := 32 + 8*slotStart(tok)
+	if le.Uint32(b[slot:]) != tok || le.Uint32(b[slot+4:]) != 1 {
+		t.Errorf("read-locked RWMutex slot bytes % x: want token %#x, 1 hold", b[slot:slot+8], tok)
 	}
 	rw.RUnlock()
 	rw.Lock()

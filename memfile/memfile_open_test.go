@@ -19,7 +19,7 @@ import (
 func halfCreated(t *testing.T, link string) []byte {
 	t.Helper()
 	h := layoutFor(LockMutex, 1)
-	h.DataSize, h.CreatorPID = 64, 1
+	h.DataSize, h.CreatorPID, h.CreatorToken = 64, 1, 1
 	osid := newOSID()
 	seg, err := shm.Create(osid, int64(h.DataOffset+h.DataSize))
 	if err != nil {
