@@ -72,7 +72,7 @@ const (
 	seqLockHdr     = 16
 	seqLockVersion = 2
 	seqLockMaxSize = 1<<24 - 1 // the size field's width
-	seqInProgress         = 1
+	seqInProgress  = 1
 	seqMask        = 1<<32 - 1
 )
 
