@@ -54,9 +54,22 @@
 // consistent and return an error matching ErrOwnerDead, and keep doing so
 // until some caller recovers through Lock.
 //
+// Who is dead is the kernel's word, never a pid's: every process names
+// itself in lock words by a random 32-bit token and, while it has a
+// segment mapped, holds a kernel lock that dies with it on the segment's
+// own file (Linux: an open-file-description lock on byte <token>;
+// Windows: a named event; see internal/live for every OS). So a holder in
+// another pid namespace (another container of the pod sharing /dev/shm)
+// keeps its lock for as long as it lives, a reused pid changes nothing,
+// and a holder that dies is recovered within one 50 ms wait slice. Every
+// MemFile, raw ones included, joins its segment this way, and locks,
+// Rings and SeqLocks placed anywhere in its mapping recover. Memory that
+// no MemFile maps (MutexAt over a Go slice or a mapping made by hand)
+// never has a dead owner: waiters there only time out.
+//
 // # Segment layout
 //
-// A segment made by Create starts with a 128-byte header, version 1. All
+// A segment made by Create starts with a 128-byte header, version 2. All
 // fields are little-endian and fixed-width, so 32- and 64-bit, amd64 and
 // arm64 processes agree:
 //
@@ -64,23 +77,25 @@
 //	0      8    magic "SHMXFILE"
 //	8      4    init state: 0 while the creator writes the header, 0x59444552
 //	            ("REDY") once it is complete; stored last, atomically
-//	12     4    layout version (1)
+//	12     4    layout version (2; version 1 is refused with ErrVersion)
 //	16     4    header size (128)
 //	20     1    lock type: 0 none, 1 Mutex, 2 RWMutex
 //	21     1    reserved, 0
 //	22     2    event count n (at most MaxEvents)
-//	24     4    lock offset (128, or 0 without a lock)
+//	24     4    lock offset (1152, or 0 without a lock)
 //	28     4    lock size (MutexSize or RWMutexSize, or 0)
 //	32     4    offset of event 0 (0 without events)
 //	36     4    event stride (EventSize rounded up to 128, or 0)
 //	40     8    data offset (a multiple of 128)
 //	48     8    data size
-//	56     4    creator's process id
-//	60     4    hash of the creator's start time (0 if unknown), so that
-//	            a later process given the same pid is not taken for it
+//	56     4    creator's process id, in its own pid namespace (shown only)
+//	60     4    creator's token (internal/live), never 0: what liveness
+//	            checks ask about
 //	64     4    CRC-32 (IEEE) of bytes 0-7 and 12-63
 //	68     60   reserved, 0
-//	128         the lock, then the n events, each at a multiple of 128,
+//	128    1024 the participant table: 64 entries of ParticipantSize bytes
+//	            (see participants.go), for inspection tools only
+//	1152        the lock, then the n events, each at a multiple of 128,
 //	            then the user data at the data offset
 //
 // Offsets are a function of the lock type and the event count; Open checks
