@@ -297,3 +297,40 @@ func TestRWMutexLeavingReaderChangesWriterWord(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRWMutexRLockUncontended: one goroutine takes and returns a
+// read hold, the hot path (the slot of this process is free in between).
+func BenchmarkRWMutexRLockUncontended(b *testing.B) {
+	rw, _ := RWMutexAt(benchMem(b))
+	b.ReportAllocs()
+	for b.Loop() {
+		rw.RLock()
+		rw.RUnlock()
+	}
+}
+
+// BenchmarkRWMutexRLockNested: a second read hold while this process
+// holds one already (adds to the process's slot instead of claiming it).
+func BenchmarkRWMutexRLockNested(b *testing.B) {
+	rw, _ := RWMutexAt(benchMem(b))
+	rw.RLock()
+	defer rw.RUnlock()
+	b.ReportAllocs()
+	for b.Loop() {
+		rw.RLock()
+		rw.RUnlock()
+	}
+}
+
+// BenchmarkRWMutexRLockParallel: GOMAXPROCS goroutines of one process
+// read only, sharing the process's slot.
+func BenchmarkRWMutexRLockParallel(b *testing.B) {
+	rw, _ := RWMutexAt(benchMem(b))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rw.RLock()
+			rw.RUnlock()
+		}
+	})
+}
