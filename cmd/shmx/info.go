@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/memfile"
 )
 
@@ -13,9 +14,13 @@ func runInfo(args []string) error {
 	fs := flag.NewFlagSet("shmx info", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: shmx info <link-file | segment-name>\n\n"+
-			"Prints the header of a segment and the state of its lock and events: held\n"+
-			"or not, by which process (alive or dead), waiters. Read-only: the segment's\n"+
-			"bytes are read (or, where segments are not files, mapped read-only), never written.\n")
+			"Prints the header of a segment, the processes that have it open (its\n"+
+			"participant table: token, pid, pid namespace, alive or dead), and the state\n"+
+			"of its lock and events: held or not, by which process, waiters. Processes\n"+
+			"are named by token, as lock words name them; alive or dead is the kernel's\n"+
+			"word (the liveness lock each process holds on the segment's file), never a\n"+
+			"guess from a pid. Read-only: the segment's bytes are read (or, where segments\n"+
+			"are not files, mapped read-only), never written, and this command joins nothing.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
@@ -56,21 +61,51 @@ func info(w io.Writer, arg string) error {
 	facts = append(facts,
 		fact{"size", fmt.Sprintf("%d bytes: %d of data at offset %d", s.size, h.DataSize, h.DataOffset)},
 		fact{"layout", fmt.Sprintf("version %d, %d-byte header", h.Version, h.HeaderSize)},
-		fact{"creator", who(h.CreatorPID, h.CreatorStart)},
+		fact{"creator", s.creator()},
 	)
+	facts = append(facts, participantFacts(s)...)
 	facts = append(facts, lockFacts(s)...)
 	facts = append(facts, eventFacts(s)...)
 	return printFacts(w, facts)
 }
 
+// participantFacts lists the participant table: one line per listed
+// process, by token, with its pid, its pid namespace and whether the
+// kernel vouches for it. Entries are never cleared, so processes that left
+// or died stay listed (dead) until a newcomer takes their entry.
+func participantFacts(s *segment) []fact {
+	h := s.hdr
+	head := fmt.Sprintf("%d listed (table of %d)", len(s.parts), h.Participants)
+	if len(s.parts) == h.Participants {
+		head += ": full, later processes are not listed"
+	}
+	out := []fact{{"participants", head}}
+	own := live.Namespace()
+	for _, p := range s.parts {
+		ns := "pid namespace unknown"
+		if p.Namespace != 0 {
+			ns = fmt.Sprintf("pid namespace %d", p.Namespace)
+			if p.Namespace == own {
+				ns += " (this one's)"
+			}
+		}
+		role := ""
+		if p.Token == h.CreatorToken {
+			role = ", creator"
+		}
+		out = append(out, fact{fmt.Sprintf("  %08x", p.Token),
+			fmt.Sprintf("pid %d, %s: %s%s", p.PID, ns, s.verdict(p.Token), role)})
+	}
+	return out
+}
+
 // lockFacts decodes the lock at the header's lock offset.
 func lockFacts(s *segment) []fact {
-	h := s.hdr
-	switch h.Lock {
+	switch s.hdr.Lock {
 	case memfile.LockMutex:
-		return []fact{{"lock", "Mutex: " + mutexState(s.prefix[h.LockOffset:])}}
+		return []fact{{"lock", "Mutex: " + mutexState(s)}}
 	case memfile.LockRWMutex:
-		lines := rwMutexState(s.prefix[h.LockOffset:])
+		lines := rwMutexState(s)
 		out := []fact{{"lock", "RWMutex"}}
 		for _, l := range lines {
 			out = append(out, fact{"", l})

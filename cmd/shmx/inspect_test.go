@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/internal/testproc"
 	"github.com/shmx/shmx/memfile"
 	"github.com/shmx/shmx/shm"
@@ -34,7 +35,7 @@ func TestLs(t *testing.T) {
 	if line == "" {
 		t.Fatalf("ls does not list %s:\n%s", f.OSID(), out.String())
 	}
-	for _, want := range []string{"RWMutex", fmt.Sprintf("pid %d (alive)", os.Getpid()), "KiB"} {
+	for _, want := range []string{"RWMutex", fmt.Sprintf("token %08x, pid %d (alive)", live.Self(), os.Getpid()), "KiB"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("ls line lacks %q: %s", want, line)
 		}
@@ -47,7 +48,10 @@ func TestInfoMutex(t *testing.T) {
 	f := create(t, memfile.LockMutex, 3)
 	out := infoOf(t, f.LinkPath())
 	for _, want := range []string{f.OSID(), "Mutex: not held, no waiters", "events          3", "auto-reset, not set, 0 waiter(s)",
-		fmt.Sprintf("creator         pid %d (alive)", os.Getpid())} {
+		"layout          version 2, 128-byte header",
+		fmt.Sprintf("creator         token %08x, pid %d (alive)", live.Self(), os.Getpid()),
+		"participants    1 listed (table of 64)",
+		fmt.Sprintf("  %08x      pid %d, %s: alive, creator", live.Self(), os.Getpid(), nsText(live.Namespace()))} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info of a free Mutex lacks %q:\n%s", want, out)
 		}
@@ -57,7 +61,7 @@ func TestInfoMutex(t *testing.T) {
 	ev.Set()
 	out = infoOf(t, f.OSID()) // by segment name this time
 	f.Unlock()
-	for _, want := range []string{fmt.Sprintf("Mutex: held by pid %d (alive)", os.Getpid()), "auto-reset, set, 0 waiter(s)"} {
+	for _, want := range []string{fmt.Sprintf("Mutex: held by token %08x, pid %d (alive)", live.Self(), os.Getpid()), "auto-reset, set, 0 waiter(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info of a held Mutex lacks %q:\n%s", want, out)
 		}
@@ -72,18 +76,85 @@ func TestInfoRWMutex(t *testing.T) {
 	f.RLock()
 	out := infoOf(t, f.LinkPath())
 	f.RUnlock()
-	if want := fmt.Sprintf("readers: 1 process(es): pid %d (alive) x1", os.Getpid()); !strings.Contains(out, want) {
+	if want := fmt.Sprintf("readers: 1 process(es): token %08x, pid %d (alive) x1", live.Self(), os.Getpid()); !strings.Contains(out, want) {
 		t.Errorf("info of a read-held RWMutex lacks %q:\n%s", want, out)
 	}
 	f.Lock()
 	out = infoOf(t, f.LinkPath())
 	f.Unlock()
-	for _, want := range []string{fmt.Sprintf("writer: held by pid %d (alive)", os.Getpid()), "barring new readers", "readers: none"} {
+	for _, want := range []string{fmt.Sprintf("writer: held by token %08x, pid %d (alive)", live.Self(), os.Getpid()), "barring new readers", "readers: none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info of a write-held RWMutex lacks %q:\n%s", want, out)
 		}
 	}
 	t.Logf("\n%s", out)
+}
+
+// TestInfoLiveness checks that info judges another process by the
+// kernel: a child that opened the segment and holds its Mutex is shown
+// alive (holder and participant, by its token and pid), and dead once it
+// was killed, while the lock word still names it.
+func TestInfoLiveness(t *testing.T) {
+	if testproc.Role() == "holder" {
+		f, err := memfile.Open(os.Getenv("LINK"))
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		f.Lock()
+		fmt.Printf("holder %08x %d\n", live.Self(), os.Getpid())
+		time.Sleep(testproc.Scale(time.Minute)) // until killed
+		os.Exit(1)
+	}
+	f := create(t, memfile.LockMutex, 0)
+	cmd := testproc.Command(t, "TestInfoLiveness", "holder", "LINK="+f.LinkPath())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	var token uint32
+	var pid int
+	if _, serr := fmt.Sscanf(line, "holder %x %d", &token, &pid); err != nil || serr != nil {
+		t.Fatalf("holder child said %q (%v, %v)", line, err, serr)
+	}
+	out := infoOf(t, f.LinkPath())
+	t.Logf("\n%s", out)
+	for _, want := range []string{
+		fmt.Sprintf("Mutex: held by token %08x, pid %d (alive)", token, pid),
+		"participants    2 listed (table of 64)",
+		fmt.Sprintf("  %08x      pid %d, %s: alive\n", token, pid, nsText(live.Namespace())),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info with a live holder lacks %q", want)
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	out = infoOf(t, f.LinkPath())
+	t.Logf("\n%s", out)
+	for _, want := range []string{
+		fmt.Sprintf("Mutex: held by token %08x, pid %d (dead)", token, pid),
+		fmt.Sprintf("  %08x      pid %d, %s: dead\n", token, pid, nsText(live.Namespace())),
+		fmt.Sprintf("creator         token %08x, pid %d (alive)", live.Self(), os.Getpid()),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info with a killed holder lacks %q", want)
+		}
+	}
+}
+
+// nsText is how info shows a participant's pid namespace ns when it is
+// this process's.
+func nsText(ns uint64) string {
+	if ns == 0 {
+		return "pid namespace unknown"
+	}
+	return fmt.Sprintf("pid namespace %d (this one's)", ns)
 }
 
 // TestInfoNotShmx checks that info refuses a missing segment and a file
@@ -144,7 +215,7 @@ func TestRmStale(t *testing.T) {
 	if _, _, err := mappers(nil); errors.Is(err, errors.ErrUnsupported) {
 		t.Skipf("rm -stale: %v", err)
 	}
-	osid := killedCreator(t)
+	osid, _ := killedCreator(t)
 	only := func(s string) bool { return s == osid } // leave other programs' segments alone
 	var out bytes.Buffer
 	if err := rm(&out, rmConfig{stale: true, dryRun: true, only: only}); err != nil {
@@ -169,10 +240,69 @@ func TestRmStale(t *testing.T) {
 	t.Logf("\n%s", out.String())
 }
 
+// TestRmStaleKeepsLiveParticipant checks that rm -stale keeps a segment
+// whose creator is dead while a participant the kernel vouches for (a
+// child that opened it) still uses it, and removes it once that
+// participant was killed too.
+func TestRmStaleKeepsLiveParticipant(t *testing.T) {
+	if testproc.Role() == "opener" {
+		if _, err := memfile.Open(os.Getenv("LINK")); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Printf("opener %08x %d\n", live.Self(), os.Getpid())
+		time.Sleep(testproc.Scale(time.Minute)) // until killed
+		os.Exit(1)
+	}
+	if _, _, err := mappers(nil); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("rm -stale: %v", err)
+	}
+	osid, link := killedCreator(t)
+	cmd := testproc.Command(t, "TestRmStaleKeepsLiveParticipant", "opener", "LINK="+link)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	var token uint32
+	var pid int
+	if _, serr := fmt.Sscanf(line, "opener %x %d", &token, &pid); err != nil || serr != nil {
+		t.Fatalf("opener child said %q (%v, %v)", line, err, serr)
+	}
+	only := func(s string) bool { return s == osid }
+	var out bytes.Buffer
+	if err := rm(&out, rmConfig{stale: true, only: only}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	if want := fmt.Sprintf("keeping %s: its creator is dead (token ", osid); !strings.Contains(out.String(), want) ||
+		!strings.Contains(out.String(), fmt.Sprintf("but not participant token %08x, pid %d (alive)", token, pid)) {
+		t.Fatalf("rm -stale does not keep %s for its live participant:\n%s", osid, out.String())
+	}
+	if _, err := readSegment(osid); err != nil {
+		t.Fatalf("rm -stale removed a segment in use: %v", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	out.Reset()
+	if err := rm(&out, rmConfig{stale: true, only: only}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	if !strings.Contains(out.String(), "removed "+osid) {
+		t.Fatalf("rm -stale does not remove %s once its participant died:\n%s", osid, out.String())
+	}
+}
+
 // killedCreator starts a child that creates a segment, kills it once it
-// has, and returns the segment's name.
-func killedCreator(t *testing.T) string {
-	cmd := testproc.Command(t, "TestRmStale", "creator", "LINK="+filepath.Join(testDir(t), "stale.link"))
+// has, and returns the segment's name and its link file.
+func killedCreator(t *testing.T) (osid, link string) {
+	link = filepath.Join(testDir(t), "stale.link")
+	cmd := testproc.Command(t, "TestRmStale", "creator", "LINK="+link)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +318,7 @@ func killedCreator(t *testing.T) string {
 		t.Fatalf("creator child said %q (%v)", line, err)
 	}
 	t.Cleanup(func() { memfileRemove(osid) })
-	return osid
+	return osid, link
 }
 
 // TestRmRefusesForeign checks that rm leaves a segment without an shmx

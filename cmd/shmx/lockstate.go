@@ -4,41 +4,55 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/shmx/shmx/internal/proc"
 	"github.com/shmx/shmx/memfile"
 )
 
 // Descriptions of lock and event states, from memfile's read-only
 // snapshots (the State methods) of a copy of the segment's first bytes.
 // A snapshot is not atomic across words: a lock in use may show a state
-// that never existed as a whole.
+// that never existed as a whole. Lock words name processes by token; the
+// segment's participant table gives their pids and the kernel says
+// whether they are alive (segment.who).
 
-// who describes a process: its pid and whether it is alive. start is the
-// start-time hash to check against, 0 if unknown.
-func who(pid, start uint32) string {
-	alive, err := proc.Alive(pid, start)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("pid %d (alive? unknown: %v)", pid, err)
-	case alive:
-		return fmt.Sprintf("pid %d (alive)", pid)
+// lockTokens lists the processes the lock of s names: the holder of a
+// Mutex, the writer and the readers of an RWMutex.
+func lockTokens(s *segment) []uint32 {
+	h := s.hdr
+	var ts []uint32
+	switch h.Lock {
+	case memfile.LockMutex:
+		if m, err := memfile.MutexAt(s.prefix[h.LockOffset:]); err == nil {
+			if st := m.State(); st.Locked {
+				ts = append(ts, st.Owner)
+			}
+		}
+	case memfile.LockRWMutex:
+		if rw, err := memfile.RWMutexAt(s.prefix[h.LockOffset:]); err == nil {
+			st := rw.State()
+			if st.Writer.Locked {
+				ts = append(ts, st.Writer.Owner)
+			}
+			for _, r := range st.Readers {
+				ts = append(ts, r.Token)
+			}
+		}
 	}
-	return fmt.Sprintf("pid %d (dead)", pid)
+	return ts
 }
 
-// mutexState describes a Mutex from its bytes.
-func mutexState(b []byte) string {
-	m, err := memfile.MutexAt(b)
+// mutexState describes the Mutex of s.
+func mutexState(s *segment) string {
+	m, err := memfile.MutexAt(s.prefix[s.hdr.LockOffset:])
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}
-	return describeMutex(m.State())
+	return describeMutex(s, m.State())
 }
 
-func describeMutex(st memfile.MutexState) string {
+func describeMutex(s *segment, st memfile.MutexState) string {
 	var parts []string
 	if st.Locked {
-		parts = append(parts, "held by "+who(st.Owner, st.OwnerStart))
+		parts = append(parts, "held by "+s.who(st.Owner))
 	} else {
 		parts = append(parts, "not held")
 	}
@@ -59,15 +73,15 @@ func describeMutex(st memfile.MutexState) string {
 	return strings.Join(parts, ", ")
 }
 
-// rwMutexState describes an RWMutex from its bytes, one line each for the
-// writer and the readers.
-func rwMutexState(b []byte) []string {
-	rw, err := memfile.RWMutexAt(b)
+// rwMutexState describes the RWMutex of s, one line each for the writer
+// and the readers.
+func rwMutexState(s *segment) []string {
+	rw, err := memfile.RWMutexAt(s.prefix[s.hdr.LockOffset:])
 	if err != nil {
 		return []string{"unreadable: " + err.Error()}
 	}
 	st := rw.State()
-	writer := "writer: " + describeMutex(st.Writer)
+	writer := "writer: " + describeMutex(s, st.Writer)
 	if st.WriterIn {
 		writer += ", barring new readers"
 		if st.WriterAsleep {
@@ -76,7 +90,7 @@ func rwMutexState(b []byte) []string {
 	}
 	var readers []string
 	for _, h := range st.Readers {
-		readers = append(readers, fmt.Sprintf("%s x%d", who(h.PID, h.Start), h.Holds))
+		readers = append(readers, fmt.Sprintf("%s x%d", s.who(h.Token), h.Holds))
 	}
 	r := "readers: none"
 	if len(readers) > 0 {

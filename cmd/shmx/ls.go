@@ -16,8 +16,9 @@ func runLs(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: shmx ls\n\n"+
 			"Lists the shmx segments on this machine (files of the shm directory that\n"+
-			"start with a memfile header) with size, lock type, creator pid and whether\n"+
-			"it is alive, and age. Only headers are read; nothing is mapped.\n"+
+			"start with a memfile header) with size, lock type, creator (its token and\n"+
+			"pid, and whether the kernel vouches that it is alive), and age. Only\n"+
+			"headers are read; nothing is mapped or joined.\n"+
 			"Raw segments (CreateRaw) have no header and are not listed.\n")
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -35,7 +36,7 @@ func ls(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEGMENT\tSIZE\tLOCK\tEVENTS\tCREATOR\tAGE")
 	for _, s := range segs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.osid, size(uint64(s.size)), lockName(s), events(s), creator(s), age(s, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.osid, size(uint64(s.size)), lockName(s), events(s), creatorCol(s), age(s, now))
 	}
 	return tw.Flush()
 }
@@ -64,11 +65,11 @@ func events(s *segment) string {
 	return fmt.Sprint(s.hdr.Events)
 }
 
-func creator(s *segment) string {
+func creatorCol(s *segment) string {
 	if s.err != nil {
 		return "-"
 	}
-	return who(s.hdr.CreatorPID, s.hdr.CreatorStart)
+	return s.creator()
 }
 
 // age is the time since the segment file was last modified: set when

@@ -9,7 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/shmx/shmx/internal/proc"
+	"github.com/shmx/shmx/internal/live"
+	"github.com/shmx/shmx/memfile"
 	"github.com/shmx/shmx/shm"
 )
 
@@ -24,7 +25,7 @@ type rmConfig struct {
 func runRm(args []string) error {
 	fs := flag.NewFlagSet("shmx rm", flag.ContinueOnError)
 	var c rmConfig
-	fs.BoolVar(&c.stale, "stale", false, "remove every segment whose creator is dead and that no live process maps (Linux)")
+	fs.BoolVar(&c.stale, "stale", false, "remove every segment whose creator the kernel says is dead, that no listed participant is alive in, and that no live process maps (Linux)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "say what would be removed, remove nothing")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: shmx rm [-dry-run] <link-file | segment-name>...\n"+
@@ -79,10 +80,8 @@ func rmOne(w io.Writer, arg string, dryRun bool) error {
 		return fmt.Errorf("%s is not an shmx segment (no memfile header); not removed", osid)
 	default:
 		note := ""
-		if s.err == nil {
-			if alive, _ := proc.Alive(s.hdr.CreatorPID, s.hdr.CreatorStart); alive {
-				note = fmt.Sprintf(" (its creator, pid %d, is alive: its mappings stay valid)", s.hdr.CreatorPID)
-			}
+		if s.err == nil && s.verdict(s.hdr.CreatorToken) == live.Alive {
+			note = fmt.Sprintf(" (its creator, token %08x, pid %d, is alive: its mappings stay valid)", s.hdr.CreatorToken, s.hdr.CreatorPID)
 		}
 		if !dryRun {
 			if err := shm.Remove(osid); err != nil {
@@ -102,10 +101,14 @@ func rmOne(w io.Writer, arg string, dryRun bool) error {
 	return nil
 }
 
-// rmStale removes the segments whose creator is dead and that no live
-// process maps. A segment whose creator is alive, or whose liveness is
-// unknown, or that is still mapped, or whose header is corrupt (no
-// creator to judge), stays.
+// rmStale removes the segments whose creator is dead and that nobody
+// uses. Dead is the kernel's word (live.Probe of the creator's token: its
+// liveness lock on the segment's file is gone), never a pid's absence: a
+// pid means nothing in another pid namespace and is reused. A segment
+// stays when its creator is alive or nothing vouches either way, when a
+// participant it lists is not known to be dead (it may run in another
+// pid namespace, where /proc does not show it), when a process this user
+// can see maps it, or when its header is corrupt (no creator to judge).
 func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 	segs, err := listSegments()
 	if err != nil {
@@ -116,9 +119,14 @@ func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 		if s.err != nil || (only != nil && !only(s.osid)) {
 			continue
 		}
-		if alive, err := proc.Alive(s.hdr.CreatorPID, s.hdr.CreatorStart); err == nil && !alive {
-			dead[s.osid] = true
+		if s.verdict(s.hdr.CreatorToken) != live.Dead {
+			continue
 		}
+		if p, ok := liveParticipant(s); ok {
+			fmt.Fprintf(w, "keeping %s: its creator is dead (%s) but not participant %s\n", s.osid, s.creator(), s.who(p.Token))
+			continue
+		}
+		dead[s.osid] = true
 	}
 	mapped, unread, err := mappers(dead)
 	if err != nil {
@@ -136,7 +144,7 @@ func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 			continue
 		}
 		if pids := mapped[s.osid]; len(pids) > 0 {
-			fmt.Fprintf(w, "keeping %s: creator pid %d is dead but pid(s) %s map it\n", s.osid, s.hdr.CreatorPID, pidList(pids))
+			fmt.Fprintf(w, "keeping %s: its creator is dead (%s) but pid(s) %s map it\n", s.osid, s.creator(), pidList(pids))
 			continue
 		}
 		if !dryRun {
@@ -144,9 +152,20 @@ func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 				return err
 			}
 		}
-		fmt.Fprintf(w, "%s %s (%s, creator pid %d dead, not mapped)\n", verb, s.osid, size(uint64(s.size)), s.hdr.CreatorPID)
+		fmt.Fprintf(w, "%s %s (%s; creator %s; no live participant; not mapped)\n", verb, s.osid, size(uint64(s.size)), s.creator())
 	}
 	return nil
+}
+
+// liveParticipant returns a participant of s that the kernel did not say
+// is dead (alive, or unknown).
+func liveParticipant(s *segment) (memfile.Participant, bool) {
+	for _, p := range s.parts {
+		if s.verdict(p.Token) != live.Dead {
+			return p, true
+		}
+	}
+	return memfile.Participant{}, false
 }
 
 func pidList(pids []int) string {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/shmx/shmx/memfile"
+	"github.com/shmx/shmx/shm"
 )
 
 // Windows sections and FreeBSD's POSIX shm objects have names but no
@@ -21,14 +21,19 @@ func segmentDir() (string, error) { return "", errNoList }
 
 func listSegments() ([]*segment, error) { return nil, errNoList }
 
-// readSegment maps the segment read-only and copies its prefix.
+// readSegment maps the segment read-only with package shm (not memfile,
+// which would join the segment's liveness domain), copies its prefix and
+// asks about the liveness of the processes it names through the
+// segment's descriptor.
 func readSegment(osid string) (*segment, error) {
-	f, err := memfile.OpenRaw(osid, memfile.WithReadOnly())
+	seg, err := shm.Open(osid, shm.WithReadOnly())
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b := f.Bytes()
+	defer seg.Close()
+	b := seg.Bytes()
 	first := b[:min(len(b), hdrSize)]
-	return newSegment(osid, int64(len(b)), append([]byte(nil), b[:prefixLen(first, int64(len(b)))]...)), nil
+	s := newSegment(osid, int64(len(b)), append([]byte(nil), b[:prefixLen(first, int64(len(b)))]...))
+	s.probe(seg.Fd())
+	return s, nil
 }

@@ -15,7 +15,8 @@ import (
 
 // Segments are files in one directory here (see segmentDir), so ls can
 // enumerate them and read their headers with plain reads, without mapping
-// anything.
+// anything; the same read-only descriptor asks the kernel about the
+// liveness locks its participants hold on the file (live.Probe).
 
 // listSegments returns every file of the segment directory that starts
 // with an shmx header magic, valid or not (s.err says).
@@ -80,6 +81,7 @@ func readSegmentFile(path, osid string) (*segment, error) {
 	}
 	s := newSegment(osid, fi.Size(), prefix)
 	s.mtime = fi.ModTime()
+	s.probe(uintptr(fd)) // f keeps fd open until we return
 	return s, nil
 }
 

@@ -9,19 +9,27 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/memfile"
 )
 
 // A segment is what ls, info and rm learn about one shmx segment without
-// mapping it: its OS name, its size, and a snapshot of the bytes before
-// its user data (header, lock, events).
+// taking part in it: its OS name, its size, a snapshot of the bytes
+// before its user data (header, participant table, lock, events), and
+// what the kernel said, while the segment's file was open, of every
+// process those bytes name.
 type segment struct {
 	osid   string
 	size   int64
-	prefix []byte             // header, lock and events, copied once
+	prefix []byte             // header, participants, lock and events, copied once
 	hdr    memfile.HeaderInfo // valid when err == nil
 	err    error              // why the prefix is not a valid header
 	mtime  time.Time          // last modification, zero if unknown
+	parts  []memfile.Participant
+	// verdicts holds live.Probe's answer for each token of tokens(),
+	// asked through a descriptor of the segment's file (see probe). A
+	// token missing from it is Unknown: nothing vouches either way.
+	verdicts map[uint32]live.Verdict
 }
 
 // hdrSize is the size of the fixed header at the start of every segment
@@ -32,7 +40,7 @@ const hdrSize = 128
 var segMagic = []byte("SHMXFILE")
 
 // prefixLen says how many bytes of a segment of total bytes to read: the
-// header, lock and events before its data, as the header in first (its
+// header, participant table, lock and events before its data, as the header in first (its
 // first hdrSize bytes) lays them out; just first when that is no valid
 // header (newSegment parses it again and keeps the reason).
 func prefixLen(first []byte, total int64) int {
@@ -51,7 +59,81 @@ func newSegment(osid string, size int64, prefix []byte) *segment {
 		// The header changed between the two reads.
 		s.err = fmt.Errorf("header changed while it was read (%d bytes read, data at %d)", len(prefix), s.hdr.DataOffset)
 	}
+	if s.err == nil {
+		s.parts = memfile.ParseParticipants(prefix, s.hdr)
+	}
 	return s
+}
+
+// probe asks the kernel, through fd (an open descriptor of the segment's
+// file; ignored on Windows), whether each process the prefix names is
+// alive. It never joins the segment: this process takes no lock and is
+// listed nowhere. The per-OS readers call it while fd is open.
+func (s *segment) probe(fd uintptr) {
+	s.verdicts = map[uint32]live.Verdict{}
+	for _, t := range s.tokens() {
+		if _, ok := s.verdicts[t]; !ok {
+			s.verdicts[t] = live.Probe(fd, t)
+		}
+	}
+}
+
+// tokens lists the processes the prefix names: the creator, the
+// participants, and the holders of the lock. None for a corrupt header.
+func (s *segment) tokens() []uint32 {
+	if s.err != nil {
+		return nil
+	}
+	ts := []uint32{s.hdr.CreatorToken}
+	for _, p := range s.parts {
+		ts = append(ts, p.Token)
+	}
+	return append(ts, lockTokens(s)...)
+}
+
+// verdict is what the kernel said of token when the segment was read.
+func (s *segment) verdict(token uint32) live.Verdict { return s.verdicts[token] }
+
+// participant returns the participant table's entry for token.
+func (s *segment) participant(token uint32) (memfile.Participant, bool) {
+	for _, p := range s.parts {
+		if p.Token == token {
+			return p, true
+		}
+	}
+	return memfile.Participant{}, false
+}
+
+// who names the process behind token, as lock words and the header do,
+// with the pid the participant table gives it and whether it is alive:
+// "token 1a2b3c4d, pid 42 (alive)".
+func (s *segment) who(token uint32) string {
+	id := fmt.Sprintf("token %08x", token)
+	if p, ok := s.participant(token); ok {
+		id += ", " + pidIn(p.PID, p.Namespace)
+	}
+	return fmt.Sprintf("%s (%s)", id, s.verdict(token))
+}
+
+// creator names the segment's creator: its token and the pid the header
+// records (in the creator's pid namespace, which the participant table
+// gives when the creator is listed).
+func (s *segment) creator() string {
+	h := s.hdr
+	pid := fmt.Sprintf("pid %d", h.CreatorPID)
+	if p, ok := s.participant(h.CreatorToken); ok && p.PID == h.CreatorPID {
+		pid = pidIn(p.PID, p.Namespace)
+	}
+	return fmt.Sprintf("token %08x, %s (%s)", h.CreatorToken, pid, s.verdict(h.CreatorToken))
+}
+
+// pidIn shows a pid with its pid namespace when that is known and not
+// this process's own: a pid means nothing outside its namespace.
+func pidIn(pid uint32, ns uint64) string {
+	if ns == 0 || ns == live.Namespace() {
+		return fmt.Sprintf("pid %d", pid)
+	}
+	return fmt.Sprintf("pid %d in pid namespace %d", pid, ns)
 }
 
 // isShmx reports whether the prefix at least starts like a header: the
