@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"testing"
 )
@@ -33,7 +34,12 @@ var seedSets = map[string]func() []seed{
 
 // TestSeedCorpus checks that every hand-picked seed is in the committed
 // corpus, byte for byte in the go test fuzz v1 format, so that plain
-// go test runs it. With SHMX_WRITE_CORPUS=1 it writes the files instead.
+// go test runs it, and that the corpus holds nothing else but crashers
+// the fuzzer found (named by 16 hex digits): a file left from a seed that
+// was renamed or dropped (one encoding an old layout, say) would be
+// replayed for ever without meaning what its name says. With
+// SHMX_WRITE_CORPUS=1 it writes the seed files instead and removes the
+// stale ones.
 func TestSeedCorpus(t *testing.T) {
 	write := os.Getenv("SHMX_WRITE_CORPUS") == "1"
 	targets := make([]string, 0, len(seedSets))
@@ -43,7 +49,12 @@ func TestSeedCorpus(t *testing.T) {
 	sort.Strings(targets)
 	for _, target := range targets {
 		dir := filepath.Join("testdata", "fuzz", target)
+		seeds := map[string]bool{}
 		for _, s := range seedSets[target]() {
+			if seeds[s.name] {
+				t.Errorf("%s: two seeds named %s", target, s.name)
+			}
+			seeds[s.name] = true
 			path := filepath.Join(dir, s.name)
 			want := marshalSeed(s.args...)
 			if write {
@@ -62,8 +73,29 @@ func TestSeedCorpus(t *testing.T) {
 				t.Errorf("%s differs from its hand-picked seed (regenerate, see doc.go)", path)
 			}
 		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		for _, e := range ents {
+			if seeds[e.Name()] || crasherName.MatchString(e.Name()) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			if write {
+				if err := os.Remove(path); err != nil {
+					t.Error(err)
+				}
+				continue
+			}
+			t.Errorf("%s is neither a hand-picked seed nor a crasher: stale (regenerate, see doc.go)", path)
+		}
 	}
 }
+
+// crasherName matches the names go test -fuzz gives the inputs it saves.
+var crasherName = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // marshalSeed encodes fuzz arguments in the go test fuzz v1 corpus file
 // format (internal/fuzz/encoding.go), for the types the targets take.

@@ -17,12 +17,21 @@
 //	FuzzEventState      a memfile.Event over garbage bytes: Set, Reset, Wait
 //	FuzzSemaphoreState  a memfile.Semaphore over garbage bytes
 //	FuzzSeqLock         a memfile.SeqLock over garbage bytes, one writer
-//	                    and two readers
+//	                    and two readers, in untracked memory or in a real
+//	                    segment (where a dead writer's Store is taken over)
 //	FuzzRing            memfile.RingAt and the Ring operations over a
 //	                    garbage header, counters and slot states
 //	FuzzOpen            memfile.Open of a real segment holding arbitrary
 //	                    bytes, through a link file whose size may be off,
 //	                    then its lock and events
+//
+// Processes are named in shared memory by their token (internal/live),
+// never by pid: seeds put tokens no process has in lock words, reader
+// slots, ring claims and the SeqLock's sequence word. Over plain memory
+// nothing vouches for such a token, so it is never judged dead there and
+// waiters time out; FuzzOpen and FuzzSeqLock's tracked half place the
+// bytes in a real segment, whose kernel-held liveness locks say it is
+// dead, so recovery from dead owners is fuzzed too.
 //
 // On Linux the bytes under test end exactly where a PROT_NONE page
 // begins, so a read past the mapping faults and is reported as a crasher

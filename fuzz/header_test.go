@@ -3,19 +3,24 @@ package fuzz_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shmx/shmx/memfile"
 )
 
-// rawHeader holds every field of a version-1 memfile header as it is
+// rawHeader holds every field of a version-2 memfile header as it is
 // stored (see the table in memfile's package documentation), so seeds can
 // be valid headers or valid headers with one field changed, with or
 // without a checksum that matches. It is written from the documented
 // table, not from memfile's encoder, so the corpus also checks the two
-// agree.
+// agree. bytes encodes the 128-byte fixed header only: the participant
+// table after it is part of the rest of the mapping.
 type rawHeader struct {
 	state, version, hdrSize uint32
 	lock, reserved1         byte
@@ -23,7 +28,7 @@ type rawHeader struct {
 	lockOff, lockSize       uint32
 	eventOff, stride        uint32
 	dataOff, dataSize       uint64
-	pid, start              uint32 // creator's pid and start-time hash
+	pid, token              uint32 // creator's pid and token (internal/live)
 	reserved2               byte   // stored at byte 127 when non-zero
 	badSum                  bool   // store a checksum that does not match
 }
@@ -32,14 +37,21 @@ const (
 	hdrLen     = 128
 	stateReady = 0x59444552 // "REDY"
 	eventAlign = 128
+	// The participant table of a version-2 header: right after the fixed
+	// header, 64 entries of memfile.ParticipantSize (16) bytes.
+	partOff   = hdrLen
+	partCount = 64
+	partEnd   = partOff + partCount*memfile.ParticipantSize // 1152, a multiple of 128
+	// creatorToken is the creator token of the seeds' valid headers.
+	creatorToken = 0x5eed0001
 )
 
 // validHeader returns the header memfile.Create writes for a lock type,
 // an event count and a data size.
 func validHeader(lt memfile.LockType, events int, dataSize uint64) rawHeader {
-	h := rawHeader{state: stateReady, version: 1, hdrSize: hdrLen, lock: byte(lt),
-		events: uint16(events), dataSize: dataSize, pid: 4242}
-	end := uint32(hdrLen)
+	h := rawHeader{state: stateReady, version: 2, hdrSize: hdrLen, lock: byte(lt),
+		events: uint16(events), dataSize: dataSize, pid: 4242, token: creatorToken}
+	end := uint32(partEnd)
 	if lt != memfile.LockNone {
 		h.lockOff, h.lockSize = end, memfile.MutexSize
 		if lt == memfile.LockRWMutex {
@@ -73,7 +85,7 @@ func (h rawHeader) bytes() []byte {
 	le.PutUint64(b[40:], h.dataOff)
 	le.PutUint64(b[48:], h.dataSize)
 	le.PutUint32(b[56:], h.pid)
-	le.PutUint32(b[60:], h.start)
+	le.PutUint32(b[60:], h.token)
 	b[127] = h.reserved2
 	sum := crc32.Update(crc32.ChecksumIEEE(b[0:8]), crc32.IEEETable, b[12:64])
 	if h.badSum {
@@ -93,11 +105,12 @@ func canonical(hi memfile.HeaderInfo) []byte {
 		lockOff: uint32(hi.LockOffset), lockSize: uint32(hi.LockSize),
 		eventOff: uint32(hi.EventOffset), stride: uint32(hi.EventStride),
 		dataOff: uint64(hi.DataOffset), dataSize: uint64(hi.DataSize),
-		pid: hi.CreatorPID, start: hi.CreatorStart}.bytes()
+		pid: hi.CreatorPID, token: hi.CreatorToken}.bytes()
 }
 
 // maxTail bounds the zero bytes FuzzHeader appends to its input: enough
-// for the largest layout (an RWMutex and MaxEvents events) plus data.
+// for the largest layout (participant table, an RWMutex and MaxEvents
+// events) plus data.
 const maxTail = 1 << 18
 
 // FuzzHeader feeds arbitrary bytes to memfile.ParseHeader as the whole
@@ -107,11 +120,13 @@ const maxTail = 1 << 18
 //
 // Property: ParseHeader never panics and never reads outside the mapping;
 // it fails with an error matching ErrCorrupt, ErrVersion or ErrNotReady,
-// or it succeeds, and then every region the header names (lock, events,
-// data) lies inside the mapping, is 8-byte aligned, does not overlap the
-// header or the others, and can be placed with MutexAt, RWMutexAt and
-// EventAt; the accepted bytes are exactly the canonical encoding of what
-// it returned; and the verdict does not depend on where the bytes sit.
+// or it succeeds, and then every region the header names (participant
+// table, lock, events, data) lies inside the mapping, is 8-byte aligned,
+// does not overlap the header or the others, and can be placed with
+// ParseParticipants, MutexAt, RWMutexAt and EventAt; the creator's pid and
+// token are non-zero; the accepted bytes are exactly the canonical
+// encoding of what it returned; and the verdict does not depend on where
+// the bytes sit.
 func FuzzHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, tail uint32) {
 		n := len(data) + int(tail%(maxTail+1))
@@ -153,13 +168,19 @@ func FuzzHeader(f *testing.F) {
 // an n-byte mapping, after the header, aligned and disjoint.
 func checkRegions(t *testing.T, h memfile.HeaderInfo, n int) {
 	t.Helper()
-	if h.Version != 1 || h.HeaderSize != hdrLen || h.Lock > memfile.LockRWMutex || h.Events < 0 || h.Events > memfile.MaxEvents {
+	if h.Version != 2 || h.HeaderSize != hdrLen || h.Lock > memfile.LockRWMutex || h.Events < 0 || h.Events > memfile.MaxEvents {
 		t.Fatalf("accepted impossible fixed fields: %+v", h)
+	}
+	if h.CreatorPID == 0 || h.CreatorToken == 0 {
+		t.Fatalf("accepted a header naming no creator: %+v", h)
 	}
 	if h.DataOffset < hdrLen || h.DataOffset%eventAlign != 0 || h.DataOffset > n || h.DataSize < 0 || h.DataSize > n-h.DataOffset {
 		t.Fatalf("data region [%d,+%d) outside the %d-byte mapping or misplaced: %+v", h.DataOffset, h.DataSize, n, h)
 	}
-	end := hdrLen
+	if h.ParticipantOffset != partOff || h.Participants != partCount {
+		t.Fatalf("participant table at %d with %d entries, the layout says %d and %d: %+v", h.ParticipantOffset, h.Participants, partOff, partCount, h)
+	}
+	end := h.ParticipantOffset + h.Participants*memfile.ParticipantSize
 	if h.Lock != memfile.LockNone {
 		want := memfile.MutexSize
 		if h.Lock == memfile.LockRWMutex {
@@ -188,6 +209,11 @@ func checkRegions(t *testing.T, h memfile.HeaderInfo, n int) {
 // does; all of it must work (a faulty header would panic here).
 func placeRegions(t *testing.T, a []byte, h memfile.HeaderInfo) {
 	t.Helper()
+	for _, p := range memfile.ParseParticipants(a, h) {
+		if p.Token == 0 {
+			t.Fatalf("ParseParticipants listed a free entry: %+v", p)
+		}
+	}
 	switch h.Lock {
 	case memfile.LockMutex:
 		m, err := memfile.MutexAt(a[h.LockOffset:])
@@ -216,7 +242,8 @@ func placeRegions(t *testing.T, a []byte, h memfile.HeaderInfo) {
 // TestHeaderSeedsMeanWhatTheySay checks the hand-picked header seeds
 // against ParseHeader: the valid ones parse (so the encoder above agrees
 // with memfile's documented table), and the ones with a field changed or
-// a mapping too short fail, so each reaches the check it names.
+// a mapping too short fail, so each reaches the check it names; the
+// version-1 and other-version ones fail with ErrVersion.
 func TestHeaderSeedsMeanWhatTheySay(t *testing.T) {
 	for _, s := range headerSeeds() {
 		data, tail := s.args[0].([]byte), s.args[1].(uint32)
@@ -227,5 +254,76 @@ func TestHeaderSeedsMeanWhatTheySay(t *testing.T) {
 		if valid != (err == nil) {
 			t.Errorf("seed %s: ParseHeader: %v", s.name, err)
 		}
+		if strings.Contains(s.name, "version") && !errors.Is(err, memfile.ErrVersion) {
+			t.Errorf("seed %s: ParseHeader: %v, want ErrVersion", s.name, err)
+		}
+	}
+}
+
+// v1Header returns a header of layout version 1, as a build of memfile
+// before the participant table wrote it: the lock right after the 128-byte
+// header, and the creator named by its pid and a start-time hash (in the
+// word where version 2 keeps the token). Its checksum is right.
+func v1Header(lt memfile.LockType, events int, dataSize uint64) rawHeader {
+	h := rawHeader{state: stateReady, version: 1, hdrSize: hdrLen, lock: byte(lt),
+		events: uint16(events), dataSize: dataSize, pid: 4242, token: 0x51a27}
+	end := uint32(hdrLen)
+	if lt != memfile.LockNone {
+		h.lockOff, h.lockSize = end, memfile.MutexSize
+		if lt == memfile.LockRWMutex {
+			h.lockSize = memfile.RWMutexSize
+		}
+		end = (end + h.lockSize + eventAlign - 1) &^ (eventAlign - 1)
+	}
+	if events > 0 {
+		h.eventOff, h.stride = end, (memfile.EventSize+eventAlign-1)&^(eventAlign-1)
+		end += uint32(events) * h.stride
+	}
+	h.dataOff = uint64(end)
+	return h
+}
+
+// TestVersion1Refused checks that a well-formed version-1 header (the old
+// layout, complete, with a right checksum) is refused with ErrVersion,
+// never misread with the new layout: by ParseHeader, by ParseHeaderPrefix
+// as the shmx command reads it, and by memfile.Open of a real segment.
+func TestVersion1Refused(t *testing.T) {
+	dir := linkDir(t)
+	for _, c := range []struct {
+		lt     memfile.LockType
+		events int
+	}{{memfile.LockNone, 0}, {memfile.LockMutex, 2}, {memfile.LockRWMutex, 1}} {
+		h := v1Header(c.lt, c.events, 64)
+		n := int(h.dataOff + h.dataSize)
+		b := make([]byte, n)
+		copy(b, h.bytes())
+		if _, err := memfile.ParseHeader(b); !errors.Is(err, memfile.ErrVersion) {
+			t.Errorf("%v: ParseHeader of a version-1 header: %v, want ErrVersion", c.lt, err)
+		}
+		if _, err := memfile.ParseHeaderPrefix(b[:hdrLen], int64(n)); !errors.Is(err, memfile.ErrVersion) {
+			t.Errorf("%v: ParseHeaderPrefix of a version-1 header: %v, want ErrVersion", c.lt, err)
+		}
+		osid := fmt.Sprintf("shmxfz_v1_%d_%d", os.Getpid(), c.lt)
+		raw, err := memfile.CreateRaw(osid, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(raw.Bytes(), b)
+		link := filepath.Join(dir, osid+".link")
+		if err := os.WriteFile(link, []byte(encodeLink(osid, int64(n))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mf, err := memfile.Open(link, memfile.WithOpenTimeout(time.Millisecond))
+		if err == nil {
+			mf.Close()
+			t.Errorf("%v: Open of a version-1 segment succeeded", c.lt)
+		} else {
+			checkOpenErr(t, err, link)
+			if !errors.Is(err, memfile.ErrVersion) {
+				t.Errorf("%v: Open of a version-1 segment: %v, want ErrVersion", c.lt, err)
+			}
+		}
+		os.Remove(link)
+		raw.Close()
 	}
 }

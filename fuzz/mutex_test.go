@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/memfile"
 )
 
@@ -26,8 +26,8 @@ import (
 // variants and TryLock are used, never Lock, which panics by design on a
 // dead owner); a lock is held by at most one goroutine at a time and a
 // counter incremented under it ends exact; while a goroutine holds it,
-// the owner field (bytes 4-7) names this process, also while others
-// register as waiters; LockContext returns nil or
+// the owner field (bytes 4-7) holds this process's token, also while
+// others register as waiters; LockContext returns nil or
 // ErrOwnerDead with the lock held, or the context's error or ErrCorrupt
 // without it. When the bytes started all zero (an unlocked Mutex), the
 // state word (bytes 0-7) is zero again once every operation has ended, so
@@ -68,13 +68,13 @@ func FuzzMutexState(f *testing.F) {
 	})
 }
 
-// checkOwnerPid checks, for a goroutine holding the Mutex in mem, that
-// the owner field (bytes 4-7 of the documented layout: the pid of the
-// owning process) names this process, as a waiter judging the owner's
-// liveness reads it.
-func checkOwnerPid(t *testing.T, mem []byte, when string) {
-	if got := binary.LittleEndian.Uint32(mem[4:]); got != uint32(os.Getpid()) {
-		t.Errorf("%s: owner field names pid %d, this process is %d (state %x)", when, got, os.Getpid(), mem[:8])
+// checkOwnerToken checks, for a goroutine holding the Mutex in mem, that
+// the owner field (bytes 4-7 of the documented layout: the token of the
+// owning process, internal/live) names this process, as a waiter judging
+// the owner's liveness reads it.
+func checkOwnerToken(t *testing.T, mem []byte, when string) {
+	if got := binary.LittleEndian.Uint32(mem[4:]); got != live.Self() {
+		t.Errorf("%s: owner field names token %08x, this process is %08x (state %x)", when, got, live.Self(), mem[:8])
 	}
 }
 
@@ -100,11 +100,11 @@ func mutexOp(t *testing.T, parent context.Context, m *memfile.Mutex, mem []byte,
 			m.MarkConsistent()
 		}
 		x.section(t, "Mutex")
-		checkOwnerPid(t, mem, "Mutex after LockContext")
+		checkOwnerToken(t, mem, "Mutex after LockContext")
 		switch op & 7 {
 		case 3:
 			hold() // while others spin, register and sleep
-			checkOwnerPid(t, mem, "Mutex held while others wait")
+			checkOwnerToken(t, mem, "Mutex held while others wait")
 			x.section(t, "Mutex")
 		case 6:
 			if m.TryLock() {

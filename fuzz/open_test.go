@@ -2,15 +2,18 @@ package fuzz_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/memfile"
 )
 
@@ -30,10 +33,15 @@ const maxOpenTail = 1 << 16
 // event, then closes.
 //
 // Property: Open fails with an error matching ErrCorrupt, ErrVersion or
-// ErrNotReady, inside an *fs.PathError naming the link, or returns a
-// MemFile whose header is what ParseHeader reads from the first
-// link-size bytes and whose Bytes are the DataSize bytes at DataOffset;
-// the lock and event operations end without panic; Close succeeds.
+// ErrNotReady (a version-1 segment: ErrVersion), inside an *fs.PathError
+// naming the link, or returns a MemFile whose header is what ParseHeader
+// reads from the first link-size bytes and whose Bytes are the DataSize
+// bytes at DataOffset; its Participants are what ParseParticipants reads
+// from the segment, with non-zero tokens only, and list this process (its
+// token, pid and pid namespace) whenever the table had a free entry or
+// one of this process's before Open; the lock and event operations end
+// without panic (a lock word naming a token nobody holds is taken over:
+// the kernel says its process is dead); Close succeeds.
 func FuzzOpen(f *testing.F) {
 	dir := linkDir(f)
 	f.Fuzz(func(t *testing.T, data []byte, tail uint32, delta int16) {
@@ -48,6 +56,7 @@ func FuzzOpen(f *testing.F) {
 		}
 		defer raw.Close()
 		copy(raw.Bytes(), data)
+		room := tableHasRoom(raw.Bytes())
 		linkSize := max(int64(size)+int64(delta), 1)
 		link := filepath.Join(dir, osid+".link")
 		if err := os.WriteFile(link, []byte(encodeLink(osid, linkSize)), 0o600); err != nil {
@@ -77,8 +86,46 @@ func FuzzOpen(f *testing.F) {
 			d[0]++
 			d[len(d)-1]--
 		}
+		checkOpenedParticipants(t, mf, raw.Bytes()[:linkSize], room)
 		exerciseOpened(t, mf)
 	})
+}
+
+// tableHasRoom reports whether the bytes where a version-2 header keeps
+// its participant table have a free entry or one of this process's, so
+// that Open must list this process there.
+func tableHasRoom(b []byte) bool {
+	if len(b) < partEnd {
+		return false
+	}
+	for off := partOff; off < partEnd; off += memfile.ParticipantSize {
+		if tok := binary.LittleEndian.Uint32(b[off:]); tok == 0 || tok == live.Self() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOpenedParticipants checks the participant table of an opened
+// MemFile against the segment's bytes b.
+func checkOpenedParticipants(t *testing.T, mf *memfile.MemFile, b []byte, room bool) {
+	t.Helper()
+	ps := mf.Participants()
+	if want := memfile.ParseParticipants(b, mf.Header()); !reflect.DeepEqual(ps, want) {
+		t.Fatalf("Participants() = %+v, ParseParticipants of the segment = %+v", ps, want)
+	}
+	self := false
+	for _, p := range ps {
+		if p.Token == 0 {
+			t.Fatalf("Participants lists a free entry: %+v", p)
+		}
+		if p.Token == live.Self() && p.PID == uint32(os.Getpid()) && p.Namespace == live.Namespace() {
+			self = true
+		}
+	}
+	if room && !self {
+		t.Fatalf("Open did not list this process (token %08x, pid %d) in a table with room: %+v", live.Self(), os.Getpid(), ps)
+	}
 }
 
 // checkOpenErr checks that a failed Open says why with a sentinel and
@@ -129,7 +176,7 @@ func exerciseOpened(t *testing.T, mf *memfile.MemFile) {
 // 8.0 Go's os.RemoveAll fails ("Invalid function") while os.Remove works.
 // Each execution removes its own link file; the cleanup only catches
 // those of an execution that failed half-way.
-func linkDir(f *testing.F) string {
+func linkDir(f testing.TB) string {
 	dir, err := os.MkdirTemp("", "shmx-fuzz-open-")
 	if err != nil {
 		f.Fatal(err)

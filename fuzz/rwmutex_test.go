@@ -49,7 +49,7 @@ func (x *rwExclusion) read(t *testing.T) {
 // Property: every operation ends without panic (only context variants
 // and Try forms are used); a writer is alone and readers share only with
 // readers; while a writer holds it, the owner field of the writer Mutex
-// (bytes 4-7) names this process; a counter written under the write lock ends exact; lock calls
+// (bytes 4-7) holds this process's token; a counter written under the write lock ends exact; lock calls
 // return nil or ErrOwnerDead with the lock held, or the context's error
 // or ErrCorrupt without it. When the bytes started all zero, once every
 // operation ended the RWMutex is unlocked again in every word that says
@@ -115,10 +115,10 @@ func rwOp(t *testing.T, parent context.Context, rw *memfile.RWMutex, mem []byte,
 			rw.MarkConsistent()
 		}
 		x.write(t)
-		checkOwnerPid(t, mem, "RWMutex write-locked")
+		checkOwnerToken(t, mem, "RWMutex write-locked")
 		if op&7 == 1 {
 			hold()
-			checkOwnerPid(t, mem, "RWMutex write-locked while others wait")
+			checkOwnerToken(t, mem, "RWMutex write-locked while others wait")
 		}
 		rw.Unlock()
 	case 2:

@@ -57,13 +57,26 @@ func headerSeeds() []seed {
 	}
 	h := valid(memfile.LockNone, 0, 16)
 	creator := h
-	creator.pid, creator.start = math.MaxUint32, math.MaxUint32
+	creator.pid, creator.token = math.MaxUint32, math.MaxUint32
 	s = append(s,
 		seed{"valid-creator-max", []any{creator.bytes(), tail(creator, 0)}},
+		seed{"valid-table-ff", []any{append(h.bytes(), fill(partEnd-hdrLen, 0xff)...), tail(h, 0) - (partEnd - hdrLen)}},
+		seed{"valid-truncated-in-table", []any{h.bytes(), uint32(partEnd - hdrLen - 1)}},
 		seed{"valid-truncated-100", []any{h.bytes()[:100], uint32(0)}},
 		seed{"valid-truncated-127", []any{h.bytes()[:127], uint32(0)}},
 		seed{"valid-header-only-data-outside", []any{h.bytes(), uint32(0)}},
 	)
+	// Version-1 headers, complete and with a right checksum: the old
+	// layout (lock right after the header, no participant table) must be
+	// refused with ErrVersion, not misread.
+	for _, c := range []struct {
+		name   string
+		lt     memfile.LockType
+		events int
+	}{{"none", memfile.LockNone, 0}, {"mutex-2ev", memfile.LockMutex, 2}, {"rwmutex-1ev", memfile.LockRWMutex, 1}} {
+		v1 := v1Header(c.lt, c.events, 64)
+		s = append(s, seed{"version-1-layout-" + c.name, []any{v1.bytes(), uint32(int(v1.dataOff) + int(v1.dataSize) - hdrLen)}})
+	}
 	base := valid(memfile.LockMutex, 2, 32)
 	for _, e := range []struct {
 		name string
@@ -72,7 +85,8 @@ func headerSeeds() []seed {
 		{"state-init", func(h *rawHeader) { h.state = 0 }},
 		{"state-garbage", func(h *rawHeader) { h.state = 0x12345678 }},
 		{"version-0", func(h *rawHeader) { h.version = 0 }},
-		{"version-2", func(h *rawHeader) { h.version = 2 }},
+		{"version-1", func(h *rawHeader) { h.version = 1 }},
+		{"version-3", func(h *rawHeader) { h.version = 3 }},
 		{"version-max", func(h *rawHeader) { h.version = math.MaxUint32 }},
 		{"hdrsize-64", func(h *rawHeader) { h.hdrSize = 64 }},
 		{"hdrsize-max", func(h *rawHeader) { h.hdrSize = math.MaxUint32 }},
@@ -87,18 +101,21 @@ func headerSeeds() []seed {
 		{"events-ffff", func(h *rawHeader) { h.events = math.MaxUint16 }},
 		{"lockoff-0", func(h *rawHeader) { h.lockOff = 0 }},
 		{"lockoff-64", func(h *rawHeader) { h.lockOff = 64 }},
+		{"lockoff-in-table", func(h *rawHeader) { h.lockOff = partOff }},
 		{"lockoff-unaligned", func(h *rawHeader) { h.lockOff = 129 }},
 		{"lockoff-max", func(h *rawHeader) { h.lockOff = math.MaxUint32 }},
 		{"locksize-8", func(h *rawHeader) { h.lockSize = 8 }},
 		{"locksize-max", func(h *rawHeader) { h.lockSize = math.MaxUint32 }},
 		{"eventoff-0", func(h *rawHeader) { h.eventOff = 0 }},
-		{"eventoff-overlap-lock", func(h *rawHeader) { h.eventOff = 136 }},
+		{"eventoff-in-table", func(h *rawHeader) { h.eventOff = partOff + 8 }},
+		{"eventoff-overlap-lock", func(h *rawHeader) { h.eventOff = partEnd + 8 }},
 		{"eventoff-max", func(h *rawHeader) { h.eventOff = math.MaxUint32 }},
 		{"stride-0", func(h *rawHeader) { h.stride = 0 }},
 		{"stride-16", func(h *rawHeader) { h.stride = 16 }},
 		{"stride-max", func(h *rawHeader) { h.stride = math.MaxUint32 }},
 		{"dataoff-0", func(h *rawHeader) { h.dataOff = 0 }},
 		{"dataoff-in-header", func(h *rawHeader) { h.dataOff = 64 }},
+		{"dataoff-in-table", func(h *rawHeader) { h.dataOff = partOff + 512 }},
 		{"dataoff-past-end", func(h *rawHeader) { h.dataOff = 1 << 20 }},
 		{"dataoff-int64-min", func(h *rawHeader) { h.dataOff = 1 << 63 }},
 		{"dataoff-max", func(h *rawHeader) { h.dataOff = math.MaxUint64 }},
@@ -107,7 +124,8 @@ func headerSeeds() []seed {
 		{"datasize-max", func(h *rawHeader) { h.dataSize = math.MaxUint64 }},
 		{"datasize-wraps-offset", func(h *rawHeader) { h.dataSize = math.MaxUint64 - h.dataOff + 1 }},
 		{"pid-0", func(h *rawHeader) { h.pid = 0 }},
-		{"pid-0-start-1", func(h *rawHeader) { h.pid, h.start = 0, 1 }},
+		{"token-0", func(h *rawHeader) { h.token = 0 }},
+		{"pid-0-token-0", func(h *rawHeader) { h.pid, h.token = 0, 0 }},
 		{"checksum", func(h *rawHeader) { h.badSum = true }},
 	} {
 		bad := base
@@ -179,21 +197,32 @@ func linkSeeds() []seed {
 }
 
 // Mutex seed states, from the documented layout: bytes 0-3 the state
-// (bit 0 locked; the other bits flags and a waiter count), 4-7 the owner
-// pid, 8-11 the pid and 12-15 the start hash of the last owner record.
-func mutexState(low, ownerPid, recPid, recStart uint32) []byte {
+// (bit 0 locked; the other bits flags and a waiter count), 4-7 the token
+// of the owning process, 8-15 reserved (a version-1 Mutex kept the pid
+// and start-time hash of its last owner there).
+func mutexState(low, owner uint32) []byte {
 	b := make([]byte, memfile.MutexSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], low)
-	le.PutUint32(b[4:], ownerPid)
-	le.PutUint32(b[8:], recPid)
-	le.PutUint32(b[12:], recStart)
+	le.PutUint32(b[4:], owner)
 	return b
 }
 
-// deadPid is a pid no process has: above every kernel's pid_max (Linux
-// caps it at 2^22) and every Windows process id in practice.
-const deadPid = 0x3ffffff0
+// withReserved returns a copy of the Mutex bytes m with garbage in the
+// reserved bytes 8-15, as a version-1 owner record would have left.
+func withReserved(m []byte) []byte {
+	b := append([]byte(nil), m...)
+	copy(b[8:], u32s(4242, 0x51a27))
+	return b
+}
+
+// deadToken names a process in lock words that no process of the fuzzer
+// is (this process's token is random: the chance it is this one is
+// 2^-32). Over memory no MemFile maps nothing vouches either way, so such
+// an owner is never judged dead there and waiters only time out; in a
+// real segment (FuzzOpen) the kernel says it is dead and it is taken
+// over.
+const deadToken = 0x3ffffff0
 
 // contendedOps makes every goroutine lock and unlock several times, with
 // timeouts long enough to sleep and be woken, and each kind of op once.
@@ -203,8 +232,9 @@ var contendedOps = []byte{
 }
 
 // mutexSeeds: a clean Mutex under contention; garbage a dying process
-// may leave (locked by a dead pid, dirty, starving, every waiter bit);
-// all 0xFF; a short state (zero-padded).
+// may leave (locked by a foreign token, dirty, starving, every waiter
+// bit); a version-1 owner record in the reserved bytes; all 0xFF; a short
+// state (zero-padded).
 func mutexSeeds() []seed {
 	ops := contendedOps
 	return []seed{
@@ -213,18 +243,20 @@ func mutexSeeds() []seed {
 		{"zero-one-lock", []any{[]byte{}, []byte{0x18}}},
 		{"ff", []any{fill(memfile.MutexSize, 0xff), ops}},
 		{"short-locked", []any{[]byte{1}, ops}},
-		{"locked-dead-pid", []any{mutexState(1, deadPid, deadPid, 7), ops}},
-		{"locked-dead-pid-stale-record", []any{mutexState(1, deadPid, 1, 7), ops}},
-		{"locked-pid-1", []any{mutexState(1, 1, 1, 0), ops}},
-		{"unlocked-pid-left", []any{mutexState(0, deadPid, deadPid, 0), ops}},
-		{"dirty", []any{mutexState(8, 0, 0, 0), ops}},
-		{"dirty-locked-dead", []any{mutexState(9, deadPid, deadPid, 0), ops}},
-		{"starving-no-waiters", []any{mutexState(4, 0, 0, 0), ops}},
-		{"woken-no-waiters", []any{mutexState(2, 0, 0, 0), ops}},
-		{"phantom-waiters", []any{mutexState(5<<4, 0, 0, 0), ops}},
-		{"max-waiters", []any{mutexState(0xfffffff0, 0, 0, 0), ops}},
-		{"max-waiters-locked-dead", []any{mutexState(0xfffffff1, deadPid, deadPid, 0), ops}},
-		{"max-waiters-starving", []any{mutexState(0xfffffff4, 0, 0, 0), ops}},
+		{"locked-foreign-token", []any{mutexState(1, deadToken), ops}},
+		{"locked-foreign-token-v1-record", []any{withReserved(mutexState(1, deadToken)), ops}},
+		{"locked-token-1", []any{mutexState(1, 1), ops}},
+		{"locked-token-max", []any{mutexState(1, 0xffffffff), ops}},
+		{"unlocked-token-left", []any{mutexState(0, deadToken), ops}},
+		{"unlocked-v1-record", []any{withReserved(mutexState(0, 0)), ops}},
+		{"dirty", []any{mutexState(8, 0), ops}},
+		{"dirty-locked-foreign", []any{mutexState(9, deadToken), ops}},
+		{"starving-no-waiters", []any{mutexState(4, 0), ops}},
+		{"woken-no-waiters", []any{mutexState(2, 0), ops}},
+		{"phantom-waiters", []any{mutexState(5<<4, 0), ops}},
+		{"max-waiters", []any{mutexState(0xfffffff0, 0), ops}},
+		{"max-waiters-locked-foreign", []any{mutexState(0xfffffff1, deadToken), ops}},
+		{"max-waiters-starving", []any{mutexState(0xfffffff4, 0), ops}},
 	}
 }
 
@@ -238,28 +270,39 @@ func u32s(words ...uint32) []byte {
 }
 
 // rwState builds RWMutex bytes from the documented layout: the writer
-// Mutex (16 bytes), rstate, gate, sleeping readers, then slot i as
-// (pid, holds) and its record.
+// Mutex (16 bytes), rstate, gate, sleeping readers, a reserved word, then
+// slot i as (token, holds); bytes 160-287 (reader records in version 1)
+// are reserved and left zero.
 func rwState(w []byte, rstate, gate, rwait uint32, slots map[int][2]uint32) []byte {
 	b := make([]byte, memfile.RWMutexSize)
 	copy(b, w)
 	copy(b[16:], u32s(rstate, gate, rwait))
 	for i, s := range slots {
 		copy(b[32+8*i:], u32s(s[0], s[1]))
-		copy(b[160+8*i:], u32s(s[0], 0))
 	}
 	return b
 }
 
-// rwmutexSeeds: clean, all 0xFF, a dead writer, dead readers in slots,
-// every slot taken by dead processes, a writer bit with no writer, dirty.
+// withV1Records returns a copy of the RWMutex bytes b with version-1
+// reader records (pid, start-time hash) in the reserved bytes 160-287.
+func withV1Records(b []byte) []byte {
+	c := append([]byte(nil), b...)
+	for i := range 16 {
+		copy(c[160+8*i:], u32s(4242+uint32(i), 0x51a27))
+	}
+	return c
+}
+
+// rwmutexSeeds: clean, all 0xFF, a foreign writer, foreign readers in
+// slots, every slot taken by foreign processes, a writer bit with no
+// writer, dirty, version-1 reader records left in the reserved bytes.
 func rwmutexSeeds() []seed {
 	ops := contendedOps
 	all := map[int][2]uint32{}
 	for i := range 16 {
-		all[i] = [2]uint32{deadPid + uint32(i), 1}
+		all[i] = [2]uint32{deadToken + uint32(i), 1}
 	}
-	deadWriter := mutexState(1, deadPid, deadPid, 0)
+	deadWriter := mutexState(1, deadToken)
 	return []seed{
 		{"zero", []any{[]byte{}, ops}},
 		{"zero-readers", []any{[]byte{}, []byte{0x1b, 0x5c, 0x9d, 0x1b, 0x5c, 0x9d}}},
@@ -268,13 +311,16 @@ func rwmutexSeeds() []seed {
 		{"dead-writer-sleeping", []any{rwState(deadWriter, 3, 7, 2, nil), ops}},
 		{"writer-bit-no-writer", []any{rwState(nil, 1, 0, 0, nil), ops}},
 		{"dirty", []any{rwState(nil, 4, 0, 0, nil), ops}},
-		{"dead-reader", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{3: {deadPid, 2}}), ops}},
+		{"dead-reader", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{3: {deadToken, 2}}), ops}},
 		{"every-slot-dead", []any{rwState(nil, 0, 0, 0, all), ops}},
-		{"slot-pid-no-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadPid, 0}}), ops}},
-		{"slot-max-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadPid, math.MaxUint32}}), ops}},
+		{"slot-token-no-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadToken, 0}}), ops}},
+		{"slot-holds-no-token", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {0, 3}}), ops}},
+		{"slot-max-holds", []any{rwState(nil, 0, 0, 0, map[int][2]uint32{0: {deadToken, math.MaxUint32}}), ops}},
+		{"v1-records", []any{withV1Records(rwState(nil, 0, 0, 0, nil)), ops}},
+		{"v1-records-dead-reader", []any{withV1Records(rwState(nil, 0, 0, 0, map[int][2]uint32{5: {deadToken, 1}})), ops}},
 		{"phantom-sleeping-readers", []any{rwState(nil, 0, 0, math.MaxUint32, nil), ops}},
 		{"short", []any{[]byte{1, 0, 0, 0, 0xf0, 0xff, 0xff, 0x3f}, ops}},
-		{"writer-max-waiters", []any{rwState(mutexState(0xfffffff0, 0, 0, 0), 0, 0, 0, nil), ops}},
+		{"writer-max-waiters", []any{rwState(mutexState(0xfffffff0, 0), 0, 0, 0, nil), ops}},
 	}
 }
 
@@ -423,8 +469,8 @@ func ringSeeds() []seed {
 		seed{"counters-max", []any{g, none, ctr(1<<64-1, 1<<64-1), none, ops}},
 		seed{"counters-wrap", []any{g, none, ctr(1<<64-1, 1<<64-2), none, ops}},
 		seed{"counters-phantom-waiters", []any{g, none, ctr(0, 0, 7, 1<<31, 9, 1<<32-1), none, ops}},
-		seed{"slot-dead-producer-at-head", []any{g, none, ctr(1, 0), slot(0, 0, deadPid, 0), ops}},
-		seed{"slot-dead-consumer-at-tail", []any{g, none, ctr(4, 1), slot(0, 1, deadPid, 8), ops}},
+		seed{"slot-dead-producer-at-head", []any{g, none, ctr(1, 0), slot(0, 0, deadToken, 0), ops}},
+		seed{"slot-dead-consumer-at-tail", []any{g, none, ctr(4, 1), slot(0, 1, deadToken, 8), ops}},
 		seed{"slot-committed-long", []any{g, none, ctr(1, 0), slot(0, 1, 0, 9), ops}},
 		seed{"slot-committed-max-length", []any{g, none, ctr(1, 0), slot(0, 1, 0, 0xfffffffe), ops}},
 		seed{"slot-committed-skip", []any{g, none, ctr(1, 0), slot(0, 1, 0, 0xffffffff), ops}},
@@ -435,40 +481,66 @@ func ringSeeds() []seed {
 	return s
 }
 
-// seqMem builds SeqLock bytes: sequence, recorded size, value bytes.
-func seqMem(seq uint64, size uint32, value []byte) []byte {
+// seqMem builds SeqLock bytes from the documented layout: the sequence
+// (low 32 bits of the first word) and the token of its writer (high 32),
+// the kind word (the value's size | layout version<<24), value bytes.
+func seqMem(seq, writer, kind uint32, value []byte) []byte {
 	b := make([]byte, memfile.SeqLockSize[seqValue]())
-	binary.NativeEndian.PutUint64(b, seq)
-	binary.NativeEndian.PutUint32(b[8:], size)
+	binary.NativeEndian.PutUint64(b, uint64(writer)<<32|uint64(seq))
+	binary.NativeEndian.PutUint32(b[8:], kind)
 	copy(b[16:], value)
 	return b
 }
 
-// seqlockSeeds: fresh, a dead writer's odd sequence, a sequence about to
-// wrap, another type's size, garbage size, a garbage value, all 0xFF.
+// seqlockSeeds: fresh; a dead writer's odd sequence, with a token and
+// without; a sequence about to wrap; an even sequence with a stale token;
+// another type's size; version-1 kind words (bare size) and other
+// versions; a garbage value; all 0xFF. The odd-sequence ones both over
+// memory nobody vouches for (Store must panic, nothing is taken over) and
+// in a real segment (the kernel says the writer is dead: taken over).
 func seqlockSeeds() []seed {
 	const size = 24 // unsafe.Sizeof(seqValue{})
+	const kind = size | 2<<24
 	ops := []byte{1, 2, 3, 1, 2, 3, 0, 3}
 	junk := fill(24, 0xa5)
-	return []seed{
-		{"zero", []any{[]byte{}, ops}},
-		{"zero-no-store", []any{[]byte{}, []byte{0, 2, 0}}},
-		{"fresh-size", []any{seqMem(0, size, nil), ops}},
-		{"dead-writer", []any{seqMem(7, size, junk), ops}},
-		{"dead-writer-no-store", []any{seqMem(7, size, junk), []byte{0, 2}}},
-		{"seq-wraps", []any{seqMem(1<<64-1, size, junk), ops}},
-		{"seq-even-max", []any{seqMem(1<<64-2, size, junk), ops}},
-		{"other-type-size", []any{seqMem(0, 16, nil), ops}},
-		{"garbage-size", []any{seqMem(0, 1<<31, nil), ops}},
-		{"garbage-value", []any{seqMem(4, size, junk), ops}},
-		{"ff", []any{fill(memfile.SeqLockSize[seqValue](), 0xff), ops}},
-		{"short", []any{[]byte{3}, ops}},
+	s := []seed{
+		{"zero", []any{[]byte{}, ops, false}},
+		{"zero-no-store", []any{[]byte{}, []byte{0, 2, 0}, false}},
+		{"fresh-kind", []any{seqMem(0, 0, kind, nil), ops, false}},
+		{"even-stale-token", []any{seqMem(4, deadToken, kind, junk), ops, false}},
+		{"seq-even-max", []any{seqMem(1<<32-2, 0, kind, junk), ops, false}},
+		{"other-type-size", []any{seqMem(0, 0, 16|2<<24, nil), ops, false}},
+		{"version-1-kind", []any{seqMem(0, 0, size, nil), ops, false}},
+		{"version-1-odd", []any{seqMem(7, 0, size, junk), ops, false}},
+		{"version-3-kind", []any{seqMem(0, 0, size|3<<24, nil), ops, false}},
+		{"garbage-kind", []any{seqMem(0, 0, 1<<31, nil), ops, false}},
+		{"garbage-value", []any{seqMem(4, 0, kind, junk), ops, false}},
+		{"ff", []any{fill(memfile.SeqLockSize[seqValue](), 0xff), ops, false}},
+		{"short", []any{[]byte{3}, ops, false}},
 	}
+	for _, tracked := range []bool{false, true} {
+		sfx := "-untracked"
+		if tracked {
+			sfx = "-tracked"
+		}
+		s = append(s,
+			seed{"dead-writer" + sfx, []any{seqMem(7, deadToken, kind, junk), ops, tracked}},
+			seed{"dead-writer-no-store" + sfx, []any{seqMem(7, deadToken, kind, junk), []byte{0, 2}, tracked}},
+			seed{"odd-no-token" + sfx, []any{seqMem(7, 0, kind, junk), ops, tracked}},
+			seed{"seq-wraps" + sfx, []any{seqMem(1<<32-1, deadToken, kind, junk), ops, tracked}},
+		)
+	}
+	return append(s,
+		seed{"zero-tracked", []any{[]byte{}, ops, true}},
+		seed{"seq-even-max-tracked", []any{seqMem(1<<32-2, 0, kind, junk), ops, true}},
+	)
 }
 
 // openSeeds: valid segments of every lock type with data to the edge;
-// link sizes one byte larger and smaller than the segment; a header never
-// marked ready; locks and events left in garbage states by a dead process.
+// link sizes one byte larger and smaller than the segment, and one that
+// ends inside the participant table; a header never marked ready; locks
+// and events left in garbage states by a dead process; participant
+// tables left full by dead processes, or all 0xFF; a version-1 segment.
 func openSeeds() []seed {
 	edge := func(h rawHeader) uint32 { return uint32(int(h.dataOff) + int(h.dataSize) - hdrLen) }
 	withAt := func(h rawHeader, off int, b []byte) []byte {
@@ -480,16 +552,22 @@ func openSeeds() []seed {
 	none := validHeader(memfile.LockNone, 0, 64)
 	mutex := validHeader(memfile.LockMutex, 2, 64)
 	rw := validHeader(memfile.LockRWMutex, 1, 64)
-	deadLock := mutexState(1, deadPid, deadPid, 0)
-	rwDead := rwState(deadLock, 1, 0, 0, map[int][2]uint32{2: {deadPid, 1}})
+	deadLock := mutexState(1, deadToken)
+	rwDead := rwState(deadLock, 1, 0, 0, map[int][2]uint32{2: {deadToken, 1}})
 	notReady := none
 	notReady.state = 0
 	mutexTail := func(d []byte) uint32 { return edge(mutex) - uint32(len(d)-hdrLen) }
 	rwTail := func(d []byte) uint32 { return edge(rw) - uint32(len(d)-hdrLen) }
-	dirtyMutex := withAt(mutex, int(mutex.lockOff), mutexState(8, 0, 0, 0))
+	noneTail := func(d []byte) uint32 { return edge(none) - uint32(len(d)-hdrLen) }
+	dirtyMutex := withAt(mutex, int(mutex.lockOff), mutexState(8, 0))
 	deadMutex := withAt(mutex, int(mutex.lockOff), deadLock)
 	rwGarbage := withAt(rw, int(rw.lockOff), rwDead)
 	evGarbage := withAt(mutex, int(mutex.eventOff), u32s(0xffffffff, 0xffffffff, 1, 1))
+	fullDead := withAt(mutex, partOff, participantTable(deadParticipants(partCount)...))
+	someDead := withAt(none, partOff, participantTable(deadParticipants(3)...))
+	ffTable := withAt(none, partOff, fill(partEnd-partOff, 0xff))
+	creatorListed := withAt(mutex, partOff, participantTable(memfile.Participant{Token: creatorToken, PID: 4242, Namespace: 4026531836}))
+	v1 := v1Header(memfile.LockMutex, 2, 64)
 	return []seed{
 		{"zero-page", []any{[]byte{}, uint32(4096), int16(0)}},
 		{"ff-page", []any{fill(4096, 0xff), uint32(0), int16(0)}},
@@ -499,11 +577,43 @@ func openSeeds() []seed {
 		{"link-size-plus-1", []any{mutex.bytes(), edge(mutex), int16(1)}},
 		{"link-size-minus-1", []any{mutex.bytes(), edge(mutex), int16(-1)}},
 		{"link-size-header-only", []any{none.bytes(), edge(none), int16(-64)}},
+		{"link-size-in-table", []any{none.bytes(), edge(none), int16(-(64 + 512))}},
 		{"segment-slack", []any{mutex.bytes(), edge(mutex) + 4096, int16(-4096)}},
 		{"not-ready", []any{notReady.bytes(), edge(notReady), int16(0)}},
 		{"mutex-dirty", []any{dirtyMutex, mutexTail(dirtyMutex), int16(0)}},
 		{"mutex-dead-owner", []any{deadMutex, mutexTail(deadMutex), int16(0)}},
 		{"rwmutex-dead-writer-reader", []any{rwGarbage, rwTail(rwGarbage), int16(0)}},
 		{"events-garbage", []any{evGarbage, mutexTail(evGarbage), int16(0)}},
+		{"participants-full-dead", []any{fullDead, mutexTail(fullDead), int16(0)}},
+		{"participants-some-dead", []any{someDead, noneTail(someDead), int16(0)}},
+		{"participants-ff", []any{ffTable, noneTail(ffTable), int16(0)}},
+		{"participants-creator-listed", []any{creatorListed, mutexTail(creatorListed), int16(0)}},
+		{"version-1-segment", []any{v1.bytes(), uint32(int(v1.dataOff) + int(v1.dataSize) - hdrLen), int16(0)}},
 	}
+}
+
+// participantTable encodes a participant table from the documented entry
+// layout (16 bytes, little-endian: token, pid, pid namespace), ps in the
+// first entries and the rest free (zero). Entries past the table's 64
+// are dropped.
+func participantTable(ps ...memfile.Participant) []byte {
+	b := make([]byte, partCount*memfile.ParticipantSize)
+	le := binary.LittleEndian
+	for i, p := range ps[:min(len(ps), partCount)] {
+		e := b[i*memfile.ParticipantSize:]
+		le.PutUint32(e[0:], p.Token)
+		le.PutUint32(e[4:], p.PID)
+		le.PutUint64(e[8:], p.Namespace)
+	}
+	return b
+}
+
+// deadParticipants returns n entries of distinct processes that no
+// process of the fuzzer is (see deadToken), in two pid namespaces.
+func deadParticipants(n int) []memfile.Participant {
+	ps := make([]memfile.Participant, n)
+	for i := range ps {
+		ps[i] = memfile.Participant{Token: deadToken + uint32(i), PID: 1 + uint32(i), Namespace: 4026531836 + uint64(i%2)}
+	}
+	return ps
 }
