@@ -30,6 +30,7 @@ var seedSets = map[string]func() []seed{
 	"FuzzRing":           ringSeeds,
 	"FuzzSeqLock":        seqlockSeeds,
 	"FuzzOpen":           openSeeds,
+	"FuzzParticipants":   participantSeeds,
 }
 
 // TestSeedCorpus checks that every hand-picked seed is in the committed

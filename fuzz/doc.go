@@ -10,6 +10,8 @@
 // says which):
 //
 //	FuzzHeader          memfile.ParseHeader and ParseHeaderPrefix on arbitrary segment bytes
+//	FuzzParticipants    memfile.ParseParticipants on the participant table of
+//	                    every header ParseHeader accepts, and of its prefixes
 //	FuzzLinkFile        memfile.ParseLink on arbitrary link-file contents
 //	FuzzMutexState      a memfile.Mutex over garbage bytes, locked and
 //	                    unlocked by several goroutines

@@ -617,3 +617,44 @@ func deadParticipants(n int) []memfile.Participant {
 	}
 	return ps
 }
+
+// participantSeeds: valid headers of each lock type, to the edge, with
+// participant tables empty, partly and wholly listed, all 0xFF, free
+// entries (token 0) holding garbage, a listed entry after free ones, the
+// last entry alone; and mappings that are no valid header (all zeros, all
+// 0xFF, a version-1 header, a header whose data runs past the mapping).
+func participantSeeds() []seed {
+	none := validHeader(memfile.LockNone, 0, 16)
+	mutex := validHeader(memfile.LockMutex, 3, 64)
+	rw := validHeader(memfile.LockRWMutex, memfile.MaxEvents, 8)
+	// with returns the header h followed by the table t, and the tail that
+	// ends the mapping exactly at the data's end.
+	with := func(h rawHeader, t []byte) []any {
+		d := append(h.bytes(), t...)
+		return []any{d, uint32(int(h.dataOff) + int(h.dataSize) - len(d))}
+	}
+	garbageFree := participantTable()
+	for i := range partCount {
+		copy(garbageFree[i*memfile.ParticipantSize+4:], u32s(0xdeadbeef, 0xdeadbeef, 0xdeadbeef))
+	}
+	afterFree := participantTable(memfile.Participant{}, memfile.Participant{}, memfile.Participant{Token: 7, PID: 7, Namespace: 7})
+	last := participantTable()
+	copy(last[(partCount-1)*memfile.ParticipantSize:], u32s(0xffffffff, 1, 2, 3))
+	v1 := v1Header(memfile.LockMutex, 2, 64)
+	return []seed{
+		{"zeros", []any{[]byte{}, uint32(4096)}},
+		{"ff", []any{fill(partEnd+64, 0xff), uint32(0)}},
+		{"version-1", []any{v1.bytes(), uint32(int(v1.dataOff) + int(v1.dataSize) - hdrLen)}},
+		{"data-overrun", []any{none.bytes(), uint32(int(none.dataOff) + int(none.dataSize) - hdrLen - 1)}},
+		{"none-empty", with(none, participantTable())},
+		{"none-no-table-bytes", []any{none.bytes(), uint32(int(none.dataOff) + int(none.dataSize) - hdrLen)}},
+		{"none-one", with(none, participantTable(memfile.Participant{Token: creatorToken, PID: 4242, Namespace: 4026531836}))},
+		{"mutex-some", with(mutex, participantTable(deadParticipants(5)...))},
+		{"mutex-full", with(mutex, participantTable(deadParticipants(partCount)...))},
+		{"mutex-ff", with(mutex, fill(partEnd-partOff, 0xff))},
+		{"mutex-free-garbage", with(mutex, garbageFree)},
+		{"rwmutex-after-free", with(rw, afterFree)},
+		{"rwmutex-last-only", with(rw, last)},
+		{"rwmutex-full", with(rw, participantTable(deadParticipants(partCount)...))},
+	}
+}
