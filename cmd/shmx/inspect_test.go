@@ -279,8 +279,8 @@ func TestRmStaleKeepsLiveParticipant(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
-	if want := fmt.Sprintf("keeping %s: its creator is dead (token ", osid); !strings.Contains(out.String(), want) ||
-		!strings.Contains(out.String(), fmt.Sprintf("but not participant token %08x, pid %d (alive)", token, pid)) {
+	if want := fmt.Sprintf("keeping %s: creator token ", osid); !strings.Contains(out.String(), want) ||
+		!strings.Contains(out.String(), fmt.Sprintf("is dead but participant token %08x, pid %d (alive) is not", token, pid)) {
 		t.Fatalf("rm -stale does not keep %s for its live participant:\n%s", osid, out.String())
 	}
 	if _, err := readSegment(osid); err != nil {

@@ -82,6 +82,8 @@ func rmOne(w io.Writer, arg string, dryRun bool) error {
 		note := ""
 		if s.err == nil && s.verdict(s.hdr.CreatorToken) == live.Alive {
 			note = fmt.Sprintf(" (its creator, token %08x, pid %d, is alive: its mappings stay valid)", s.hdr.CreatorToken, s.hdr.CreatorPID)
+		} else if p, ok := liveParticipant(s); ok && s.verdict(p.Token) == live.Alive {
+			note = fmt.Sprintf(" (participant token %08x, pid %d, is alive: its mappings stay valid)", p.Token, p.PID)
 		}
 		if !dryRun {
 			if err := shm.Remove(osid); err != nil {
@@ -123,7 +125,7 @@ func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 			continue
 		}
 		if p, ok := liveParticipant(s); ok {
-			fmt.Fprintf(w, "keeping %s: its creator is dead (%s) but not participant %s\n", s.osid, s.creator(), s.who(p.Token))
+			fmt.Fprintf(w, "keeping %s: %s is dead but participant %s is not\n", s.osid, deadCreator(s), s.who(p.Token))
 			continue
 		}
 		dead[s.osid] = true
@@ -144,7 +146,7 @@ func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 			continue
 		}
 		if pids := mapped[s.osid]; len(pids) > 0 {
-			fmt.Fprintf(w, "keeping %s: its creator is dead (%s) but pid(s) %s map it\n", s.osid, s.creator(), pidList(pids))
+			fmt.Fprintf(w, "keeping %s: %s is dead but pid(s) %s map it\n", s.osid, deadCreator(s), pidList(pids))
 			continue
 		}
 		if !dryRun {
@@ -152,9 +154,14 @@ func rmStale(w io.Writer, dryRun bool, only func(string) bool) error {
 				return err
 			}
 		}
-		fmt.Fprintf(w, "%s %s (%s; creator %s; no live participant; not mapped)\n", verb, s.osid, size(uint64(s.size)), s.creator())
+		fmt.Fprintf(w, "%s %s (%s, %s dead, no live participant, not mapped)\n", verb, s.osid, size(uint64(s.size)), deadCreator(s))
 	}
 	return nil
+}
+
+// deadCreator names the creator of s, which the kernel said is dead.
+func deadCreator(s *segment) string {
+	return fmt.Sprintf("creator token %08x (pid %d)", s.hdr.CreatorToken, s.hdr.CreatorPID)
 }
 
 // liveParticipant returns a participant of s that the kernel did not say
