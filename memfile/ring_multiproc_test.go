@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shmx/shmx/futex"
+	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/internal/testproc"
 )
 
@@ -24,7 +26,12 @@ const (
 
 // ringShared maps a shared file for a ring test in the parent and
 // registers it for cross-process wake-ups, returning the bytes and the
-// environment a child needs to map the same file.
+// environment a child needs to map the same file. The mapping is tracked
+// (testproc.MapFileLive), as a MemFile's is: this process joins the
+// file's liveness domain, so that a claimant that died is judged dead
+// here, and so that this process is judged alive by the others. Every
+// process of a ring test maps it so (ringChildMem); one that did not would
+// look dead to the others.
 func ringShared(t testing.TB, size int) ([]byte, []string) {
 	t.Helper()
 	// Not t.TempDir: its RemoveAll fails under wine 8.0 (see
@@ -44,19 +51,20 @@ func ringShared(t testing.TB, size int) ([]byte, []string) {
 		}
 	})
 	name := fmt.Sprintf("shmx-ringtest-%d-%d", os.Getpid(), time.Now().UnixNano())
-	b := testproc.MapFile(t, path, size)
+	b := testproc.MapFileLive(t, path, size)
 	ringRegister(t, b, name)
 	return b, []string{envRingFile + "=" + path, envRingSize + "=" + strconv.Itoa(size), envRingName + "=" + name}
 }
 
-// ringChildMem maps the parent's file in a helper child.
+// ringChildMem maps the parent's file in a helper child, tracked as in
+// ringShared.
 func ringChildMem(t testing.TB) []byte {
 	t.Helper()
 	size, err := strconv.Atoi(os.Getenv(envRingSize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := testproc.MapFile(t, os.Getenv(envRingFile), size)
+	b := testproc.MapFileLive(t, os.Getenv(envRingFile), size)
 	ringRegister(t, b, os.Getenv(envRingName))
 	return b
 }
@@ -77,20 +85,40 @@ func ringArg(t testing.TB) int {
 	return n
 }
 
-// ringDeadPid returns the pid of a process that has exited.
-func ringDeadPid(t *testing.T) uint32 {
-	cmd := testproc.Command(t, "TestRingHelperExit", "exit")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return uint32(cmd.Process.Pid)
+// ringLiveMem returns n zeroed bytes of a tracked mapping (ringShared),
+// for single-process tests that need a claimant or initialiser to be
+// judged dead.
+func ringLiveMem(t testing.TB, n int) []byte {
+	t.Helper()
+	b, _ := ringShared(t, n)
+	return b
 }
 
-// TestRingHelperExit is a child that exits at once (for ringDeadPid).
-func TestRingHelperExit(t *testing.T) {
-	if testproc.Role() == "" {
-		t.Skip("helper process for TestRingDeadClaimant")
+// newLiveRing lays out a Ring in a tracked mapping.
+func newLiveRing(t testing.TB, slotSize, capacity int) *Ring {
+	t.Helper()
+	r, err := InitRing(ringLiveMem(t, RingSize(slotSize, capacity)), slotSize, capacity)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return r
+}
+
+// ringDeadToken returns a token that no process holds in the liveness
+// domain of the tracked mapping b: the token of a process that died (or
+// never was), as the kernel judges it. Where no domain vouches for anyone
+// (an OS without one), the test is skipped.
+func ringDeadToken(t testing.TB, b []byte) uint32 {
+	t.Helper()
+	tok := selfToken ^ 0x5a5a5a5a
+	for range 1000 {
+		if tok != 0 && tok != selfToken && live.Judge(unsafe.Pointer(&b[0]), tok) == live.Dead {
+			return tok
+		}
+		tok = tok*2654435761 + 1
+	}
+	t.Skip("no liveness domain judges a token dead here")
+	return 0
 }
 
 // Message layout of the multi-process test: producer id, sequence number.

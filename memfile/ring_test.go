@@ -396,16 +396,18 @@ func TestRingAllocs(t *testing.T) {
 	}
 }
 
-// TestRingDeadClaimant plants slots claimed by a process that has exited:
-// a blocked Recv and a blocked Send repair them, and so does Reclaim.
+// TestRingDeadClaimant plants, in a tracked mapping, slots claimed by a
+// token that no process holds there (as a claimant that died leaves
+// them): a blocked Recv and a blocked Send repair them, and so does
+// Reclaim.
 func TestRingDeadClaimant(t *testing.T) {
-	dead := ringDeadPid(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	buf := make([]byte, 8)
 
 	// A producer claimed position 1 and died; 0 and 2 are committed.
-	r := newTestRing(t, 8, 4)
+	r := newLiveRing(t, 8, 4)
+	dead := ringDeadToken(t, r.b)
 	r.TrySend([]byte("a"))
 	r.slot(1).state.Store(ringPack(1, dead))
 	r.tail.Store(2)
@@ -417,7 +419,8 @@ func TestRingDeadClaimant(t *testing.T) {
 	}
 
 	// A consumer claimed position 0 and died; the ring is full behind it.
-	r = newTestRing(t, 8, 2)
+	r = newLiveRing(t, 8, 2)
+	dead = ringDeadToken(t, r.b)
 	r.TrySend([]byte("a"))
 	r.TrySend([]byte("b"))
 	r.slot(0).state.Store(ringPack(1, dead))
@@ -431,7 +434,8 @@ func TestRingDeadClaimant(t *testing.T) {
 	}
 
 	// Reclaim, for pollers.
-	r = newTestRing(t, 8, 4)
+	r = newLiveRing(t, 8, 4)
+	dead = ringDeadToken(t, r.b)
 	r.slot(0).state.Store(ringPack(0, dead))
 	r.tail.Store(1)
 	r.TrySend([]byte("b"))
@@ -443,6 +447,39 @@ func TestRingDeadClaimant(t *testing.T) {
 	}
 	if n, ok := r.TryRecv(buf); !ok || string(buf[:n]) != "b" {
 		t.Fatalf("TryRecv after Reclaim = %q, %v", buf[:n], ok)
+	}
+}
+
+// TestRingUntrackedNeverRepairs plants the same dead claims in heap
+// memory, which lies in no tracked mapping: nothing vouches that their
+// claimant is dead, so nobody repairs them (the rule of internal/live).
+func TestRingUntrackedNeverRepairs(t *testing.T) {
+	dead := selfToken ^ 0x5a5a5a5a
+	buf := make([]byte, 8)
+	r := newTestRing(t, 8, 4)
+	r.slot(0).state.Store(ringPack(0, dead)) // a producer's claim
+	r.tail.Store(1)
+	r.TrySend([]byte("b"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*RingWaitSlice)
+	defer cancel()
+	if n, err := r.Recv(ctx, buf); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv past an untracked claim = %q, %v; want DeadlineExceeded", buf[:n], err)
+	}
+	if n := r.Reclaim(); n != 0 {
+		t.Fatalf("Reclaim in untracked memory = %d, want 0", n)
+	}
+
+	r = newTestRing(t, 8, 2) // a consumer's claim, the ring full behind it
+	r.TrySend([]byte("a"))
+	r.TrySend([]byte("b"))
+	r.slot(0).state.Store(ringPack(1, dead))
+	ctx, cancel = context.WithTimeout(context.Background(), 3*RingWaitSlice)
+	defer cancel()
+	if err := r.Send(ctx, []byte("c")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send past an untracked claim = %v; want DeadlineExceeded", err)
+	}
+	if n := r.Reclaim(); n != 0 {
+		t.Fatalf("Reclaim in untracked memory = %d, want 0", n)
 	}
 }
 
