@@ -1,0 +1,498 @@
+//go:build shmxexplore
+
+package word
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Strategy picks which runnable simulated goroutine takes the next step.
+type Strategy int
+
+const (
+	// Random picks uniformly at every step.
+	Random Strategy = iota
+	// PCT gives goroutines random priorities and lowers the running one's
+	// at a few random steps (Burckhardt et al., "A Randomized Scheduler
+	// with Probabilistic Guarantees of Finding Bugs", ASPLOS 2010): bugs
+	// that need few ordering constraints are found with high probability.
+	PCT
+	// Exhaustive enumerates every schedule of a small case depth-first,
+	// one per Explore call: Config.Script selects the branch (see
+	// Result.Next).
+	Exhaustive
+)
+
+func (s Strategy) String() string {
+	return [...]string{"random", "pct", "exhaustive"}[s]
+}
+
+// Config is one schedule to run. A failing schedule prints its Config,
+// which replays it exactly.
+type Config struct {
+	Strategy Strategy
+	Seed     uint64
+	// MaxSteps bounds the schedule: more steps than this is a livelock or
+	// a stall (default 20,000).
+	MaxSteps int
+	// KillStep, if > 0, kills simulated process KillProc just before step
+	// KillStep (if it still runs then).
+	KillStep, KillProc int
+	// StepTime is how far the virtual clock moves per step (default 1 µs).
+	StepTime time.Duration
+	// PCTDepth is the number of priority change points (default 3).
+	PCTDepth int
+	// Script holds the choices of an Exhaustive schedule.
+	Script []int
+}
+
+// String is the replay line of c.
+func (c Config) String() string {
+	s := fmt.Sprintf("word.Config{Strategy: %v, Seed: %d, MaxSteps: %d, KillStep: %d, KillProc: %d}", c.Strategy, c.Seed, c.MaxSteps, c.KillStep, c.KillProc)
+	if c.Strategy == Exhaustive {
+		s += fmt.Sprintf(" Script: %v", c.Script)
+	}
+	return s
+}
+
+// Result says how a schedule went.
+type Result struct {
+	Config  Config
+	Steps   int
+	Killed  bool   // KillProc was killed
+	Failure string // "" when every invariant held
+	// Next is the Script of the next Exhaustive schedule, nil after the
+	// last one.
+	Next []int
+}
+
+// Proc is a simulated process: its own token, its goroutines.
+type Proc struct {
+	Token uint32
+	Dead  bool
+	index int
+}
+
+// Sim is one schedule being run. Set-up code (the function given to
+// Explore) makes processes and goroutines and registers invariants; the
+// explorer then runs the goroutines one step at a time.
+type Sim struct {
+	cfg     Config
+	rng     *rand.Rand
+	procs   []*Proc
+	threads []*thread
+	cur     *thread
+	back    chan struct{}
+	now     time.Duration
+	steps   int
+	waiters map[*uint32][]*thread
+	checks  []func() string
+	idles   []func() string
+	finals  []func() string
+	failure string
+	// PCT
+	changes []int
+	lastID  int // the goroutine that took the previous step
+	streak  int // steps in a row it took
+	lowest  int // the lowest priority given so far
+	// Exhaustive
+	choices []int // choices made, per branching step
+	options []int // number of options at each branching step
+}
+
+type threadState int
+
+const (
+	runnable threadState = iota
+	blocked
+	done
+)
+
+type thread struct {
+	id       int
+	proc     *Proc
+	fn       func()
+	resume   chan bool
+	state    threadState
+	addr     *uint32
+	deadline time.Duration
+	prio     int
+	panicked any
+}
+
+// sim is the schedule running now; one at a time.
+var sim *Sim
+
+// running returns the schedule and the simulated goroutine taking a step
+// now, or nils outside one.
+func running() (*Sim, *thread) {
+	if s := sim; s != nil && s.cur != nil {
+		return s, s.cur
+	}
+	return nil, nil
+}
+
+// yield ends the current step: the explorer may run another goroutine
+// before this one continues. A goroutine of a killed process never
+// continues (runtime.Goexit: its deferred calls stop at their first
+// shared-memory access, as a SIGKILL would stop them).
+func yield() {
+	s, t := running()
+	if s == nil {
+		return
+	}
+	if t.proc.Dead {
+		runtime.Goexit()
+	}
+	s.back <- struct{}{}
+	if !<-t.resume {
+		runtime.Goexit()
+	}
+}
+
+// Process makes a simulated process with the next token (1, 2, ...).
+func (s *Sim) Process() *Proc {
+	p := &Proc{Token: uint32(len(s.procs) + 1), index: len(s.procs)}
+	s.procs = append(s.procs, p)
+	return p
+}
+
+// Go starts fn as a goroutine of process p.
+func (s *Sim) Go(p *Proc, fn func()) {
+	t := &thread{id: len(s.threads), proc: p, fn: fn, resume: make(chan bool)}
+	t.prio = s.rng.IntN(1 << 30)
+	s.threads = append(s.threads, t)
+}
+
+// Check registers an invariant checked after every step: it returns ""
+// when it holds, or what is wrong.
+func (s *Sim) Check(f func() string) { s.checks = append(s.checks, f) }
+
+// Idle registers a progress condition checked whenever no goroutine can
+// run: it returns "" when that is legitimate (everybody waits for
+// something that can only come later, such as a dead holder's recovery at
+// the end of a wait slice), or what should have run: a lost wake-up.
+func (s *Sim) Idle(f func() string) { s.idles = append(s.idles, f) }
+
+// Final registers a check run after every live goroutine has finished.
+func (s *Sim) Final(f func() string) { s.finals = append(s.finals, f) }
+
+// Now is the virtual time since the schedule started.
+func (s *Sim) Now() time.Duration { return s.now }
+
+// Steps is the number of steps taken so far.
+func (s *Sim) Steps() int { return s.steps }
+
+// Explore runs one schedule: setup makes the processes, goroutines and
+// invariants, then the explorer runs them to the end, killing
+// cfg.KillProc at cfg.KillStep if asked.
+func Explore(cfg Config, setup func(*Sim)) Result {
+	if cfg.MaxSteps <= 0 {
+		cfg.MaxSteps = 20000
+	}
+	if cfg.StepTime <= 0 {
+		cfg.StepTime = time.Microsecond
+	}
+	if cfg.PCTDepth <= 0 {
+		cfg.PCTDepth = 3
+	}
+	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		back: make(chan struct{}), waiters: map[*uint32][]*thread{}, lastID: -1}
+	if sim != nil {
+		panic("word: Explore while another exploration runs")
+	}
+	setup(s)
+	if cfg.Strategy == PCT {
+		for range cfg.PCTDepth - 1 {
+			s.changes = append(s.changes, s.rng.IntN(max(cfg.MaxSteps/8, 1)))
+		}
+	}
+	sim = s
+	defer func() { sim = nil }()
+	for _, t := range s.threads {
+		go s.body(t)
+	}
+	res := Result{Config: cfg}
+	s.run(&res)
+	s.stopAll()
+	res.Steps = s.steps
+	if res.Failure == "" {
+		res.Failure = s.failure
+	}
+	if cfg.Strategy == Exhaustive {
+		res.Next = s.nextScript()
+	}
+	return res
+}
+
+// body runs a simulated goroutine: it waits for its first step, runs, and
+// reports its end (also when it was killed, or panicked).
+func (s *Sim) body(t *thread) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.panicked = r
+		}
+		t.state = done
+		s.back <- struct{}{}
+	}()
+	if !<-t.resume {
+		runtime.Goexit()
+	}
+	t.fn()
+}
+
+func (s *Sim) run(res *Result) {
+	for {
+		if msg := s.check(s.checks); msg != "" {
+			res.Failure = fmt.Sprintf("step %d: invariant: %s", s.steps, msg)
+			return
+		}
+		for _, t := range s.threads {
+			if t.panicked != nil {
+				res.Failure = fmt.Sprintf("step %d: goroutine %d of process %d panicked: %v", s.steps, t.id, t.proc.Token, t.panicked)
+				return
+			}
+		}
+		if s.cfg.KillStep > 0 && s.steps == s.cfg.KillStep && s.cfg.KillProc < len(s.procs) && !s.procs[s.cfg.KillProc].Dead {
+			s.kill(s.procs[s.cfg.KillProc])
+			res.Killed = true
+		}
+		ready := s.ready()
+		if len(ready) == 0 {
+			if s.allDone() {
+				if msg := s.check(s.finals); msg != "" {
+					res.Failure = fmt.Sprintf("step %d: at the end: %s", s.steps, msg)
+				}
+				return
+			}
+			if msg := s.check(s.idles); msg != "" {
+				res.Failure = fmt.Sprintf("step %d: lost wake-up: nothing can run, yet %s", s.steps, msg)
+				return
+			}
+			if !s.timeOut() {
+				res.Failure = fmt.Sprintf("step %d: deadlock: every live goroutine waits with no deadline", s.steps)
+				return
+			}
+			continue
+		}
+		if s.steps >= s.cfg.MaxSteps {
+			res.Failure = fmt.Sprintf("no end within %d steps (%v virtual): a stall or livelock", s.steps, s.now)
+			return
+		}
+		t := s.pick(ready)
+		s.cur = t
+		t.resume <- true
+		<-s.back
+		s.cur = nil
+		s.steps++
+		s.now += s.cfg.StepTime
+	}
+}
+
+func (s *Sim) check(fs []func() string) string {
+	for _, f := range fs {
+		if msg := f(); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+func (s *Sim) ready() []*thread {
+	var r []*thread
+	for _, t := range s.threads {
+		if t.state == runnable && !t.proc.Dead {
+			r = append(r, t)
+		}
+	}
+	return r
+}
+
+func (s *Sim) allDone() bool {
+	for _, t := range s.threads {
+		if t.state != done && !t.proc.Dead {
+			return false
+		}
+	}
+	return true
+}
+
+// pick chooses the goroutine of the next step.
+func (s *Sim) pick(ready []*thread) *thread {
+	switch s.cfg.Strategy {
+	case PCT:
+		for _, c := range s.changes {
+			if c == s.steps {
+				// Lower the priority of the goroutine that ran last.
+				if last := s.last(); last != nil {
+					s.lowest--
+					last.prio = s.lowest
+				}
+			}
+		}
+		best := ready[0]
+		for _, t := range ready[1:] {
+			if t.prio > best.prio {
+				best = t
+			}
+		}
+		// A goroutine that takes pctSpin steps in a row while others
+		// could run is presumed to spin on a word another must change
+		// (PCT assumes goroutines block): it drops to the lowest
+		// priority, so that strict priorities never livelock a spin loop.
+		if best.id == s.lastID && len(ready) > 1 {
+			if s.streak++; s.streak >= pctSpin {
+				s.lowest--
+				best.prio = s.lowest
+				s.streak = 0
+			}
+		} else {
+			s.streak = 0
+		}
+		s.lastID = best.id
+		return best
+	case Exhaustive:
+		if len(ready) == 1 {
+			return ready[0]
+		}
+		i := len(s.choices)
+		c := 0
+		if i < len(s.cfg.Script) {
+			c = min(s.cfg.Script[i], len(ready)-1)
+		}
+		s.choices = append(s.choices, c)
+		s.options = append(s.options, len(ready))
+		return ready[c]
+	}
+	return ready[s.rng.IntN(len(ready))]
+}
+
+// pctSpin is how many steps in a row make a goroutine a spinner under PCT.
+const pctSpin = 64
+
+// last returns the goroutine that took the previous step under PCT.
+func (s *Sim) last() *thread {
+	if s.lastID < 0 || s.lastID >= len(s.threads) {
+		return nil
+	}
+	return s.threads[s.lastID]
+}
+
+// nextScript is the next branch of a depth-first enumeration.
+func (s *Sim) nextScript() []int {
+	for i := len(s.choices) - 1; i >= 0; i-- {
+		if s.choices[i]+1 < s.options[i] {
+			next := append([]int(nil), s.choices[:i]...)
+			return append(next, s.choices[i]+1)
+		}
+	}
+	return nil
+}
+
+// block parks t on addr until a wake or the deadline.
+func (s *Sim) block(t *thread, addr *uint32, timeout time.Duration) {
+	t.state, t.addr, t.deadline = blocked, addr, s.now+timeout
+	s.waiters[addr] = append(s.waiters[addr], t)
+}
+
+// wake makes up to n waiters of addr runnable, oldest first.
+func (s *Sim) wake(addr *uint32, n int) int {
+	q := s.waiters[addr]
+	k := 0
+	for len(q) > 0 && k < n {
+		t := q[0]
+		q = q[1:]
+		t.state, t.addr = runnable, nil
+		k++
+	}
+	if len(q) == 0 {
+		delete(s.waiters, addr)
+	} else {
+		s.waiters[addr] = q
+	}
+	return k
+}
+
+// unqueue removes t from its wait queue.
+func (s *Sim) unqueue(t *thread) {
+	q := s.waiters[t.addr]
+	for i, x := range q {
+		if x == t {
+			q = append(q[:i:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(s.waiters, t.addr)
+	} else {
+		s.waiters[t.addr] = q
+	}
+	t.addr = nil
+}
+
+// timeOut moves the clock to the earliest deadline of a live waiter and
+// makes the waiters due runnable; false if nobody has a deadline.
+func (s *Sim) timeOut() bool {
+	first := time.Duration(-1)
+	for _, t := range s.threads {
+		if t.state == blocked && !t.proc.Dead && (first < 0 || t.deadline < first) {
+			first = t.deadline
+		}
+	}
+	if first < 0 {
+		return false
+	}
+	s.now = max(s.now, first)
+	for _, t := range s.threads {
+		if t.state == blocked && !t.proc.Dead && t.deadline <= s.now {
+			s.unqueue(t)
+			t.state = runnable
+		}
+	}
+	return true
+}
+
+// kill kills p: its goroutines never take another step.
+func (s *Sim) kill(p *Proc) {
+	p.Dead = true
+	for _, t := range s.threads {
+		if t.proc == p && t.state == blocked {
+			s.unqueue(t)
+		}
+	}
+}
+
+// stopAll ends every goroutine that has not finished (killed ones, or all
+// of them after a failure), so that none outlives the schedule.
+func (s *Sim) stopAll() {
+	for _, t := range s.threads {
+		if t.state == done {
+			continue
+		}
+		if t.state == blocked {
+			s.unqueue(t)
+		}
+		s.cur = t
+		t.proc.Dead = true // its deferred calls must not touch memory
+		t.resume <- false
+		<-s.back
+		s.cur = nil
+	}
+}
+
+// Describe lists the goroutines' states, for failure messages.
+func (s *Sim) Describe() string {
+	var b strings.Builder
+	for _, t := range s.threads {
+		st := [...]string{"runnable", "blocked", "done"}[t.state]
+		if t.proc.Dead {
+			st += " (killed)"
+		}
+		fmt.Fprintf(&b, "goroutine %d of process %d: %s; ", t.id, t.proc.Token, st)
+	}
+	return b.String()
+}

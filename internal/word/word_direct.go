@@ -1,0 +1,70 @@
+//go:build !shmxexplore
+
+package word
+
+import (
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx"
+	"github.com/shmx/shmx/futex"
+	"github.com/shmx/shmx/internal/live"
+)
+
+// Exploring reports whether this is the -tags shmxexplore build.
+const Exploring = false
+
+// Typed atomics, as in sync/atomic.
+type (
+	Uint32 = atomic.Uint32
+	Uint64 = atomic.Uint64
+	Int32  = atomic.Int32
+)
+
+// Functions on plain words, as in sync/atomic.
+
+func LoadUint32(p *uint32) uint32                      { return atomic.LoadUint32(p) }
+func StoreUint32(p *uint32, v uint32)                  { atomic.StoreUint32(p, v) }
+func AddUint32(p *uint32, d uint32) uint32             { return atomic.AddUint32(p, d) }
+func CompareAndSwapUint32(p *uint32, o, n uint32) bool { return atomic.CompareAndSwapUint32(p, o, n) }
+func LoadUint64(p *uint64) uint64                      { return atomic.LoadUint64(p) }
+func StoreUint64(p *uint64, v uint64)                  { atomic.StoreUint64(p, v) }
+func CompareAndSwapUint64(p *uint64, o, n uint64) bool { return atomic.CompareAndSwapUint64(p, o, n) }
+
+// Wait is futex.Wait.
+func Wait(addr *uint32, val uint32, timeout time.Duration) error {
+	return futex.Wait(addr, val, timeout)
+}
+
+// Wake is futex.Wake.
+func Wake(addr *uint32, n int) (int, error) { return futex.Wake(addr, n) }
+
+// WakeAll is futex.WakeAll.
+func WakeAll(addr *uint32) (int, error) { return futex.WakeAll(addr) }
+
+// WakeCounts is futex.WakeCounts.
+const WakeCounts = futex.WakeCounts
+
+// Now is time.Now.
+func Now() time.Time { return time.Now() }
+
+// Since is time.Since.
+func Since(t time.Time) time.Duration { return time.Since(t) }
+
+// Until is time.Until.
+func Until(t time.Time) time.Duration { return time.Until(t) }
+
+// Spinner is shmx.Spinner.
+type Spinner = shmx.Spinner
+
+// NewSpinner is shmx.NewSpinner.
+func NewSpinner(budget time.Duration) Spinner { return shmx.NewSpinner(budget) }
+
+// Self is live.Self: this process's token.
+func Self() uint32 { return self }
+
+var self = live.Self()
+
+// Gone is live.Gone.
+func Gone(p unsafe.Pointer, token uint32) bool { return live.Gone(p, token) }

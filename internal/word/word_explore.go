@@ -1,0 +1,175 @@
+//go:build shmxexplore
+
+package word
+
+import (
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx/internal/live"
+)
+
+// Exploring reports whether this is the -tags shmxexplore build.
+const Exploring = true
+
+// Every operation below first yields to the explorer (a scheduling point,
+// so that another simulated goroutine may run before it), then does the
+// real atomic operation: one operation per step, in an order the
+// explorer decides. Outside an exploration (package initialisation, a
+// test's own set-up) they are plain atomics.
+
+// Uint32 is sync/atomic's Uint32 with scheduling points.
+type Uint32 struct{ v uint32 }
+
+func (x *Uint32) Load() uint32         { yield(); return atomic.LoadUint32(&x.v) }
+func (x *Uint32) Store(v uint32)       { yield(); atomic.StoreUint32(&x.v, v) }
+func (x *Uint32) Add(d uint32) uint32  { yield(); return atomic.AddUint32(&x.v, d) }
+func (x *Uint32) Swap(v uint32) uint32 { yield(); return atomic.SwapUint32(&x.v, v) }
+func (x *Uint32) CompareAndSwap(o, n uint32) bool {
+	yield()
+	return atomic.CompareAndSwapUint32(&x.v, o, n)
+}
+
+// Uint64 is sync/atomic's Uint64 with scheduling points.
+type Uint64 struct{ v uint64 }
+
+func (x *Uint64) Load() uint64         { yield(); return atomic.LoadUint64(&x.v) }
+func (x *Uint64) Store(v uint64)       { yield(); atomic.StoreUint64(&x.v, v) }
+func (x *Uint64) Add(d uint64) uint64  { yield(); return atomic.AddUint64(&x.v, d) }
+func (x *Uint64) Swap(v uint64) uint64 { yield(); return atomic.SwapUint64(&x.v, v) }
+func (x *Uint64) CompareAndSwap(o, n uint64) bool {
+	yield()
+	return atomic.CompareAndSwapUint64(&x.v, o, n)
+}
+
+// Int32 is sync/atomic's Int32 with scheduling points.
+type Int32 struct{ v int32 }
+
+func (x *Int32) Load() int32        { yield(); return atomic.LoadInt32(&x.v) }
+func (x *Int32) Store(v int32)      { yield(); atomic.StoreInt32(&x.v, v) }
+func (x *Int32) Add(d int32) int32  { yield(); return atomic.AddInt32(&x.v, d) }
+func (x *Int32) Swap(v int32) int32 { yield(); return atomic.SwapInt32(&x.v, v) }
+func (x *Int32) CompareAndSwap(o, n int32) bool {
+	yield()
+	return atomic.CompareAndSwapInt32(&x.v, o, n)
+}
+
+func LoadUint32(p *uint32) uint32     { yield(); return atomic.LoadUint32(p) }
+func StoreUint32(p *uint32, v uint32) { yield(); atomic.StoreUint32(p, v) }
+func AddUint32(p *uint32, d uint32) uint32 {
+	yield()
+	return atomic.AddUint32(p, d)
+}
+func CompareAndSwapUint32(p *uint32, o, n uint32) bool {
+	yield()
+	return atomic.CompareAndSwapUint32(p, o, n)
+}
+func LoadUint64(p *uint64) uint64     { yield(); return atomic.LoadUint64(p) }
+func StoreUint64(p *uint64, v uint64) { yield(); atomic.StoreUint64(p, v) }
+func CompareAndSwapUint64(p *uint64, o, n uint64) bool {
+	yield()
+	return atomic.CompareAndSwapUint64(p, o, n)
+}
+
+// WakeCounts: the simulated kernel counts exactly.
+const WakeCounts = true
+
+// Wait blocks the simulated goroutine on addr while it holds val, until a
+// Wake or until timeout passes in virtual time. Spurious returns never
+// happen here, but callers must not rely on that.
+func Wait(addr *uint32, val uint32, timeout time.Duration) error {
+	s, t := running()
+	if s == nil {
+		return nil
+	}
+	yield()
+	if atomic.LoadUint32(addr) != val {
+		return nil
+	}
+	if timeout <= 0 {
+		return nil
+	}
+	s.block(t, addr, timeout)
+	yield() // the explorer resumes us once woken or timed out
+	return nil
+}
+
+// Wake wakes up to n goroutines waiting on addr, oldest first, and
+// reports how many it woke.
+func Wake(addr *uint32, n int) (int, error) {
+	s, _ := running()
+	if s == nil {
+		return 0, nil
+	}
+	yield()
+	return s.wake(addr, n), nil
+}
+
+// WakeAll wakes every goroutine waiting on addr.
+func WakeAll(addr *uint32) (int, error) { return Wake(addr, 1<<30) }
+
+// epoch is what virtual time 0 reads as.
+var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Now reads the virtual clock (a scheduling point).
+func Now() time.Time {
+	s, _ := running()
+	if s == nil {
+		return time.Now()
+	}
+	yield()
+	return epoch.Add(s.now)
+}
+
+// Since is Now().Sub(t).
+func Since(t time.Time) time.Duration { return Now().Sub(t) }
+
+// Until is t.Sub(Now()).
+func Until(t time.Time) time.Duration { return t.Sub(Now()) }
+
+// Spinner spins a few steps (not a time budget): each Spin is a
+// scheduling point.
+type Spinner struct{ left int }
+
+// NewSpinner returns a Spinner of spinSteps steps, whatever the budget.
+func NewSpinner(time.Duration) Spinner { return Spinner{left: spinSteps} }
+
+// spinSteps is how many times a Spinner spins under the explorer.
+const spinSteps = 3
+
+// Spin yields and reports whether to keep spinning.
+func (sp *Spinner) Spin() bool {
+	yield()
+	if sp.left <= 0 {
+		return false
+	}
+	sp.left--
+	return true
+}
+
+// Self returns the token of the simulated process running, or this
+// process's outside an exploration.
+func Self() uint32 {
+	if _, t := running(); t != nil {
+		return t.proc.Token
+	}
+	return live.Self()
+}
+
+// Gone says whether the simulated process with token was killed (a
+// scheduling point: it stands for the system call that asks the kernel).
+// Tokens of no simulated process are unknown, never gone.
+func Gone(p unsafe.Pointer, token uint32) bool {
+	s, _ := running()
+	if s == nil {
+		return live.Gone(p, token)
+	}
+	yield()
+	for _, pr := range s.procs {
+		if pr.Token == token {
+			return pr.Dead
+		}
+	}
+	return false
+}
