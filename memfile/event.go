@@ -3,7 +3,7 @@ package memfile
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	sw "github.com/shmx/shmx/internal/word"
 )
 
 // EventKind chooses how an Event resets.
@@ -45,7 +45,7 @@ func (k EventKind) String() string {
 // one waiter, not several: the event is set or not, it does not count
 // (use a Semaphore to count).
 type Event struct {
-	_       [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
+	_       [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
 	state   uint32
 	waiters uint32
 	_       uint64
@@ -76,37 +76,37 @@ func (e *Event) Init(kind EventKind) {
 	if kind == ManualReset {
 		s = eventManual
 	}
-	atomic.StoreUint32(&e.waiters, 0)
-	atomic.StoreUint32(&e.state, s)
+	sw.StoreUint32(&e.waiters, 0)
+	sw.StoreUint32(&e.state, s)
 }
 
 // Kind reports whether e is auto-reset or manual-reset.
 func (e *Event) Kind() EventKind {
-	if atomic.LoadUint32(&e.state)&eventManual != 0 {
+	if sw.LoadUint32(&e.state)&eventManual != 0 {
 		return ManualReset
 	}
 	return AutoReset
 }
 
 // IsSet reports whether e is set.
-func (e *Event) IsSet() bool { return atomic.LoadUint32(&e.state)&eventSet != 0 }
+func (e *Event) IsSet() bool { return sw.LoadUint32(&e.state)&eventSet != 0 }
 
 // Set sets e. An auto-reset event releases one waiter (now or the next to
 // come); a manual-reset event releases all of them until Reset.
 func (e *Event) Set() {
 	for {
-		s := atomic.LoadUint32(&e.state)
-		if s&eventSet != 0 || atomic.CompareAndSwapUint32(&e.state, s, s|eventSet) {
+		s := sw.LoadUint32(&e.state)
+		if s&eventSet != 0 || sw.CompareAndSwapUint32(&e.state, s, s|eventSet) {
 			break
 		}
 	}
 	// The store above comes before this load and a waiter's count comes
 	// before its look at the state, so one of us sees the other.
-	n := atomic.LoadUint32(&e.waiters)
+	n := sw.LoadUint32(&e.waiters)
 	if n == 0 {
 		return
 	}
-	if atomic.LoadUint32(&e.state)&eventManual == 0 {
+	if sw.LoadUint32(&e.state)&eventManual == 0 {
 		n = 1
 	}
 	wake(&e.state, int(n))
@@ -115,8 +115,8 @@ func (e *Event) Set() {
 // Reset clears e.
 func (e *Event) Reset() {
 	for {
-		s := atomic.LoadUint32(&e.state)
-		if s&eventSet == 0 || atomic.CompareAndSwapUint32(&e.state, s, s&^eventSet) {
+		s := sw.LoadUint32(&e.state)
+		if s&eventSet == 0 || sw.CompareAndSwapUint32(&e.state, s, s&^eventSet) {
 			return
 		}
 	}
@@ -126,11 +126,11 @@ func (e *Event) Reset() {
 // (then exactly one of several concurrent TryWait or Wait calls sees it).
 func (e *Event) TryWait() bool {
 	for {
-		s := atomic.LoadUint32(&e.state)
+		s := sw.LoadUint32(&e.state)
 		if s&eventSet == 0 {
 			return false
 		}
-		if s&eventManual != 0 || atomic.CompareAndSwapUint32(&e.state, s, s&^eventSet) {
+		if s&eventManual != 0 || sw.CompareAndSwapUint32(&e.state, s, s&^eventSet) {
 			return true
 		}
 	}
@@ -156,12 +156,12 @@ func (e *Event) Wait(ctx context.Context) error {
 	if ctx.Done() == nil {
 		ctx = nil
 	}
-	atomic.AddUint32(&e.waiters, 1)
+	sw.AddUint32(&e.waiters, 1)
 	for {
-		s := atomic.LoadUint32(&e.state)
+		s := sw.LoadUint32(&e.state)
 		if s&eventSet != 0 {
 			if e.TryWait() {
-				atomic.AddUint32(&e.waiters, ^uint32(0))
+				sw.AddUint32(&e.waiters, ^uint32(0))
 				return nil
 			}
 			continue
@@ -176,8 +176,8 @@ func (e *Event) Wait(ctx context.Context) error {
 // giveUp removes a waiter that stops waiting. An auto-reset Set may have
 // woken it rather than another waiter: pass the wake-up on.
 func (e *Event) giveUp() {
-	n := atomic.AddUint32(&e.waiters, ^uint32(0))
-	if n > 0 && atomic.LoadUint32(&e.state)&(eventSet|eventManual) == eventSet {
+	n := sw.AddUint32(&e.waiters, ^uint32(0))
+	if n > 0 && sw.LoadUint32(&e.state)&(eventSet|eventManual) == eventSet {
 		wake(&e.state, 1)
 	}
 }

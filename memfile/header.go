@@ -3,8 +3,8 @@ package memfile
 import (
 	"encoding/binary"
 	"fmt"
+	sw "github.com/shmx/shmx/internal/word"
 	"hash/crc32"
-	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -295,7 +295,7 @@ func fieldErr(field, format string, args ...any) error {
 // stateWord returns the header's init state word as an atomic, or nil if b
 // is too short or misaligned for one (never the case for a mapping, which
 // starts on a page boundary).
-func stateWord(b []byte) *atomic.Uint32 {
+func stateWord(b []byte) *sw.Uint32 {
 	if len(b) < hdrSize {
 		return nil
 	}
@@ -305,7 +305,7 @@ func stateWord(b []byte) *atomic.Uint32 {
 	}
 	// Legal: 4 in-bounds, 4-byte aligned bytes; any bit pattern is a
 	// valid uint32, and the mapping outlives every use of the header.
-	return (*atomic.Uint32)(p)
+	return (*sw.Uint32)(p)
 }
 
 // markReady publishes a fully written header: the atomic store orders every

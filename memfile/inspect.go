@@ -1,6 +1,6 @@
 package memfile
 
-import "sync/atomic"
+import sw "github.com/shmx/shmx/internal/word"
 
 // The State methods below take read-only snapshots of the objects of this
 // package for tools that look at a segment without taking part in it
@@ -75,16 +75,16 @@ type RWMutexState struct {
 
 // State returns a snapshot of rw, for inspection tools.
 func (rw *RWMutex) State() RWMutexState {
-	r := atomic.LoadUint32(&rw.rstate)
+	r := sw.LoadUint32(&rw.rstate)
 	st := RWMutexState{
 		Writer:         rw.w.State(),
 		WriterIn:       r&rwWriter != 0,
 		WriterAsleep:   r&rwWriterSleeps != 0,
-		ReadersWaiting: atomic.LoadUint32(&rw.rwait),
+		ReadersWaiting: sw.LoadUint32(&rw.rwait),
 		Inconsistent:   r&rwDirty != 0,
 	}
 	for i := range rw.slots {
-		s := atomic.LoadUint64(&rw.slots[i])
+		s := sw.LoadUint64(&rw.slots[i])
 		if s == 0 {
 			continue
 		}
@@ -102,8 +102,8 @@ type EventState struct {
 
 // State returns a snapshot of e, for inspection tools.
 func (e *Event) State() EventState {
-	s := atomic.LoadUint32(&e.state)
-	st := EventState{Kind: AutoReset, Set: s&eventSet != 0, Waiters: atomic.LoadUint32(&e.waiters)}
+	s := sw.LoadUint32(&e.state)
+	st := EventState{Kind: AutoReset, Set: s&eventSet != 0, Waiters: sw.LoadUint32(&e.waiters)}
 	if s&eventManual != 0 {
 		st.Kind = ManualReset
 	}

@@ -4,21 +4,25 @@ import (
 	"unsafe"
 
 	"github.com/shmx/shmx/internal/live"
+	sw "github.com/shmx/shmx/internal/word"
 )
 
-// selfToken is this process's identity in lock words, reader slots and
-// Ring claims (internal/live: a random 32-bit token, not a pid), and
+// self is this process's identity in lock words, reader slots and Ring
+// claims (internal/live: a random 32-bit token, not a pid), and
 // lockedBySelf the state word of a Mutex it holds with no other bit set.
-// The fast paths compare against them with one plain load, so they are
-// fixed at package initialisation and never written again.
-var (
-	selfToken    = live.Self()
-	lockedBySelf = uint64(selfToken)<<ownerShift | mutexLocked
-)
+// Both inline to a load of a package variable (under the explorer they
+// name the simulated process that runs).
+func self() uint32 { return sw.Self() }
+
+func lockedBySelf() uint64 { return sw.SelfHigh() | mutexLocked } // ownerShift is 32
 
 // gone reports whether the process behind token, read from a word at p,
 // is known to be dead: the one question every primitive of this package
 // asks before it takes over what another process held. Only the kernel's
-// word counts (live.Gone): memory outside a MemFile never has a dead
-// owner.
-func gone(p unsafe.Pointer, token uint32) bool { return live.Gone(p, token) }
+// word counts (live.Gone, through internal/word): memory outside a
+// MemFile never has a dead owner.
+func gone(p unsafe.Pointer, token uint32) bool { return sw.Gone(p, token) }
+
+// selfToken is this process's token outside the explorer, for the code
+// not yet routed through internal/word and for tests.
+var selfToken = live.Self()

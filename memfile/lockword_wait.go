@@ -4,8 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/shmx/shmx"
-	"github.com/shmx/shmx/futex"
+	sw "github.com/shmx/shmx/internal/word"
 )
 
 // Waiting policy shared by every object of this package.
@@ -48,7 +47,7 @@ const (
 // for another process's signal (Event, Semaphore, Ring), before they
 // register and sleep.
 func spinFor(budget time.Duration, try func() bool) bool {
-	sp := shmx.NewSpinner(budget)
+	sp := sw.NewSpinner(budget)
 	for sp.Spin() {
 		if try() {
 			return true
@@ -70,14 +69,14 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		// often enough to notice, and never sleep past its deadline.
 		slice = min(slice, cancelWait)
 		if dl, ok := ctx.Deadline(); ok {
-			left := time.Until(dl)
+			left := sw.Until(dl)
 			if left <= 0 {
 				return context.DeadlineExceeded // ctx.Err() may lag its timer
 			}
 			slice = min(slice, left)
 		}
 	}
-	futex.Wait(addr, val, slice)
+	sw.Wait(addr, val, slice)
 	return nil
 }
 
@@ -85,6 +84,6 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 // word says somebody may sleep there.
 func wake(addr *uint32, n int) {
 	if n > 0 {
-		futex.Wake(addr, n)
+		sw.Wake(addr, n)
 	}
 }

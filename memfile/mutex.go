@@ -3,12 +3,10 @@ package memfile
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	sw "github.com/shmx/shmx/internal/word"
 	"time"
 	"unsafe"
 
-	"github.com/shmx/shmx"
-	"github.com/shmx/shmx/futex"
 )
 
 // Mutex is a mutual exclusion lock that lives in memory shared between
@@ -66,16 +64,16 @@ import (
 // unregistered mapping still works, with waiters noticing an unlock only
 // at the end of a 50 ms slice.
 type Mutex struct {
-	_     [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
-	state uint64           // low half: flags+waiters (futex word); high half: owner token
-	_     uint64           // reserved
+	_     [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
+	state uint64       // low half: flags+waiters (futex word); high half: owner token
+	_     uint64       // reserved
 }
 
 // The fields are plain words accessed only through sync/atomic functions:
-// the atomic.Uint64 methods would cost the fast paths their inlining.
+// the sw.Uint64 methods would cost the fast paths their inlining.
 
-func (m *Mutex) load() uint64             { return atomic.LoadUint64(&m.state) }
-func (m *Mutex) cas(old, new uint64) bool { return atomic.CompareAndSwapUint64(&m.state, old, new) }
+func (m *Mutex) load() uint64             { return sw.LoadUint64(&m.state) }
+func (m *Mutex) cas(old, new uint64) bool { return sw.CompareAndSwapUint64(&m.state, old, new) }
 
 // Mutex state: the low 32 bits of the state word.
 const (
@@ -132,7 +130,7 @@ func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
 // it never hands over a dead owner's lock silently. Programs that can
 // repair the data m protects use LockContext, which returns that error.
 func (m *Mutex) Lock() {
-	if !atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+	if !sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		m.lockOrPanic()
 	}
 }
@@ -142,15 +140,12 @@ func (m *Mutex) Lock() {
 // inconsistent (after an owner died, until MarkConsistent): LockContext
 // handles both.
 func (m *Mutex) TryLock() bool {
-	if atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
-		return true
-	}
-	return m.tryLockSlow()
+	return sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) || m.tryLockSlow()
 }
 
 // Unlock unlocks m. It panics if m is not locked.
 func (m *Mutex) Unlock() {
-	if !atomic.CompareAndSwapUint64(&m.state, lockedBySelf, 0) {
+	if !sw.CompareAndSwapUint64(&m.state, lockedBySelf(), 0) {
 		m.unlockSlow()
 	}
 }
@@ -181,7 +176,7 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 
 // lockCtx is LockContext; ctx nil means wait forever.
 func (m *Mutex) lockCtx(ctx context.Context) error {
-	if atomic.CompareAndSwapUint64(&m.state, 0, lockedBySelf) {
+	if sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		return nil
 	}
 	if ctx != nil && ctx.Done() == nil {
@@ -235,7 +230,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				continue
 			}
 			if m.cas(old, old+mutexWaiter) {
-				w.registered, w.since = true, time.Now()
+				w.registered, w.since = true, sw.Now()
 			}
 			continue
 		}
@@ -250,25 +245,25 @@ type waiter struct {
 	registered bool // counted in the waiter bits
 	awoke      bool // woke from a sleep: may own mutexWoken
 	spinning   bool // spinner started
-	spinner    shmx.Spinner
+	spinner    sw.Spinner
 	since      time.Time // when we registered
 }
 
 // long reports whether the waiter has waited long enough to take the
 // lock in starving mode.
 func (w *waiter) long() bool {
-	return w.registered && time.Since(w.since) >= starveAfter
+	return w.registered && sw.Since(w.since) >= starveAfter
 }
 
 // acquire returns the state word after we take the free lock old.
 func (w *waiter) acquire(old uint64) uint64 {
-	nw := old&lowMask | lockedBySelf
+	nw := old&lowMask | lockedBySelf()
 	if w.awoke {
 		nw &^= mutexWoken
 	}
 	if w.registered {
 		nw -= mutexWaiter
-		if time.Since(w.since) < 2*starveAfter {
+		if sw.Since(w.since) < 2*starveAfter {
 			nw &^= mutexStarving // the queue moves fast
 		}
 	}
@@ -286,7 +281,7 @@ func (w *waiter) acquire(old uint64) uint64 {
 // mutexWoken so that Unlock does not wake a sleeper we would race with.
 func (w *waiter) spin(m *Mutex, old uint64) bool {
 	if !w.spinning {
-		w.spinning, w.spinner = true, shmx.NewSpinner(spinBudget)
+		w.spinning, w.spinner = true, sw.NewSpinner(spinBudget)
 	}
 	if !w.spinner.Spin() {
 		return false
@@ -305,7 +300,7 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 	if w.awoke {
 		nw &^= mutexWoken
 	}
-	if old&mutexLocked != 0 && time.Since(w.since) > starveAfter {
+	if old&mutexLocked != 0 && sw.Since(w.since) > starveAfter {
 		nw |= mutexStarving
 	}
 	if nw != old {
@@ -322,7 +317,7 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 		if w.awoke {
 			wake(lowWord(&m.state), 1)
 		}
-		slice = max(starveAfter-time.Since(w.since), 0) + 50*time.Microsecond
+		slice = max(starveAfter-sw.Since(w.since), 0) + 50*time.Microsecond
 	}
 	if err := sleep(ctx, lowWord(&m.state), uint32(nw), slice); err != nil {
 		m.unregister(w)
@@ -358,7 +353,7 @@ func (m *Mutex) ownerGone(old uint64) bool {
 // that is not a registered waiter (an RWMutex reader releasing a dead
 // writer), marking it dirty. It reports whether it did.
 func (m *Mutex) seize(old uint64) bool {
-	return m.cas(old, old&lowMask|lockedBySelf|mutexDirty)
+	return m.cas(old, old&lowMask|lockedBySelf()|mutexDirty)
 }
 
 // unregister removes a waiter that gives up, restoring the state word as
@@ -402,7 +397,7 @@ func (m *Mutex) tryLockSlow() bool {
 		if old&(mutexLocked|mutexStarving|mutexDirty) != 0 {
 			return false
 		}
-		if m.cas(old, old&lowMask|lockedBySelf) {
+		if m.cas(old, old&lowMask|lockedBySelf()) {
 			return true
 		}
 	}
@@ -434,8 +429,8 @@ func (m *Mutex) wakeOne(nw uint64) {
 			return
 		}
 		if m.cas(nw, nw|mutexWoken) {
-			n, err := futex.Wake(lowWord(&m.state), 1)
-			if n == 0 && err == nil && futex.WakeCounts {
+			n, err := sw.Wake(lowWord(&m.state), 1)
+			if n == 0 && err == nil && sw.WakeCounts {
 				m.dropStaleWoken()
 			}
 			return
@@ -451,7 +446,7 @@ func (m *Mutex) wakeOne(nw uint64) {
 // anyone: each sleeper would wait out its 50 ms slice. A waiter that fell
 // asleep between the wake-up and the clearing was skipped by any Unlock
 // that saw the flag, so it gets a wake-up of its own. Where the OS does
-// not count wake-ups (futex.WakeCounts) the flag stays: in a Windows
+// not count wake-ups (sw.WakeCounts) the flag stays: in a Windows
 // shared mapping the semaphore keeps the unclaimed wake-up for the next
 // sleeper, who clears the flag once it runs; on FreeBSD, and for a
 // Windows Mutex outside any registered mapping, sleepers may wait out

@@ -2,8 +2,8 @@ package memfile
 
 import (
 	"encoding/binary"
+	sw "github.com/shmx/shmx/internal/word"
 	"os"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmx/shmx/internal/live"
@@ -60,15 +60,15 @@ func (f *MemFile) participants() participantTable {
 // token returns the atomic token word of entry i. Legal: the table lies in
 // the mapping at a 128-aligned offset, so every entry's first word is
 // 4-byte aligned and in bounds.
-func (t participantTable) token(i int) *atomic.Uint32 {
-	return (*atomic.Uint32)(unsafe.Pointer(&t.b[i*ParticipantSize]))
+func (t participantTable) token(i int) *sw.Uint32 {
+	return (*sw.Uint32)(unsafe.Pointer(&t.b[i*ParticipantSize]))
 }
 
 // enter lists this process in the table (see the transitions above).
 func (t participantTable) enter() {
 	n := len(t.b) / ParticipantSize
 	for i := range n {
-		if t.token(i).Load() == selfToken {
+		if t.token(i).Load() == self() {
 			t.fill(i)
 			return
 		}
@@ -76,7 +76,7 @@ func (t participantTable) enter() {
 	for i := range n {
 		w := t.token(i)
 		old := w.Load()
-		if (old == 0 || t.f.dom.Judge(old) == live.Dead) && w.CompareAndSwap(old, selfToken) {
+		if (old == 0 || t.f.dom.Judge(old) == live.Dead) && w.CompareAndSwap(old, self()) {
 			t.fill(i)
 			return
 		}

@@ -2,8 +2,8 @@ package memfile
 
 import (
 	"context"
+	sw "github.com/shmx/shmx/internal/word"
 	"math"
-	"sync/atomic"
 )
 
 // Semaphore is a counting semaphore that lives in memory shared between
@@ -27,7 +27,7 @@ import (
 // Acquire can wait while small ones keep succeeding. Units held by a
 // process that dies are lost (a semaphore has no owner).
 type Semaphore struct {
-	_        [0]atomic.Uint64 // 8-byte alignment on 32-bit platforms too
+	_        [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
 	count    uint32
 	capacity uint32
 	waiters  uint32
@@ -54,16 +54,16 @@ func (s *Semaphore) Init(capacity, count uint32) {
 	if capacity > 0 && count > capacity {
 		panic("memfile: Semaphore.Init count exceeds capacity")
 	}
-	atomic.StoreUint32(&s.waiters, 0)
-	atomic.StoreUint32(&s.capacity, capacity)
-	atomic.StoreUint32(&s.count, count)
+	sw.StoreUint32(&s.waiters, 0)
+	sw.StoreUint32(&s.capacity, capacity)
+	sw.StoreUint32(&s.count, count)
 }
 
 // Count returns the units available now (racy by nature: for monitoring).
-func (s *Semaphore) Count() uint32 { return atomic.LoadUint32(&s.count) }
+func (s *Semaphore) Count() uint32 { return sw.LoadUint32(&s.count) }
 
 // Capacity returns the capacity set by Init, 0 for none.
-func (s *Semaphore) Capacity() uint32 { return atomic.LoadUint32(&s.capacity) }
+func (s *Semaphore) Capacity() uint32 { return sw.LoadUint32(&s.capacity) }
 
 // units checks n, as x/sync/semaphore's callers know it, against the
 // 32-bit count.
@@ -79,11 +79,11 @@ func units(n int64) uint32 {
 func (s *Semaphore) TryAcquire(n int64) bool {
 	u := units(n)
 	for {
-		c := atomic.LoadUint32(&s.count)
+		c := sw.LoadUint32(&s.count)
 		if c < u {
 			return false
 		}
-		if atomic.CompareAndSwapUint32(&s.count, c, c-u) {
+		if sw.CompareAndSwapUint32(&s.count, c, c-u) {
 			return true
 		}
 	}
@@ -108,12 +108,12 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 		ctx = nil
 	}
 	u := units(n)
-	atomic.AddUint32(&s.waiters, 1)
-	defer atomic.AddUint32(&s.waiters, ^uint32(0))
+	sw.AddUint32(&s.waiters, 1)
+	defer sw.AddUint32(&s.waiters, ^uint32(0))
 	for {
-		c := atomic.LoadUint32(&s.count)
+		c := sw.LoadUint32(&s.count)
 		if c >= u {
-			if atomic.CompareAndSwapUint32(&s.count, c, c-u) {
+			if sw.CompareAndSwapUint32(&s.count, c, c-u) {
 				return nil
 			}
 			continue
@@ -129,17 +129,17 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 // exceed the capacity (releasing more than was acquired) or 2^32-1.
 func (s *Semaphore) Release(n int64) {
 	u := units(n)
-	capacity := atomic.LoadUint32(&s.capacity)
+	capacity := sw.LoadUint32(&s.capacity)
 	for {
-		c := atomic.LoadUint32(&s.count)
+		c := sw.LoadUint32(&s.count)
 		if c+u < c || capacity > 0 && c+u > capacity {
 			panic("memfile: semaphore: released more than held")
 		}
-		if atomic.CompareAndSwapUint32(&s.count, c, c+u) {
+		if sw.CompareAndSwapUint32(&s.count, c, c+u) {
 			break
 		}
 	}
-	if w := atomic.LoadUint32(&s.waiters); w > 0 && u > 0 {
+	if w := sw.LoadUint32(&s.waiters); w > 0 && u > 0 {
 		wake(&s.count, int(w))
 	}
 }

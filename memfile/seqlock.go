@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	sw "github.com/shmx/shmx/internal/word"
 	"reflect"
 	"runtime"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -62,7 +62,7 @@ import (
 // Version 1 recorded the bare size (no version byte) and counted with all
 // 64 bits: SeqLockAt refuses it with ErrVersion.
 type SeqLock[T any] struct {
-	seq   *atomic.Uint64
+	seq   *sw.Uint64
 	value unsafe.Pointer // 8-byte aligned, len rounded up to 8, inside b
 	size  int
 	b     []byte
@@ -104,9 +104,9 @@ func SeqLockAt[T any](b []byte) (*SeqLock[T], error) {
 	}
 	size := uint32(unsafe.Sizeof(v))
 	kind := size | seqLockVersion<<24
-	sw := (*atomic.Uint32)(unsafe.Pointer(&b[8]))
-	if !sw.CompareAndSwap(0, kind) {
-		switch got := sw.Load(); {
+	kw := (*sw.Uint32)(unsafe.Pointer(&b[8]))
+	if !kw.CompareAndSwap(0, kind) {
+		switch got := kw.Load(); {
 		case got == kind:
 		case got>>24 != seqLockVersion:
 			return nil, fmt.Errorf("memfile: SeqLock layout version %d, this build reads %d: %w", got>>24, seqLockVersion, ErrVersion)
@@ -117,7 +117,7 @@ func SeqLockAt[T any](b []byte) (*SeqLock[T], error) {
 	// b is 8-byte aligned and long enough: the casts above and below point
 	// at aligned words inside it.
 	return &SeqLock[T]{
-		seq:   (*atomic.Uint64)(unsafe.Pointer(&b[0])),
+		seq:   (*sw.Uint64)(unsafe.Pointer(&b[0])),
 		value: unsafe.Add(unsafe.Pointer(&b[0]), seqLockHdr),
 		size:  int(size),
 		b:     b,
@@ -141,10 +141,10 @@ func (l *SeqLock[T]) begin() uint64 {
 	var mine uint64
 	switch {
 	case s&seqInProgress == 0:
-		mine = (s+1)&seqMask | uint64(selfToken)<<32
+		mine = (s+1)&seqMask | uint64(self())<<32
 	case gone(unsafe.Pointer(l.seq), uint32(s>>32)):
 		// The writer died mid-Store: this Store completes that write.
-		mine = s&seqMask | uint64(selfToken)<<32
+		mine = s&seqMask | uint64(self())<<32
 	default:
 		panic(fmt.Sprintf("memfile: concurrent SeqLock.Store (a Store of process token %#x is in progress, or it died where no kernel vouches for it)", uint32(s>>32)))
 	}
@@ -252,6 +252,6 @@ func (l *SeqLock[T]) copyOut(v *T) {
 // word returns the i-th byte's 64-bit word of the value: i is a multiple
 // of 8 below the value size rounded up to 8, which SeqLockAt checked lies
 // inside b.
-func (l *SeqLock[T]) word(i int) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Add(l.value, i))
+func (l *SeqLock[T]) word(i int) *sw.Uint64 {
+	return (*sw.Uint64)(unsafe.Add(l.value, i))
 }

@@ -64,7 +64,15 @@ func NewSpinner(budget time.Duration) Spinner { return shmx.NewSpinner(budget) }
 // Self is live.Self: this process's token.
 func Self() uint32 { return self }
 
-var self = live.Self()
+// SelfHigh is Self shifted into the high half of a 64-bit word, where
+// lock words keep their owner: precomputed, so that a fast path that
+// names its owner stays within the inlining budget.
+func SelfHigh() uint64 { return selfHigh }
+
+var (
+	self     = live.Self()
+	selfHigh = uint64(self) << 32
+)
 
 // Gone is live.Gone.
 func Gone(p unsafe.Pointer, token uint32) bool { return live.Gone(p, token) }

@@ -157,6 +157,9 @@ func Self() uint32 {
 	return live.Self()
 }
 
+// SelfHigh is Self shifted into the high half of a 64-bit word.
+func SelfHigh() uint64 { return uint64(Self()) << 32 }
+
 // Gone says whether the simulated process with token was killed (a
 // scheduling point: it stands for the system call that asks the kernel).
 // Tokens of no simulated process are unknown, never gone.
