@@ -275,7 +275,10 @@ func ringStart(t *testing.T, test, role string, env []string, arg int) *testproc
 // TestRingKilledClaimants kills a child that holds a slot claimed through
 // the zero-copy API, once as a producer (before Commit) and once as a
 // consumer (before Release): the ring keeps working for the parent, which
-// skips the dead producer's slot and reuses the dead consumer's.
+// skips the dead producer's slot and reuses the dead consumer's. The
+// reclaim-race case repeats the consumer's death with the ring full behind
+// it and 16 goroutines racing to repair it while another sends into the
+// freed slot (see ringReclaimRace).
 func TestRingKilledClaimants(t *testing.T) {
 	const slot, capacity = 32, 4
 	flagOff := RingSize(slot, capacity)
@@ -300,31 +303,61 @@ func TestRingKilledClaimants(t *testing.T) {
 		<-ctx.Done()
 		t.Fatal("not killed")
 	}
+	// kill starts a child in role, waits until it holds its claim and
+	// kills it; the ring holds "before" at position 0, which a claim-recv
+	// child has claimed.
+	kill := func(t *testing.T, role string) (context.Context, *Ring) {
+		b, env := ringShared(t, flagOff+8)
+		r, err := InitRing(b[:flagOff], slot, capacity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := testproc.Context(t, 30*time.Second)
+		r.TrySend([]byte("before"))
+		cmd := testproc.Command(t, "TestRingKilledClaimants", role, env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		flag := ringWord32(b, flagOff)
+		for flag.Load() == 0 {
+			if ctx.Err() != nil {
+				t.Fatal("child never claimed a slot")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		return ctx, r
+	}
 	for _, role := range []string{"claim-send", "claim-recv"} {
 		t.Run(role, func(t *testing.T) {
-			b, env := ringShared(t, flagOff+8)
-			r, err := InitRing(b[:flagOff], slot, capacity)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := testproc.Context(t, 30*time.Second)
-			r.TrySend([]byte("before"))
-			cmd := testproc.Command(t, "TestRingKilledClaimants", role, env...)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			flag := ringWord32(b, flagOff)
-			for flag.Load() == 0 {
-				if ctx.Err() != nil {
-					t.Fatal("child never claimed a slot")
-				}
-				time.Sleep(time.Millisecond)
-			}
-			cmd.Process.Kill()
-			cmd.Wait()
+			ctx, r := kill(t, role)
 			ringAfterKill(t, ctx, r, role == "claim-send")
 		})
 	}
+	t.Run("reclaim-race", func(t *testing.T) {
+		trials := 20
+		if testproc.IsEmulated() || testing.Short() {
+			trials = 5
+		}
+		failed := 0
+		for i := range trials {
+			ctx, r := kill(t, "claim-recv")
+			for _, m := range []string{"1", "2", "3"} {
+				if !r.TrySend([]byte(m)) {
+					t.Fatalf("trial %d: TrySend(%s) failed", i, m)
+				}
+			}
+			if !ringReclaimRace(t, r) {
+				failed++
+				continue
+			}
+			ringAfterKill(t, ctx, r, false)
+		}
+		if failed > 0 {
+			t.Fatalf("%d of %d trials lost a message or wedged", failed, trials)
+		}
+	})
 }
 
 // ringAfterKill checks that the ring still carries several laps of

@@ -135,13 +135,27 @@ func (r *Ring) reclaimRecv(dead uint32) bool {
 // reclaimSend repairs the slot at tail when the consumer that claimed it
 // last lap (dead, as the caller checked) never released it: the slot
 // becomes free for position tail. The message that consumer took is lost.
+//
+// Every step rests on the slot's state, never on the caller's sighting,
+// which may be stale (another producer may have repaired the slot and
+// sent into it since, moving tail on by one): the slot at tail must hold
+// exactly the dead consumer's claim of position tail-capacity. That
+// proves the position was consumed, so head may pass it, and that no
+// producer has claimed position tail yet, so tail is still there and the
+// repair frees the slot for it; the repair is a compare-and-swap against
+// that very claim. A caller acting on a stale sighting finds another
+// state and changes nothing.
 func (r *Ring) reclaimSend(dead uint32) bool {
 	t := r.tail.Load()
 	prev := t - r.capacity
 	s := r.slot(t)
+	claim := ringPack(uint32(prev+1), dead)
+	if s.state.Load() != claim {
+		return false
+	}
 	// The dead consumer may have died before moving head past its slot.
 	r.head.CompareAndSwap(prev, prev+1)
-	if !s.state.CompareAndSwap(ringPack(uint32(prev+1), dead), ringPack(uint32(t), 0)) {
+	if !s.state.CompareAndSwap(claim, ringPack(uint32(t), 0)) {
 		return false
 	}
 	r.wakeIfSleeping(r.sendEpoch)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -447,6 +449,152 @@ func TestRingDeadClaimant(t *testing.T) {
 	}
 	if n, ok := r.TryRecv(buf); !ok || string(buf[:n]) != "b" {
 		t.Fatalf("TryRecv after Reclaim = %q, %v", buf[:n], ok)
+	}
+}
+
+// ringFullBehindDead lays out, in b (a tracked mapping), a ring of 4 slots
+// whose position 0 is claimed by the consumer dead, which also moved head
+// past it, and whose positions 1..3 hold the messages "1", "2" and "3":
+// full, until the dead consumer's slot is repaired.
+func ringFullBehindDead(t testing.TB, b []byte, dead uint32) *Ring {
+	t.Helper()
+	clear(b)
+	r, err := InitRing(b, 8, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.TrySend([]byte("0"))
+	r.slot(0).state.Store(ringPack(1, dead))
+	r.head.Store(1)
+	for _, m := range []string{"1", "2", "3"} {
+		if !r.TrySend([]byte(m)) {
+			t.Fatalf("TrySend(%s) failed", m)
+		}
+	}
+	return r
+}
+
+// ringReclaimRace runs 16 goroutines calling Reclaim against one that
+// spins on TrySend("4"), on a ring like ringFullBehindDead's (position 0
+// held by a dead consumer, "1".."3" queued behind it), then checks that
+// "1".."4" come out in order and that the ring still carries a lap. It
+// reports false, after logging why, if a message was lost or the ring
+// wedged.
+func ringReclaimRace(t testing.TB, r *Ring) bool {
+	t.Helper()
+	// A Reclaim that yields between its sighting of the dead consumer and
+	// the repair acting on it is the case under test: make every liveness
+	// check yield, as a preemption in its system call would, so that the
+	// other goroutines move on meanwhile even on a machine with few CPUs.
+	defer func(g func(unsafe.Pointer, uint32) bool) { ringGone = g }(ringGone)
+	ringGone = func(p unsafe.Pointer, token uint32) bool {
+		dead := gone(p, token)
+		runtime.Gosched()
+		return dead
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for !stop.Load() {
+				r.Reclaim()
+			}
+		})
+	}
+	start := time.Now()
+	sent := false
+	for !sent && time.Since(start) < 10*time.Second {
+		sent = r.TrySend([]byte("4"))
+	}
+	stop.Store(true)
+	wg.Wait()
+	if !sent {
+		t.Logf("TrySend never got the dead consumer's slot")
+		return false
+	}
+	buf := make([]byte, 8)
+	for _, want := range []string{"1", "2", "3", "4"} {
+		if n, ok := r.TryRecv(buf); !ok || string(buf[:n]) != want {
+			t.Logf("TryRecv = %q, %v; want %q (head %d, tail %d)", buf[:n], ok, want, r.head.Load(), r.tail.Load())
+			return false
+		}
+	}
+	if n, ok := r.TryRecv(buf); ok {
+		t.Logf("TryRecv of an empty ring = %q", buf[:n])
+		return false
+	}
+	for i := range 2 * r.Cap() {
+		if !r.TrySend([]byte{byte(i)}) {
+			t.Logf("ring wedged: TrySend %d of an empty ring failed (head %d, tail %d)", i, r.head.Load(), r.tail.Load())
+			return false
+		}
+		if n, ok := r.TryRecv(buf); !ok || n != 1 || buf[0] != byte(i) {
+			t.Logf("TryRecv %d = %x, %v", i, buf[:n], ok)
+			return false
+		}
+	}
+	return true
+}
+
+// TestRingReclaimStaleSighting replays, step by step, a producer that saw
+// the dead consumer's claim at tail but acts on it only after another
+// producer repaired the slot and sent into it: its reclaimSend must change
+// nothing. It used to move head over message "1" (head lagged tail by
+// exactly one lap), losing it and wedging the ring.
+func TestRingReclaimStaleSighting(t *testing.T) {
+	b := ringLiveMem(t, RingSize(8, 4))
+	dead := ringDeadToken(t, b)
+	r := ringFullBehindDead(t, b, dead)
+	if _, _, c := r.claimSendPeek(); c != dead {
+		t.Fatalf("claimSendPeek sees %x at tail, want the dead consumer %x", c, dead)
+	}
+	if n := r.Reclaim(); n != 1 {
+		t.Fatalf("Reclaim = %d, want 1", n)
+	}
+	if !r.TrySend([]byte("4")) {
+		t.Fatal("TrySend into the repaired slot failed")
+	}
+	if r.reclaimSend(dead) {
+		t.Fatal("a stale reclaimSend repaired a slot the dead consumer no longer held")
+	}
+	if h := r.head.Load(); h != 1 {
+		t.Fatalf("a stale reclaimSend moved head from 1 to %d", h)
+	}
+	// The stale sleeper of a blocked Send, or a stale Reclaim, for the
+	// producer's side too: nothing changes.
+	if r.reclaimRecv(dead) {
+		t.Fatal("a stale reclaimRecv repaired a committed slot")
+	}
+	buf := make([]byte, 8)
+	for _, want := range []string{"1", "2", "3", "4"} {
+		if n, ok := r.TryRecv(buf); !ok || string(buf[:n]) != want {
+			t.Fatalf("TryRecv = %q, %v; want %q", buf[:n], ok, want)
+		}
+	}
+	if !r.TrySend([]byte("5")) {
+		t.Fatal("ring wedged")
+	}
+}
+
+// TestRingReclaimRace is the report's reproduction in one process: a
+// consumer (a token nobody holds, in a tracked mapping) died holding slot
+// 0 of a full 4-slot ring, 16 goroutines call Reclaim while one spins on
+// TrySend. No trial may lose a message or wedge.
+func TestRingReclaimRace(t *testing.T) {
+	trials := 200
+	if testing.Short() {
+		trials = 20
+	}
+	b := ringLiveMem(t, RingSize(8, 4))
+	dead := ringDeadToken(t, b)
+	failed := 0
+	for range trials {
+		if !ringReclaimRace(t, ringFullBehindDead(t, b, dead)) {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d trials lost a message or wedged", failed, trials)
 	}
 }
 
