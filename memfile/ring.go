@@ -25,13 +25,14 @@ import (
 // the only words producers or consumers contend on; there is no lock.
 //
 // Unlike the textbook queue, a producer or consumer claims a slot by a
-// compare-and-swap on the slot's own 64-bit state word, which records its
-// process id in the same atomic step, and only then advances tail or head;
-// anyone who finds a claimed slot at tail (head) advances the counter for
-// it. So every claimed slot names its claimant at every instant, which is
-// what makes a claimant that died recoverable (see below). Sequence and
-// pid fit one 64-bit word, so a plain 64-bit compare-and-swap suffices and
-// atomicx.CAS128 (slower, and emulated by a lock on some CPUs) is not used.
+// compare-and-swap on the slot's own 64-bit state word, which records the
+// claimant's process token (below) in the same atomic step, and only then
+// advances tail or head; anyone who finds a claimed slot at tail (head)
+// advances the counter for it. So every claimed slot names its claimant at
+// every instant, which is what makes a claimant that died recoverable (see
+// below). Sequence and token fit one 64-bit word, so a plain 64-bit
+// compare-and-swap suffices and atomicx.CAS128 (slower, and emulated by a
+// lock on some CPUs) is not used.
 //
 // # Blocking
 //
@@ -69,24 +70,51 @@ import (
 //
 // # Dead producers and consumers
 //
-// A producer claims slot pos by writing (seq=pos, owner=its pid) and
-// commits by writing (pos+1, 0); a consumer claims by writing
-// (pos+1, its pid) and releases by writing (pos+capacity, 0). If a
-// claimant dies in between, the slot keeps its pid. A blocked Recv that
-// finds the slot at head claimed by a producer whose process no longer
-// exists (checked once per sleep slice, RingWaitSlice) claims the slot
+// A process is named in the ring by its token: 32 random bits, never 0,
+// drawn once when it starts (internal/live), not its pid. A producer
+// claims slot pos by writing (seq=pos, owner=its token) and commits by
+// writing (pos+1, 0); a consumer claims by writing (pos+1, its token) and
+// releases by writing (pos+capacity, 0). If a claimant dies in between,
+// the slot keeps its token.
+//
+// Who is dead is the kernel's word, never a guess. A process that maps a
+// MemFile joins the segment's liveness domain and holds a lock there that
+// the kernel drops when the process dies, however it dies (an
+// open-file-description lock on byte <token> of the segment's file on
+// Linux, a record lock on macOS and FreeBSD, a named event on Windows;
+// see internal/live). A claimant is judged dead only when the domain of
+// the mapping the ring lies in says that its lock is gone. Memory in no
+// tracked mapping (a Ring over a Go slice, or over a mapping the caller
+// made itself) never has a dead claimant: its waiters wait, or time out
+// under their context, and nothing there is ever repaired. Every process
+// that uses a ring must therefore reach it through a tracked mapping of
+// the segment (a MemFile): one that did not would hold no lock, and
+// would look dead to the others while it holds a claim.
+//
+// A blocked Recv that finds the slot at head claimed by a producer judged
+// dead (checked once per sleep slice, RingWaitSlice) claims the slot
 // itself, releases it without delivering anything and moves on; a blocked
 // Send that finds the slot at tail still claimed by a dead consumer frees
 // it for its own lap (the message the dead consumer was reading is gone
-// with it). Both repairs are compare-and-swaps against the exact state
-// that named the dead pid, so a claimant that is alive can never lose its
-// slot. TrySend and TryRecv make no system calls and so do not repair;
-// Reclaim does, for code that only polls. A process id reused by a new
-// process after the claimant died keeps the slot wedged until that process
-// exits too: the pid is the whole identity recorded (32 bits beside the
-// sequence number; processes in different pid namespaces must not share a
-// ring). A sleeper that is killed leaves at most the sleeper bit set, which
-// costs the next publisher one needless wake-up call.
+// with it). Every repair is a compare-and-swap against the exact slot
+// state that names the dead token, read again at the current head or
+// tail, and head and tail move only past a slot whose state proves that
+// its position was taken: a claimant that is alive never loses its slot,
+// and a repairer that acts on a stale sighting (the slot was repaired and
+// reused since) changes nothing. TrySend and TryRecv make no system calls
+// and so do not repair; Reclaim does, for code that only polls. An
+// initialiser that dies before the ring is ready is taken over the same
+// way (see InitRing).
+//
+// Tokens and the kernel's locks mean the same in every pid namespace, so
+// processes in different pid namespaces (the containers of one pod,
+// sharing /dev/shm) may share a ring, and a pid reused by a new process
+// changes nothing. A token drawn again by a new process after its holder
+// died (probability 2^-32 per process start) makes the dead holder's
+// claims look alive: those slots stay wedged while the new holder uses
+// the segment, which is never unsafe. A sleeper that is killed leaves at
+// most the sleeper bit set, which costs the next publisher one needless
+// wake-up call.
 //
 // # Layout
 //
@@ -111,13 +139,13 @@ import (
 // Each slot:
 //
 //	offset size field
-//	0      8    state    low 32 bits: sequence; high 32: pid of the claimant, 0 if none
+//	0      8    state    low 32 bits: sequence; high 32: token of the claimant, 0 if none
 //	8      4    length   message length, or 0xFFFFFFFF for a slot to skip (Abort)
 //	12     4    (zero)
 //	16          payload, slotSize bytes (padding up to stride)
 //
 // A Ring value is a per-process handle: it holds pointers into the memory
-// and this process's id, and is safe for concurrent use by any number of
+// and this process's token, and is safe for concurrent use by any number of
 // goroutines.
 type Ring struct {
 	b         []byte
@@ -167,9 +195,9 @@ const (
 )
 
 // RingWaitSlice bounds one sleep of a blocked Send or Recv. After each
-// slice without progress the sleeper checks whether the process it waits
-// behind still exists, so a dead claimant delays the ring by about this
-// much.
+// slice without progress the sleeper asks whether the claimant it waits
+// behind is dead (the kernel's word, see Ring), so a dead claimant delays
+// the ring by about this much.
 const RingWaitSlice = 50 * time.Millisecond
 
 // ringInitWait bounds how long InitRing waits for a concurrent initialiser.

@@ -3,11 +3,26 @@ package memfile
 // The slot state machine, for the slot serving position pos (cap = capacity):
 //
 //	(pos, 0)          free for the producer of pos
-//	(pos, P)          claimed by producer P, being written
+//	(pos, P)          claimed by the producer whose token is P, being written
 //	(pos+1, 0)        committed: holds a message for the consumer of pos
-//	(pos+1, C)        claimed by consumer C, being read
+//	(pos+1, C)        claimed by the consumer whose token is C, being read
 //	(pos+cap, 0)      released: free for the producer of pos+cap
 //
+// Transitions (who makes them; each is one compare-and-swap from the exact
+// state on the left):
+//
+//	(pos, 0)     -> (pos, P)      claimSend by P
+//	(pos, P)     -> (pos+1, 0)    commit by P (a message, or ringSkip)
+//	(pos, P)     -> (pos+1, C)    reclaimRecv by C, P judged dead; C then releases
+//	(pos+1, 0)   -> (pos+1, C)    claimRecv by C
+//	(pos+1, C)   -> (pos+cap, 0)  release by C
+//	(pos+1, C)   -> (pos+cap, 0)  reclaimSend by a producer, C judged dead
+//
+// tail moves from pos to pos+1 (a compare-and-swap, by the claimant or
+// anyone helping it) only after the slot of pos was seen claimed by a
+// producer or in a later state, and head likewise after a consumer's
+// claim or later: a counter never passes a position nobody has taken.
+// Tokens (internal/live) are never 0, so owner 0 always means "nobody".
 // Sequences are compared as int32 differences of their low 32 bits, so
 // they wrap safely; head and tail are 64-bit and never wrap in practice.
 
@@ -22,7 +37,7 @@ const ringTries = 1 << 16
 
 // claimSend tries to claim the slot at tail for this process. It returns
 // the claimed position and ok, or, when the ring is full, ok == false and
-// the pid of the consumer still holding the slot at tail (0 if the slot
+// the token of the consumer still holding the slot at tail (0 if the slot
 // only holds an unconsumed message or is held by a producer).
 func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
 	for range ringTries {
@@ -53,7 +68,7 @@ func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
 
 // claimRecv tries to claim the slot at head for this process. It returns
 // the claimed position and ok, or, when nothing is ready, ok == false and
-// the pid of the producer still writing the slot at head (0 if the ring is
+// the token of the producer still writing the slot at head (0 if the ring is
 // simply empty there).
 func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 	for range ringTries {

@@ -111,20 +111,21 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 // claimant, so that it checks that claimant's liveness (a system call)
 // about once per RingWaitSlice, however often unrelated wake-ups arrive.
 type ringStuck struct {
-	pid   uint32
+	token uint32
 	since time.Time
 }
 
-// behind records that the sleeper waits behind pid (0: behind no one) and
-// reports whether it is time to check whether pid is alive.
-func (s *ringStuck) behind(pid, self uint32) bool {
-	if pid == 0 || pid == self {
-		s.pid = 0
+// behind records that the sleeper waits behind the claimant token (0:
+// behind no one) and reports whether it is time to ask whether that
+// claimant is dead. A process never judges its own token.
+func (s *ringStuck) behind(token, self uint32) bool {
+	if token == 0 || token == self {
+		s.token = 0
 		return false
 	}
 	now := time.Now()
-	if pid != s.pid {
-		s.pid, s.since = pid, now
+	if token != s.token {
+		s.token, s.since = token, now
 		return false
 	}
 	if now.Sub(s.since) < RingWaitSlice {

@@ -41,7 +41,7 @@ func ringHandle(b []byte, slotSize, capacity int) *Ring {
 
 // ringSlot is the fixed part of a slot, as laid out in shared memory.
 type ringSlot struct {
-	state  atomic.Uint64 // low 32: sequence; high 32: claimant pid
+	state  atomic.Uint64 // low 32: sequence; high 32: claimant's token
 	length atomic.Uint32 // message length or ringSkip
 	_      uint32
 }
