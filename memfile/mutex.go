@@ -205,7 +205,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	for {
 		old := m.load()
 		saturated := waiters(old) == maxWaiters
-		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long() || saturated && !w.registered) {
+		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long() || w.handedOff(old) || saturated && !w.registered) {
 			if m.cas(old, w.acquire(old)) {
 				return dirtyErr(old)
 			}
@@ -253,6 +253,18 @@ type waiter struct {
 // lock in starving mode.
 func (w *waiter) long() bool {
 	return w.registered && sw.Since(w.since) >= starveAfter
+}
+
+// handedOff reports whether the waiter may take the free lock old in
+// fair mode whatever its age: it is the one Unlock (or another waiter)
+// woke for it, as sync.Mutex hands the lock to the waiter it wakes, or
+// the only waiter left, with nobody to be fair to. (A waiter that woke at
+// the end of its slice may take the flag for its own; that costs fairness
+// once, never progress.) Without this the lock sat free while young
+// waiters slept until they were 1 ms old: the explorer found that lost
+// wake-up twice (TestExploreMutexRegressions).
+func (w *waiter) handedOff(old uint64) bool {
+	return w.registered && (w.awoke && old&mutexWoken != 0 || waiters(old) == 1)
 }
 
 // acquire returns the state word after we take the free lock old.
@@ -311,11 +323,19 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 	}
 	slice := sliceWait
 	if nw&mutexLocked == 0 {
-		// Free but starving, and we are not a long waiter: leave it to
-		// one, passing on the wake-up we may have taken from it, and
-		// come back when we are one.
-		if w.awoke {
-			wake(lowWord(&m.state), 1)
+		// Free but fair, and we may not take it (not long, not handed
+		// off): never leave it idle. Hand it to a sleeper, the oldest
+		// first, or, if nobody sleeps, take the hand-off ourselves. Then
+		// come back when we are long.
+		if nw&mutexWoken == 0 {
+			if !m.cas(nw, nw|mutexWoken) {
+				return nil
+			}
+			if n, err := sw.Wake(lowWord(&m.state), 1); n == 0 && err == nil && sw.WakeCounts {
+				w.awoke = true // the flag is ours: handedOff
+				return nil
+			}
+			nw |= mutexWoken
 		}
 		slice = max(starveAfter-sw.Since(w.since), 0) + 50*time.Microsecond
 	}

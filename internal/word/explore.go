@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Strategy picks which runnable simulated goroutine takes the next step.
@@ -48,11 +49,14 @@ type Config struct {
 	PCTDepth int
 	// Script holds the choices of an Exhaustive schedule.
 	Script []int
+	// Trace keeps a line per memory operation in Result.Trace (slow: for
+	// replaying a failure).
+	Trace bool
 }
 
 // String is the replay line of c.
 func (c Config) String() string {
-	s := fmt.Sprintf("word.Config{Strategy: %v, Seed: %d, MaxSteps: %d, KillStep: %d, KillProc: %d}", c.Strategy, c.Seed, c.MaxSteps, c.KillStep, c.KillProc)
+	s := fmt.Sprintf("word.Config{Strategy: %v, Seed: %d, MaxSteps: %d, KillStep: %d, KillProc: %d, StepTime: %v}", c.Strategy, c.Seed, c.MaxSteps, c.KillStep, c.KillProc, c.StepTime)
 	if c.Strategy == Exhaustive {
 		s += fmt.Sprintf(" Script: %v", c.Script)
 	}
@@ -68,6 +72,8 @@ type Result struct {
 	// Next is the Script of the next Exhaustive schedule, nil after the
 	// last one.
 	Next []int
+	// Trace is what Config.Trace asked for.
+	Trace []string
 }
 
 // Proc is a simulated process: its own token, its goroutines.
@@ -94,6 +100,7 @@ type Sim struct {
 	idles   []func() string
 	finals  []func() string
 	failure string
+	trace   []string
 	// PCT
 	changes []int
 	lastID  int // the goroutine that took the previous step
@@ -219,7 +226,7 @@ func Explore(cfg Config, setup func(*Sim)) Result {
 	res := Result{Config: cfg}
 	s.run(&res)
 	s.stopAll()
-	res.Steps = s.steps
+	res.Steps, res.Trace = s.steps, s.trace
 	if res.Failure == "" {
 		res.Failure = s.failure
 	}
@@ -481,6 +488,26 @@ func (s *Sim) stopAll() {
 		t.resume <- false
 		<-s.back
 		s.cur = nil
+	}
+}
+
+// rec notes an operation of the running goroutine in the trace.
+func rec(op string, p unsafe.Pointer, v uint64) {
+	if s, t := running(); s != nil && s.cfg.Trace {
+		s.trace = append(s.trace, fmt.Sprintf("%6d %8v g%d/p%d %-18s %p = %#x", s.steps, s.now, t.id, t.proc.Token, op, p, v))
+	}
+}
+
+func recCAS(p unsafe.Pointer, o, n uint64, ok bool) {
+	if s, t := running(); s != nil && s.cfg.Trace {
+		s.trace = append(s.trace, fmt.Sprintf("%6d %8v g%d/p%d %-18s %p %#x -> %#x: %v", s.steps, s.now, t.id, t.proc.Token, "cas", p, o, n, ok))
+	}
+}
+
+// Note adds a line to the trace of the running schedule (for models).
+func Note(format string, args ...any) {
+	if s, t := running(); s != nil && s.cfg.Trace {
+		s.trace = append(s.trace, fmt.Sprintf("%6d %8v g%d/p%d ", s.steps, s.now, t.id, t.proc.Token)+fmt.Sprintf(format, args...))
 	}
 }
 

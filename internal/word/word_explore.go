@@ -3,10 +3,12 @@
 package word
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/shmx/shmx/futex"
 	"github.com/shmx/shmx/internal/live"
 )
 
@@ -22,57 +24,136 @@ const Exploring = true
 // Uint32 is sync/atomic's Uint32 with scheduling points.
 type Uint32 struct{ v uint32 }
 
-func (x *Uint32) Load() uint32         { yield(); return atomic.LoadUint32(&x.v) }
-func (x *Uint32) Store(v uint32)       { yield(); atomic.StoreUint32(&x.v, v) }
-func (x *Uint32) Add(d uint32) uint32  { yield(); return atomic.AddUint32(&x.v, d) }
+func (x *Uint32) Load() uint32 {
+	yield()
+	v := atomic.LoadUint32(&x.v)
+	rec("load", unsafe.Pointer(&x.v), uint64(v))
+	return v
+}
+func (x *Uint32) Store(v uint32) {
+	yield()
+	atomic.StoreUint32(&x.v, v)
+	rec("store", unsafe.Pointer(&x.v), uint64(v))
+}
+func (x *Uint32) Add(d uint32) uint32 {
+	yield()
+	v := atomic.AddUint32(&x.v, d)
+	rec("add", unsafe.Pointer(&x.v), uint64(v))
+	return v
+}
 func (x *Uint32) Swap(v uint32) uint32 { yield(); return atomic.SwapUint32(&x.v, v) }
 func (x *Uint32) CompareAndSwap(o, n uint32) bool {
 	yield()
-	return atomic.CompareAndSwapUint32(&x.v, o, n)
+	ok := atomic.CompareAndSwapUint32(&x.v, o, n)
+	recCAS(unsafe.Pointer(&x.v), uint64(o), uint64(n), ok)
+	return ok
 }
 
 // Uint64 is sync/atomic's Uint64 with scheduling points.
 type Uint64 struct{ v uint64 }
 
-func (x *Uint64) Load() uint64         { yield(); return atomic.LoadUint64(&x.v) }
-func (x *Uint64) Store(v uint64)       { yield(); atomic.StoreUint64(&x.v, v) }
-func (x *Uint64) Add(d uint64) uint64  { yield(); return atomic.AddUint64(&x.v, d) }
+func (x *Uint64) Load() uint64 {
+	yield()
+	v := atomic.LoadUint64(&x.v)
+	rec("load", unsafe.Pointer(&x.v), uint64(v))
+	return v
+}
+func (x *Uint64) Store(v uint64) {
+	yield()
+	atomic.StoreUint64(&x.v, v)
+	rec("store", unsafe.Pointer(&x.v), uint64(v))
+}
+func (x *Uint64) Add(d uint64) uint64 {
+	yield()
+	v := atomic.AddUint64(&x.v, d)
+	rec("add", unsafe.Pointer(&x.v), uint64(v))
+	return v
+}
 func (x *Uint64) Swap(v uint64) uint64 { yield(); return atomic.SwapUint64(&x.v, v) }
 func (x *Uint64) CompareAndSwap(o, n uint64) bool {
 	yield()
-	return atomic.CompareAndSwapUint64(&x.v, o, n)
+	ok := atomic.CompareAndSwapUint64(&x.v, o, n)
+	recCAS(unsafe.Pointer(&x.v), uint64(o), uint64(n), ok)
+	return ok
 }
 
 // Int32 is sync/atomic's Int32 with scheduling points.
 type Int32 struct{ v int32 }
 
-func (x *Int32) Load() int32        { yield(); return atomic.LoadInt32(&x.v) }
-func (x *Int32) Store(v int32)      { yield(); atomic.StoreInt32(&x.v, v) }
-func (x *Int32) Add(d int32) int32  { yield(); return atomic.AddInt32(&x.v, d) }
+func (x *Int32) Load() int32 {
+	yield()
+	v := atomic.LoadInt32(&x.v)
+	rec("load", unsafe.Pointer(&x.v), uint64(v))
+	return v
+}
+func (x *Int32) Store(v int32) {
+	yield()
+	atomic.StoreInt32(&x.v, v)
+	rec("store", unsafe.Pointer(&x.v), uint64(v))
+}
+func (x *Int32) Add(d int32) int32 {
+	yield()
+	v := atomic.AddInt32(&x.v, d)
+	rec("add", unsafe.Pointer(&x.v), uint64(v))
+	return v
+}
 func (x *Int32) Swap(v int32) int32 { yield(); return atomic.SwapInt32(&x.v, v) }
 func (x *Int32) CompareAndSwap(o, n int32) bool {
 	yield()
-	return atomic.CompareAndSwapInt32(&x.v, o, n)
+	ok := atomic.CompareAndSwapInt32(&x.v, o, n)
+	recCAS(unsafe.Pointer(&x.v), uint64(o), uint64(n), ok)
+	return ok
 }
 
-func LoadUint32(p *uint32) uint32     { yield(); return atomic.LoadUint32(p) }
-func StoreUint32(p *uint32, v uint32) { yield(); atomic.StoreUint32(p, v) }
+func LoadUint32(p *uint32) uint32 {
+	yield()
+	v := atomic.LoadUint32(p)
+	rec("load", unsafe.Pointer(p), uint64(v))
+	return v
+}
+
+func StoreUint32(p *uint32, v uint32) {
+	yield()
+	atomic.StoreUint32(p, v)
+	rec("store", unsafe.Pointer(p), uint64(v))
+}
+
 func AddUint32(p *uint32, d uint32) uint32 {
 	yield()
-	return atomic.AddUint32(p, d)
-}
-func CompareAndSwapUint32(p *uint32, o, n uint32) bool {
-	yield()
-	return atomic.CompareAndSwapUint32(p, o, n)
-}
-func LoadUint64(p *uint64) uint64     { yield(); return atomic.LoadUint64(p) }
-func StoreUint64(p *uint64, v uint64) { yield(); atomic.StoreUint64(p, v) }
-func CompareAndSwapUint64(p *uint64, o, n uint64) bool {
-	yield()
-	return atomic.CompareAndSwapUint64(p, o, n)
+	v := atomic.AddUint32(p, d)
+	rec("add", unsafe.Pointer(p), uint64(v))
+	return v
 }
 
-// WakeCounts: the simulated kernel counts exactly.
+func CompareAndSwapUint32(p *uint32, o, n uint32) bool {
+	yield()
+	ok := atomic.CompareAndSwapUint32(p, o, n)
+	recCAS(unsafe.Pointer(p), uint64(o), uint64(n), ok)
+	return ok
+}
+
+func LoadUint64(p *uint64) uint64 {
+	yield()
+	v := atomic.LoadUint64(p)
+	rec("load", unsafe.Pointer(p), v)
+	return v
+}
+
+func StoreUint64(p *uint64, v uint64) {
+	yield()
+	atomic.StoreUint64(p, v)
+	rec("store", unsafe.Pointer(p), v)
+}
+
+func CompareAndSwapUint64(p *uint64, o, n uint64) bool {
+	yield()
+	ok := atomic.CompareAndSwapUint64(p, o, n)
+	recCAS(unsafe.Pointer(p), o, n, ok)
+	return ok
+}
+
+// WakeCounts: the simulated kernel counts exactly, and so does the real
+// one where the explorer runs (Linux).
 const WakeCounts = true
 
 // Wait blocks the simulated goroutine on addr while it holds val, until a
@@ -81,7 +162,7 @@ const WakeCounts = true
 func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 	s, t := running()
 	if s == nil {
-		return nil
+		return futex.Wait(addr, val, timeout)
 	}
 	yield()
 	if atomic.LoadUint32(addr) != val {
@@ -90,6 +171,7 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 	if timeout <= 0 {
 		return nil
 	}
+	rec(fmt.Sprintf("wait %v", timeout), unsafe.Pointer(addr), uint64(val))
 	s.block(t, addr, timeout)
 	yield() // the explorer resumes us once woken or timed out
 	return nil
@@ -100,14 +182,21 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 func Wake(addr *uint32, n int) (int, error) {
 	s, _ := running()
 	if s == nil {
-		return 0, nil
+		return futex.Wake(addr, n)
 	}
 	yield()
-	return s.wake(addr, n), nil
+	k := s.wake(addr, n)
+	rec(fmt.Sprintf("wake %d: woke", n), unsafe.Pointer(addr), uint64(k))
+	return k, nil
 }
 
 // WakeAll wakes every goroutine waiting on addr.
-func WakeAll(addr *uint32) (int, error) { return Wake(addr, 1<<30) }
+func WakeAll(addr *uint32) (int, error) {
+	if s, _ := running(); s == nil {
+		return futex.WakeAll(addr)
+	}
+	return Wake(addr, 1<<30)
+}
 
 // epoch is what virtual time 0 reads as.
 var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
