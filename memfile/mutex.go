@@ -6,7 +6,6 @@ import (
 	sw "github.com/shmx/shmx/internal/word"
 	"time"
 	"unsafe"
-
 )
 
 // Mutex is a mutual exclusion lock that lives in memory shared between
