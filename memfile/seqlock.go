@@ -198,7 +198,7 @@ func (l *SeqLock[T]) load(ctx context.Context) (T, error) {
 		case i < 64:
 			shmx.Pause()
 			continue
-		case i < 128:
+		case i < 128 && !sw.Exploring:
 			runtime.Gosched()
 			continue
 		}
@@ -210,7 +210,7 @@ func (l *SeqLock[T]) load(ctx context.Context) (T, error) {
 				return v, fmt.Errorf("memfile: SeqLock writer (token %#x) died in the middle of a Store: %w", uint32(s>>32), ErrOwnerDead)
 			}
 		}
-		time.Sleep(time.Duration(min(i-127, 1000)) * time.Microsecond)
+		sw.Sleep(time.Duration(min(i-127, 1000)) * time.Microsecond)
 	}
 }
 

@@ -55,6 +55,9 @@ func Since(t time.Time) time.Duration { return time.Since(t) }
 // Until is time.Until.
 func Until(t time.Time) time.Duration { return time.Until(t) }
 
+// Sleep is time.Sleep.
+func Sleep(d time.Duration) { time.Sleep(d) }
+
 // Spinner is shmx.Spinner.
 type Spinner = shmx.Spinner
 

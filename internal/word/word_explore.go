@@ -217,6 +217,22 @@ func Since(t time.Time) time.Duration { return Now().Sub(t) }
 // Until is t.Sub(Now()).
 func Until(t time.Time) time.Duration { return t.Sub(Now()) }
 
+// Sleep blocks the simulated goroutine for d of virtual time.
+func Sleep(d time.Duration) {
+	s, t := running()
+	if s == nil {
+		time.Sleep(d)
+		return
+	}
+	yield()
+	if d <= 0 {
+		return
+	}
+	var nobody uint32 // no Wake ever names it
+	s.block(t, &nobody, d)
+	yield()
+}
+
 // Spinner spins a few steps (not a time budget): each Spin is a
 // scheduling point.
 type Spinner struct{ left int }
