@@ -10,7 +10,8 @@ import (
 	"github.com/shmx/shmx"
 )
 
-// rwSlots is how many reader processes an RWMutex identifies at once.
+// rwSlots is how many reader slots an RWMutex has: at most this many
+// processes read at once. A power of two (slot indexes wrap with a mask).
 const rwSlots = 16
 
 // RWMutex is a reader/writer mutual exclusion lock that lives in memory
@@ -22,42 +23,47 @@ const rwSlots = 16
 //
 //	offset size meaning
 //	0      16   w: a Mutex (see its layout) that a writer holds from Lock to
-//	            Unlock; writers queue on it, and it records the writer
+//	            Unlock; writers queue on it, and it names the writer's token
 //	16     4    rstate: bit 0 a writer holds or waits for readers to leave
 //	            (new readers wait), bit 1 that writer sleeps on this word,
 //	            bit 2 a holder died and nobody has called MarkConsistent
 //	20     4    gate: bumped when a writer leaves; waiting readers sleep here
 //	24     4    number of readers sleeping on gate
 //	28     4    reserved, 0
-//	32     128  16 reader slots of 8 bytes: pid (4), read holds of that
-//	            process through this slot (4); all 0 when free
-//	160    128  16 reader records of 8 bytes: pid (4) and start-time hash
-//	            (4) of the process that last claimed the slot
+//	32     128  16 reader slots of 8 bytes: token (internal/live) of a
+//	            reading process (4), read holds of that process counted in
+//	            this slot (4); all 0 when free
+//	160    128  reserved, 0
 //
-// A reader counts itself in a slot of its own process (one slot serves
-// all goroutines of a process) and then checks that no writer has come;
-// a writer sets bit 0 and then waits until every slot is empty. So a
-// waiting writer stops new readers from entering and cannot starve, and a
-// writer always knows which processes hold the read side: when one of
-// them dies, the writer (or a reader waiting for a free slot) empties its
-// slot and the RWMutex becomes inconsistent (bit 2). At most 16 processes
-// read at once: a reader of a 17th process waits until a slot frees, so
-// that no read hold is ever anonymous and every dead holder is found.
+// A reader counts itself in a slot that carries its process's token (one
+// slot serves all goroutines of a process) and then checks that
+// no writer has come; a writer sets bit 0 and then waits until every slot
+// is empty. So a waiting writer stops new readers from entering and cannot
+// starve, and a writer always knows which processes hold the read side:
+// when one of them dies, the writer (or a reader waiting for a free slot)
+// empties its slots and the RWMutex becomes inconsistent (bit 2). At most
+// 16 processes read at once: a reader of a 17th process waits until a slot
+// frees, so that no read hold is ever anonymous and every dead holder is
+// found. Processes are named by token, never by pid (see Mutex).
 //
 // Owner death works as for Mutex: a process that waits for the lock of a
-// dead writer or dead readers takes it over within about 60 ms, and
-// LockContext or RLockContext returns an error matching ErrOwnerDead with
-// the lock held. Until a writer calls MarkConsistent, every RLockContext
-// and LockContext reports ErrOwnerDead again (a reader may read suspect
-// data but cannot repair it; it may upgrade by unlocking and locking).
+// dead writer or of dead readers asks internal/live after each slice of
+// its wait (at most 50 ms) whether the processes it waits for are alive,
+// and takes over what the kernel says a dead one held, at the first look.
+// LockContext or RLockContext then returns an error matching ErrOwnerDead
+// with the lock held. Until a writer calls MarkConsistent, every
+// RLockContext and LockContext reports ErrOwnerDead again (a reader may
+// read suspect data but cannot repair it; it may upgrade by unlocking and
+// locking). Only an RWMutex in a MemFile's mapping has a dead holder:
+// elsewhere its waiters wait, or time out under a context.
 type RWMutex struct {
-	w       Mutex
-	rstate  uint32
-	gate    uint32
-	rwait   uint32
-	_       uint32
-	slots   [rwSlots]uint64
-	records [rwSlots]uint64
+	w      Mutex
+	rstate uint32
+	gate   uint32
+	rwait  uint32
+	_      uint32
+	slots  [rwSlots]uint64
+	_      [rwSlots]uint64 // reserved, 0
 }
 
 // rstate bits.
@@ -105,12 +111,12 @@ func (rw *RWMutex) TryRLock() bool {
 // RUnlock undoes one RLock of this process. It panics if this process
 // holds no read lock on rw.
 func (rw *RWMutex) RUnlock() {
-	pid := selfToken
-	start := slotStart(pid)
+	tok := selfToken
+	start := slotStart(tok)
 	for k := 0; k < rwSlots; k++ {
 		i := (start + k) % rwSlots
 		s := atomic.LoadUint64(&rw.slots[i])
-		if uint32(s) != pid || s < slotHold {
+		if uint32(s) != tok || s < slotHold {
 			continue
 		}
 		nw := s - slotHold
@@ -164,9 +170,10 @@ func (rw *RWMutex) openGate() {
 }
 
 // slotStart is where a process starts looking for its slot, so that
-// processes mostly use different slots at once. The pid is hashed
-// (Fibonacci hashing) because Windows pids are multiples of 4.
-func slotStart(pid uint32) int { return int(pid * 0x9E3779B1 >> 28 % rwSlots) }
+// processes mostly use different slots at once. The token is random
+// already; the Fibonacci hash keeps that true of tokens that are not (a
+// test's, or a broken peer's).
+func slotStart(token uint32) int { return int(token * 0x9E3779B1 >> 28 % rwSlots) }
 
 // enterRead takes one read hold in a slot of this process, then checks
 // for a writer that came meanwhile (who will see the hold: both sides
@@ -185,21 +192,21 @@ func (rw *RWMutex) enterRead() bool {
 }
 
 // takeSlot adds a hold to a slot of this process, claiming a free slot if
-// none has this pid.
+// none has its token.
 func (rw *RWMutex) takeSlot() (int, bool) {
-	pid := selfToken
-	start := slotStart(pid)
+	tok := selfToken
+	start := slotStart(tok)
 	for k := 0; k < rwSlots; k++ {
 		i := (start + k) % rwSlots
 		s := atomic.LoadUint64(&rw.slots[i])
 		switch {
-		case uint32(s) == pid && s >= slotHold:
+		case uint32(s) == tok && s >= slotHold:
 			if atomic.CompareAndSwapUint64(&rw.slots[i], s, s+slotHold) {
 				return i, true
 			}
 			k-- // changed: look at this slot again
 		case s == 0:
-			if atomic.CompareAndSwapUint64(&rw.slots[i], 0, uint64(pid)|slotHold) {
+			if atomic.CompareAndSwapUint64(&rw.slots[i], 0, uint64(tok)|slotHold) {
 				return i, true
 			}
 			k--
@@ -241,8 +248,6 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 			return nil
 		}
 	}
-	var suspect [rwSlots]uint64
-	var wsuspect uint64
 	registered := false
 	defer func() {
 		if registered {
@@ -263,60 +268,39 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 			registered = true
 			continue // re-check before sleeping
 		}
-		slice := sliceWait
-		if wsuspect != 0 || suspect != ([rwSlots]uint64{}) {
-			slice = shortWait
-		}
-		if err := sleep(ctx, &rw.gate, g, slice); err != nil {
+		if err := sleep(ctx, &rw.gate, g, sliceWait); err != nil {
 			return err
 		}
 		if r&rwWriter != 0 {
-			rw.releaseDeadWriter(&wsuspect)
+			rw.releaseDeadWriter()
 		} else {
-			rw.reapSlots(&suspect) // no slot free: one may be a dead process's
+			rw.reapSlots() // no slot free: some may be dead processes'
 		}
 	}
 }
 
 // releaseDeadWriter, run by a waiting reader, releases the write side of
-// a writer that looked dead twice in a row: it takes w over (leaving it
-// dirty, so that the next writer is told), marks rw inconsistent, lets
-// readers in and unlocks w.
-func (rw *RWMutex) releaseDeadWriter(suspect *uint64) {
+// a writer the kernel says is gone: it takes w over with a CAS against the
+// word that named the dead token (leaving w dirty, so that the next writer
+// is told), marks rw inconsistent, lets readers in and unlocks w.
+func (rw *RWMutex) releaseDeadWriter() {
 	old := rw.w.load()
-	if !rw.w.ownerGone(old) {
-		*suspect = 0
-		return
-	}
-	if *suspect != old>>ownerShift {
-		*suspect = old >> ownerShift
-		return
-	}
-	*suspect = 0
-	if !rw.w.seize(old) {
+	if !rw.w.ownerGone(old) || !rw.w.seize(old) {
 		return
 	}
 	rw.orState(rwDirty)
 	rw.endWrite()
 }
 
-// reapSlots empties the slots of reader processes that looked dead on two
-// looks in a row, marking rw inconsistent. It reports whether it emptied
-// any.
-func (rw *RWMutex) reapSlots(suspect *[rwSlots]uint64) bool {
+// reapSlots empties the slots of reader processes the kernel says are
+// gone, each with a CAS against the word that named the dead token, and
+// marks rw inconsistent if it emptied any.
+func (rw *RWMutex) reapSlots() {
 	reaped := false
 	for i := range rw.slots {
 		s := atomic.LoadUint64(&rw.slots[i])
-		if s == 0 || !gone(unsafe.Pointer(rw), uint32(s)) {
-			suspect[i] = 0
-			continue
-		}
-		if suspect[i] != s {
-			suspect[i] = s
-			continue
-		}
-		suspect[i] = 0
-		if atomic.CompareAndSwapUint64(&rw.slots[i], s, 0) {
+		if s != 0 && gone(unsafe.Pointer(&rw.slots[i]), uint32(s)) &&
+			atomic.CompareAndSwapUint64(&rw.slots[i], s, 0) {
 			rw.orState(rwDirty)
 			reaped = true
 		}
@@ -327,7 +311,6 @@ func (rw *RWMutex) reapSlots(suspect *[rwSlots]uint64) bool {
 			rw.openGate()
 		}
 	}
-	return reaped
 }
 
 // orState sets bits in rstate.
@@ -405,7 +388,6 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 		for sp.Spin() && !rw.slotsEmpty() {
 		}
 	}
-	var suspect [rwSlots]uint64
 	for !rw.slotsEmpty() {
 		r := atomic.LoadUint32(&rw.rstate)
 		if r&rwWriterSleeps == 0 {
@@ -414,15 +396,11 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 		}
 		// A reader that left since the check cleared rwWriterSleeps
 		// (wakeWriter), so this wait on r returns at once.
-		slice := sliceWait
-		if suspect != ([rwSlots]uint64{}) {
-			slice = shortWait
-		}
-		if err := sleep(ctx, &rw.rstate, r, slice); err != nil {
+		if err := sleep(ctx, &rw.rstate, r, sliceWait); err != nil {
 			rw.abandonWrite()
 			return err
 		}
-		rw.reapSlots(&suspect)
+		rw.reapSlots() // a reader that does not leave may be gone
 	}
 	if atomic.LoadUint32(&rw.rstate)&rwDirty != 0 {
 		return ErrOwnerDead

@@ -176,26 +176,45 @@ func TestRWMutexCancelLeavesUnchanged(t *testing.T) {
 }
 
 // TestRWMutexOwnerDeath: a dead writer (seen by a reader and by a
-// writer) and a dead reader (seen by a writer) are taken over with
-// ErrOwnerDead; the news persists until MarkConsistent.
+// writer) and a dead reader (seen by a writer; one that held in two slots
+// too) are taken over with ErrOwnerDead at the first look after the kill;
+// the news persists until MarkConsistent. Waiters under a context that
+// can be cancelled look every 10 ms, the others every 50 ms.
 func TestRWMutexOwnerDeath(t *testing.T) {
 	switch testproc.Role() {
-	case "writer", "reader":
+	case "writer", "reader", "reader in two slots":
 		b := childMapping(t)
 		rw, _ := RWMutexAt(b)
-		if testproc.Role() == "writer" {
+		switch testproc.Role() {
+		case "writer":
 			rw.Lock()
-		} else {
+		case "reader":
 			rw.RLock()
+		default:
+			// As after two goroutines claimed slots at once.
+			rw.RLock()
+			next := (slotStart(selfToken) + 1) % rwSlots
+			if !atomic.CompareAndSwapUint64(&rw.slots[next], 0, uint64(selfToken)|slotHold) {
+				t.Fatal("the slot after this process's first is taken")
+			}
 		}
 		word(b, 512).Store(1)
 		time.Sleep(testproc.Scale(20 * time.Second)) // killed long before
 		return
 	}
-	for _, tc := range []struct{ child, waiter string }{
-		{"writer", "reader"}, {"writer", "writer"}, {"reader", "writer"},
+	for _, tc := range []struct {
+		child, waiter string
+		forever       bool // wait under context.Background: 50 ms slices
+	}{
+		{"writer", "reader", false}, {"writer", "writer", false},
+		{"reader", "writer", false}, {"reader in two slots", "writer", false},
+		{"writer", "reader", true}, {"reader", "writer", true},
 	} {
-		t.Run(tc.child+" dies, "+tc.waiter+" waits", func(t *testing.T) {
+		name := tc.child + " dies, " + tc.waiter + " waits"
+		if tc.forever {
+			name += " forever"
+		}
+		t.Run(name, func(t *testing.T) {
 			b, env := parentMapping(t)
 			rw, _ := RWMutexAt(b)
 			cmds := startChildren(t, 1, "TestRWMutexOwnerDeath", tc.child, env)
@@ -204,18 +223,27 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 			if tc.waiter == "reader" {
 				lock, unlock = rw.RLockContext, rw.RUnlock
 			}
+			ctx := context.Background()
+			if !tc.forever {
+				ctx = timeoutCtx(t, testproc.Scale(5*time.Second))
+			}
 			killed := make(chan time.Time, 1)
 			done := make(chan error, 1)
 			var took time.Duration
 			go func() {
-				err := lock(timeoutCtx(t, testproc.Scale(5*time.Second)))
+				err := lock(ctx)
 				took = time.Since(<-killed)
 				done <- err
 			}()
 			time.Sleep(20 * time.Millisecond)
 			killAndReap(t, cmds[0], killed)
-			err := <-done
-			t.Logf("dead %s noticed %v after the kill", tc.child, took)
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(testproc.Scale(10 * time.Second)):
+				t.Fatalf("%s still waits 10 s after the %s was killed", tc.waiter, tc.child)
+			}
+			t.Logf("dead %s recovered %v after the kill", tc.child, took)
 			if !isOwnerDead(err) {
 				t.Fatalf("%s lock after the %s died = %v, want ErrOwnerDead", tc.waiter, tc.child, err)
 			}
@@ -237,7 +265,108 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 				t.Fatalf("LockContext after MarkConsistent = %v", err)
 			}
 			rw.Unlock()
+			checkSlotsFree(t, rw, "after recovery")
 		})
+	}
+}
+
+// checkSlotsFree fails unless every reader slot is free, naming the words
+// that are not.
+func checkSlotsFree(t *testing.T, rw *RWMutex, what string) {
+	t.Helper()
+	for i := range rw.slots {
+		if s := atomic.LoadUint64(&rw.slots[i]); s != 0 {
+			t.Errorf("%s: slot %d = token %#x with %d holds, want free", what, i, uint32(s), s>>32)
+		}
+	}
+}
+
+// deadTokens returns n tokens that no process of this test holds in any
+// liveness domain: in a tracked mapping they are dead at once.
+func deadTokens(n int) []uint32 {
+	toks := make([]uint32, 0, n)
+	for tok := uint32(0x5EAD0001); len(toks) < n; tok++ {
+		if tok != selfToken {
+			toks = append(toks, tok)
+		}
+	}
+	return toks
+}
+
+// TestRWMutexDeadHoldersAtFirstLook: tokens that nobody holds, written in
+// a MemFile-like mapping tracked by internal/live, are reaped at the
+// first look (no second look to confirm): every slot of dead readers for
+// a reader that waits for a free one, one for a writer, a dead writer for
+// a reader. The same bytes in untracked memory never have a dead owner:
+// the waiter times out and leaves them as they were.
+func TestRWMutexDeadHoldersAtFirstLook(t *testing.T) {
+	dead := deadTokens(rwSlots + 1)
+	for _, tc := range []struct {
+		name   string
+		set    func(rw *RWMutex)
+		waiter string
+	}{
+		{"every slot a dead reader's", func(rw *RWMutex) {
+			for i := range rw.slots {
+				rw.slots[i] = uint64(dead[i]) | 3*slotHold
+			}
+		}, "reader"},
+		{"a dead reader", func(rw *RWMutex) {
+			rw.slots[5] = uint64(dead[0]) | slotHold
+		}, "writer"},
+		{"a dead writer", func(rw *RWMutex) {
+			rw.w.state = uint64(dead[rwSlots])<<ownerShift | mutexLocked
+			rw.rstate = rwWriter
+		}, "reader"},
+	} {
+		for _, tracked := range []bool{true, false} {
+			where := "tracked"
+			if !tracked {
+				where = "untracked"
+			}
+			t.Run(tc.name+", "+tc.waiter+" waits, "+where, func(t *testing.T) {
+				var rw *RWMutex
+				if tracked {
+					b, _ := parentMapping(t)
+					rw, _ = RWMutexAt(b)
+				} else {
+					rw = new(RWMutex)
+				}
+				tc.set(rw)
+				before := snapshot(unsafe.Pointer(rw), RWMutexSize)
+				lock, unlock := rw.LockContext, rw.Unlock
+				if tc.waiter == "reader" {
+					lock, unlock = rw.RLockContext, rw.RUnlock
+				}
+				wait := 200 * time.Millisecond
+				if tracked {
+					wait = testproc.Scale(5 * time.Second)
+				}
+				began := time.Now()
+				err := lock(timeoutCtx(t, wait))
+				took := time.Since(began)
+				if !tracked {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Fatalf("lock beside a dead holder in untracked memory = %v, want a timeout", err)
+					}
+					if after := snapshot(unsafe.Pointer(rw), RWMutexSize); string(after) != string(before) {
+						t.Fatalf("timed-out waiter changed untracked bytes:\nbefore % x\nafter  % x", before, after)
+					}
+					return
+				}
+				t.Logf("recovered after %v", took)
+				if !isOwnerDead(err) {
+					t.Fatalf("lock beside a dead holder = %v, want ErrOwnerDead", err)
+				}
+				unlock()
+				if err := rw.LockContext(context.Background()); !isOwnerDead(err) {
+					t.Fatalf("LockContext after recovery = %v, want ErrOwnerDead", err)
+				}
+				rw.MarkConsistent()
+				rw.Unlock()
+				checkSlotsFree(t, rw, "after recovery")
+			})
+		}
 	}
 }
 
