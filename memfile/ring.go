@@ -122,14 +122,17 @@ import (
 // the memory must be 8-byte aligned. The header takes RingHeaderSize bytes:
 //
 //	offset size field
-//	0      4    state      0 untouched, 1 being initialised, 2 ready (written last)
-//	4      4    magic      "SHRG" (0x47524853)
-//	8      4    version    ringVersion (1)
+//	0      8    state      initialisation (see InitRing): low 32 bits 0 untouched,
+//	                       1 being initialised, 2 ready (written last); high 32
+//	                       bits the initialiser's token while 1, the magic once 2
+//	4      4    magic      "SHRG" (0x47524853), the high half of the ready state
+//	8      4    version    ringVersion (2)
 //	12     4    slotSize   payload bytes per slot: the largest message, 1..2^30
 //	16     4    capacity   number of slots, a power of two, 2..2^30
 //	20     4    stride     bytes per slot: 16 + slotSize rounded up to 64
 //	24     4    slotsOff   offset of slot 0 (= RingHeaderSize)
-//	28     4    check      FNV-1a of bytes 4..28 (catches a torn or garbage header)
+//	28     4    check      FNV-1a of bytes 4..28, magic included (catches a torn
+//	                       or garbage header)
 //	128    8    tail       next position to produce (own 128-byte line)
 //	256    8    head       next position to consume (own line)
 //	384    4    recvEpoch  consumers sleep on it; bit 0: a consumer may sleep (own line)
@@ -143,6 +146,12 @@ import (
 //	8      4    length   message length, or 0xFFFFFFFF for a slot to skip (Abort)
 //	12     4    (zero)
 //	16          payload, slotSize bytes (padding up to stride)
+//
+// Version 1 had the same offsets but recorded claimants by pid, with a
+// 32-bit state word that named no initialiser; RingAt and InitRing refuse
+// it (and anything but version 2) with ErrVersion. Every version keeps the
+// magic at offset 4 and the version at offset 8, so that any of them is
+// recognised.
 //
 // A Ring value is a per-process handle: it holds pointers into the memory
 // and this process's token, and is safe for concurrent use by any number of
@@ -167,13 +176,13 @@ const (
 	RingHeaderSize = 640
 
 	ringMagic      = 0x47524853 // "SHRG" little-endian
-	ringVersion    = 1
+	ringVersion    = 2
 	ringSlotHdr    = 16
 	ringSlotAlign  = 64
 	ringMaxSlot    = 1 << 30
 	ringMaxCap     = 1 << 30
 	ringStateOff   = 0
-	ringMagicOff   = 4
+	ringMagicOff   = 4 // the state word's high half: read only through it
 	ringVersionOff = 8
 	ringSlotOff    = 12
 	ringCapOff     = 16
@@ -185,9 +194,12 @@ const (
 	ringRecvOff    = 384
 	ringSendOff    = 512
 
+	// Phases of the header state word (its low 32 bits); see ringInit.
 	ringUntouched = 0
 	ringIniting   = 1
 	ringReady     = 2
+	// ringReadyState is the whole state word of a ready ring.
+	ringReadyState = ringReady | ringMagic<<32
 
 	// ringSkip in a slot's length field marks a slot with nothing to
 	// deliver (an aborted send).
@@ -200,8 +212,9 @@ const (
 // the ring by about this much.
 const RingWaitSlice = 50 * time.Millisecond
 
-// ringInitWait bounds how long InitRing waits for a concurrent initialiser.
-const ringInitWait = 2 * time.Second
+// ringInitWait bounds how long InitRing waits for a concurrent
+// initialiser that is alive (a variable for tests).
+var ringInitWait = 2 * time.Second
 
 // RingSize returns the number of bytes a Ring of capacity slots of
 // slotSize payload bytes each occupies, or 0 if the geometry is invalid
@@ -238,13 +251,20 @@ func ringGeometryErr(slotSize, capacity int) error {
 
 // InitRing lays out a Ring of capacity slots of slotSize bytes in b and
 // returns a handle to it. b must be 8-byte aligned, at least
-// RingSize(slotSize, capacity) bytes long and start zeroed (its first word
-// at least: InitRing writes every other header and slot word itself).
+// RingSize(slotSize, capacity) bytes long and start zeroed (its first 8
+// bytes, the state word, at least: InitRing writes every other header and
+// slot word itself).
 //
 // Several processes may call InitRing on the same bytes at once: one
 // initialises, the others wait (up to two seconds) for it and get the same
-// ring. InitRing on an already initialised ring returns it when its
-// geometry matches and an error otherwise.
+// ring. If the initialiser died before it finished (the kernel's word, as
+// for a claimant: see Ring), the next InitRing takes over and lays the
+// ring out again; one that is alive is never taken over, and an
+// initialiser that is not known to be dead (in memory outside a tracked
+// mapping, never) is waited for until the two seconds are up, which
+// fails with an error wrapping ErrNotReady. InitRing on an already
+// initialised ring returns it when its geometry matches and an error
+// otherwise.
 func InitRing(b []byte, slotSize, capacity int) (*Ring, error) {
 	if err := ringGeometryErr(slotSize, capacity); err != nil {
 		return nil, err
@@ -255,11 +275,7 @@ func InitRing(b []byte, slotSize, capacity int) (*Ring, error) {
 	if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
 		return nil, errRingAlign
 	}
-	state := ringWord32(b, ringStateOff)
-	if state.CompareAndSwap(ringUntouched, ringIniting) {
-		ringLayout(b, slotSize, capacity)
-		state.Store(ringReady)
-	} else if err := ringAwaitInit(state); err != nil {
+	if err := ringInit(b, slotSize, capacity); err != nil {
 		return nil, err
 	}
 	r, err := RingAt(b)
@@ -274,25 +290,77 @@ func InitRing(b []byte, slotSize, capacity int) (*Ring, error) {
 
 var errRingAlign = fmt.Errorf("memfile: ring memory not 8-byte aligned")
 
-// ringAwaitInit waits for a concurrent InitRing to finish.
-func ringAwaitInit(state *atomic.Uint32) error {
-	deadline := time.Now().Add(ringInitWait)
-	for state.Load() != ringReady {
-		if state.Load() != ringIniting {
-			return ringFieldErr("state", "%d", state.Load())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("memfile: ring: initialiser never finished: %w: %w", ErrNotReady, ErrCorrupt)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return nil
+// The header state word (64 bits at offset 0; T, D: process tokens,
+// never 0; magic: ringMagic, so that a ready header reads "SHRG" at
+// offset 4):
+//
+//	0                 untouched
+//	1 | T<<32         being initialised by the process whose token is T
+//	2 | magic<<32     ready: header and every slot written
+//
+// Transitions, each one compare-and-swap from the exact word on the left:
+//
+//	0             -> 1 | T<<32      InitRing by T
+//	1 | D<<32     -> 1 | T<<32      InitRing by T, D judged dead: T lays out again
+//	1 | T<<32     -> 2 | magic<<32  InitRing by T, after the layout
+//
+// Nothing leaves the ready state. An initialiser that is alive, or not
+// known to be dead, is waited for; a process never judges its own token
+// (another goroutine of it is initialising). A being-initialised word
+// whose token is the magic was left by a version 1 initialiser, whose
+// 32-bit state word was followed by the magic it wrote before it
+// finished: it is never taken over (its RingAt then refuses the version).
+// An initialiser whose final compare-and-swap fails was taken over by a
+// process that judged it dead, which only a process outside the segment's
+// liveness domain can make happen; it then waits like any other.
+
+// ringInitState is the state word of a ring being initialised by token.
+func ringInitState(token uint32) uint64 { return ringIniting | uint64(token)<<32 }
+
+// ringInitGone reports whether the initialiser token, read from the
+// being-initialised state word of b, is dead: its initialisation may be
+// taken over.
+func ringInitGone(b []byte, token uint32) bool {
+	return token != 0 && token != selfToken && token != ringMagic && ringGone(unsafe.Pointer(&b[0]), token)
 }
 
-// ringLayout writes the header fields and every slot's initial state.
+// ringInit drives the header state word to ready: it lays the ring out if
+// the word is untouched or names a dead initialiser, and otherwise waits
+// (up to ringInitWait) for the live initialiser it names. A word in any
+// other state is left for RingAt to judge.
+func ringInit(b []byte, slotSize, capacity int) error {
+	state := ringWord64(b, ringStateOff)
+	mine := ringInitState(selfToken)
+	deadline := time.Now().Add(ringInitWait)
+	for {
+		w := state.Load()
+		switch {
+		case w == ringUntouched:
+			if !state.CompareAndSwap(w, mine) {
+				continue
+			}
+		case uint32(w) == ringIniting:
+			if tok := uint32(w >> 32); !ringInitGone(b, tok) || !state.CompareAndSwap(w, mine) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("memfile: ring: initialiser (token %08x) never finished: %w: %w", tok, ErrNotReady, ErrCorrupt)
+				}
+				time.Sleep(time.Millisecond)
+				continue
+			}
+		default:
+			return nil // ready, or garbage that RingAt names
+		}
+		ringLayout(b, slotSize, capacity)
+		if state.CompareAndSwap(mine, ringReadyState) {
+			return nil
+		}
+	}
+}
+
+// ringLayout writes the header fields and every slot's initial state, all
+// but the state word (and the magic, its high half once ready).
 func ringLayout(b []byte, slotSize, capacity int) {
 	ne := binary.NativeEndian
-	ne.PutUint32(b[ringMagicOff:], ringMagic)
 	ne.PutUint32(b[ringVersionOff:], ringVersion)
 	ne.PutUint32(b[ringSlotOff:], uint32(slotSize))
 	ne.PutUint32(b[ringCapOff:], uint32(capacity))
@@ -311,9 +379,15 @@ func ringLayout(b []byte, slotSize, capacity int) {
 	}
 }
 
+// ringChecksum is the header check: FNV-1a of bytes 4..28, where bytes
+// 4..8 are taken to be the magic (the high half of the state word, which
+// holds the initialiser's token until the ring is ready).
 func ringChecksum(b []byte) uint32 {
+	var magic [4]byte
+	binary.NativeEndian.PutUint32(magic[:], ringMagic)
 	h := fnv.New32a()
-	h.Write(b[ringMagicOff:ringCheckOff])
+	h.Write(magic[:])
+	h.Write(b[ringVersionOff:ringCheckOff])
 	return h.Sum32()
 }
 
@@ -322,7 +396,9 @@ func ringChecksum(b []byte) uint32 {
 // header no InitRing could have written is reported as an error wrapping
 // ErrCorrupt that names the field (ErrVersion for another layout version);
 // it never panics or reads outside b, whatever b holds. Bytes that no
-// InitRing has finished with yet also match ErrNotReady.
+// InitRing has finished with yet also match ErrNotReady; when the
+// initialiser they name is dead, the message says so: InitRing takes
+// over (RingAt, which does not know the geometry, never initialises).
 func RingAt(b []byte) (*Ring, error) {
 	if len(b) < RingHeaderSize {
 		return nil, ringFieldErr("length", "%d bytes, header alone needs %d", len(b), RingHeaderSize)
@@ -330,24 +406,37 @@ func RingAt(b []byte) (*Ring, error) {
 	if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
 		return nil, errRingAlign
 	}
-	if s := ringWord32(b, ringStateOff).Load(); s == ringUntouched || s == ringIniting {
-		// Both sentinels: to an opener that raced the creator this is
-		// "not ready yet"; to one handed arbitrary bytes, "corrupt".
-		return nil, fmt.Errorf("memfile: ring header state: %d (not initialised): %w: %w", s, ErrNotReady, ErrCorrupt)
-	} else if s != ringReady {
-		return nil, ringFieldErr("state", "%d", s)
+	// Both sentinels for a ring not ready: to an opener that raced the
+	// creator this is "not ready yet"; to one handed arbitrary bytes,
+	// "corrupt".
+	w := ringWord64(b, ringStateOff).Load()
+	switch phase, high := uint32(w), uint32(w>>32); {
+	case w == ringUntouched:
+		return nil, fmt.Errorf("memfile: ring header state: 0 (not initialised): %w: %w", ErrNotReady, ErrCorrupt)
+	case phase == ringIniting:
+		gone := ""
+		if ringInitGone(b, high) {
+			gone = ", which is gone (InitRing takes over)"
+		}
+		return nil, fmt.Errorf("memfile: ring header state: being initialised by token %08x%s: %w: %w", high, gone, ErrNotReady, ErrCorrupt)
+	case phase != ringReady:
+		return nil, ringFieldErr("state", "%#x", w)
 	}
-	slotSize, capacity, err := ringCheckHeader(b)
+	slotSize, capacity, err := ringCheckHeader(b, uint32(w>>32))
 	if err != nil {
 		return nil, err
 	}
 	return ringHandle(b, slotSize, capacity), nil
 }
 
-// ringCheckHeader validates the fixed header fields and returns the geometry.
-func ringCheckHeader(b []byte) (slotSize, capacity int, err error) {
+// ringCheckHeader validates the fixed header fields and returns the
+// geometry. magic is the high half of the state word, as RingAt loaded it:
+// bytes 4..8 are read only atomically, through that word, because another
+// InitRing may compare-and-swap it at any time (and fail), which the race
+// detector counts as a write.
+func ringCheckHeader(b []byte, magic uint32) (slotSize, capacity int, err error) {
 	ne := binary.NativeEndian
-	if m := ne.Uint32(b[ringMagicOff:]); m != ringMagic {
+	if m := magic; m != ringMagic {
 		return 0, 0, ringFieldErr("magic", "%#x", m)
 	}
 	if c := ne.Uint32(b[ringCheckOff:]); c != ringChecksum(b) {

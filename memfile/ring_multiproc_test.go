@@ -3,6 +3,7 @@ package memfile
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -358,6 +359,59 @@ func TestRingKilledClaimants(t *testing.T) {
 			t.Fatalf("%d of %d trials lost a message or wedged", failed, trials)
 		}
 	})
+}
+
+// TestRingInitialiserChild has a child process begin initialising a ring
+// (the being-initialised state word with its token, in its tracked
+// mapping) and stop there: while it lives, InitRing in the parent waits
+// and fails with ErrNotReady, never taking over; once it is killed,
+// InitRing takes over at once and the ring works.
+func TestRingInitialiserChild(t *testing.T) {
+	const slot, capacity = 16, 4
+	flagOff := RingSize(slot, capacity)
+	if testproc.Role() == "initialiser" {
+		b := ringChildMem(t)
+		if !ringWord64(b, ringStateOff).CompareAndSwap(0, ringInitState(selfToken)) {
+			t.Fatal("ring not untouched")
+		}
+		ringWord32(b, flagOff).Store(1) // initialising: stuck until killed
+		<-testproc.Context(t, 30*time.Second).Done()
+		t.Fatal("not killed")
+	}
+	defer func(d time.Duration) { ringInitWait = d }(ringInitWait)
+	ringInitWait = 200 * time.Millisecond
+	b, env := ringShared(t, flagOff+8)
+	ctx := testproc.Context(t, 30*time.Second)
+	cmd := testproc.Command(t, "TestRingInitialiserChild", "initialiser", env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for ringWord32(b, flagOff).Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("child never began initialising")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	held := ringWord64(b, ringStateOff).Load()
+	if _, err := InitRing(b[:flagOff], slot, capacity); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("InitRing while the initialiser lives = %v, want ErrNotReady", err)
+	}
+	if w := ringWord64(b, ringStateOff).Load(); w != held {
+		t.Fatalf("state word %#x, want %#x: a live initialiser was taken over", w, held)
+	}
+	killed := time.Now()
+	cmd.Process.Kill()
+	cmd.Wait()
+	r, err := InitRing(b[:flagOff], slot, capacity)
+	for errors.Is(err, ErrNotReady) && ctx.Err() == nil {
+		// The kernel may take a moment to drop a killed process's lock.
+		r, err = InitRing(b[:flagOff], slot, capacity)
+	}
+	if err != nil {
+		t.Fatalf("InitRing after the initialiser was killed: %v", err)
+	}
+	t.Logf("dead initialiser taken over %v after the kill", time.Since(killed))
+	ringAfterKill(t, ctx, r, false)
 }
 
 // ringAfterKill checks that the ring still carries several laps of

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -631,18 +632,86 @@ func TestRingUntrackedNeverRepairs(t *testing.T) {
 	}
 }
 
-// TestRingInitRace has several goroutines initialise the same zeroed
-// bytes at once: one lays the ring out, all get the same ring.
+// TestRingInitRace has 16 goroutines initialise the same zeroed bytes at
+// once, 100 times over: one lays the ring out, all get the same ring. Under
+// -race it also checks that no InitRing reads the state word's bytes
+// (magic included) but atomically: a late InitRing's failed
+// compare-and-swap on it counts as a write.
 func TestRingInitRace(t *testing.T) {
-	b := ringMem(RingSize(24, 32))
+	for range 100 {
+		b := ringMem(RingSize(24, 32))
+		var wg sync.WaitGroup
+		rings := make([]*Ring, 16)
+		for i := range rings {
+			wg.Go(func() {
+				r, err := InitRing(b, 24, 32)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				rings[i] = r
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		rings[0].TrySend([]byte("x"))
+		if n, ok := rings[15].TryRecv(make([]byte, 24)); !ok || n != 1 {
+			t.Fatalf("rings from concurrent InitRing differ: %d, %v", n, ok)
+		}
+	}
+}
+
+// TestRingVersion1Refused lays out a version 1 header byte for byte (a
+// 32-bit state word, pids in the claims, otherwise the same offsets):
+// RingAt and InitRing refuse it with ErrVersion.
+func TestRingVersion1Refused(t *testing.T) {
+	b := ringMem(RingSize(16, 8))
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], 2) // v1 ready
+	ne.PutUint32(b[4:], ringMagic)
+	ne.PutUint32(b[8:], 1)
+	ne.PutUint32(b[12:], 16)
+	ne.PutUint32(b[16:], 8)
+	ne.PutUint32(b[20:], uint32(ringStride(16)))
+	ne.PutUint32(b[24:], RingHeaderSize)
+	h := fnv.New32a()
+	h.Write(b[4:28])
+	ne.PutUint32(b[28:], h.Sum32())
+	if _, err := RingAt(b); !errors.Is(err, ErrVersion) {
+		t.Fatalf("RingAt(v1) = %v, want ErrVersion", err)
+	}
+	if _, err := InitRing(b, 16, 8); !errors.Is(err, ErrVersion) {
+		t.Fatalf("InitRing(v1) = %v, want ErrVersion", err)
+	}
+}
+
+// TestRingInitDeadInitialiser leaves, in a tracked mapping, the header of
+// an initialiser that died between "being initialised" and "ready": its
+// token (one nobody holds) in the state word, garbage in the rest. RingAt
+// says it is gone; InitRing, called by 8 goroutines at once, takes over
+// at once (no waiting out ringInitWait), lays the ring out again, and all
+// get the same working ring.
+func TestRingInitDeadInitialiser(t *testing.T) {
+	b := ringLiveMem(t, RingSize(16, 8))
+	dead := ringDeadToken(t, b)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 8; i < len(b); i++ {
+		b[i] = byte(rng.Uint32())
+	}
+	ringWord64(b, ringStateOff).Store(ringInitState(dead))
+	if _, err := RingAt(b); !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "gone") {
+		t.Fatalf("RingAt with a dead initialiser = %v, want ErrNotReady saying it is gone", err)
+	}
+	start := time.Now()
 	var wg sync.WaitGroup
 	rings := make([]*Ring, 8)
 	for i := range rings {
 		wg.Go(func() {
-			r, err := InitRing(b, 24, 32)
+			r, err := InitRing(b, 16, 8)
 			if err != nil {
 				t.Error(err)
-				return
 			}
 			rings[i] = r
 		})
@@ -651,9 +720,56 @@ func TestRingInitRace(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	rings[0].TrySend([]byte("x"))
-	if n, ok := rings[7].TryRecv(make([]byte, 24)); !ok || n != 1 {
-		t.Fatalf("rings from concurrent InitRing differ: %d, %v", n, ok)
+	if d := time.Since(start); d >= ringInitWait {
+		t.Fatalf("InitRing took %v: it waited for the dead initialiser", d)
+	}
+	if w := ringWord64(b, ringStateOff).Load(); w != ringReadyState {
+		t.Fatalf("state word %#x after the takeover", w)
+	}
+	if n := rings[0].Len(); n != 0 {
+		t.Fatalf("Len of the re-initialised ring = %d", n)
+	}
+	buf := make([]byte, 16)
+	for i := range 3 * 8 {
+		if !rings[i%8].TrySend([]byte{byte(i)}) {
+			t.Fatalf("TrySend %d failed", i)
+		}
+		if n, ok := rings[7-i%8].TryRecv(buf); !ok || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("TryRecv %d = %x, %v", i, buf[:n], ok)
+		}
+	}
+}
+
+// TestRingInitAliveInitialiser: an initialiser that is alive, or not known
+// to be dead, is never taken over: InitRing waits for it, then fails with
+// ErrNotReady, and the state word still names it. Our own token (another
+// goroutine of this process), a version 1 initialiser's leftover (the
+// magic where v2 keeps the token) in a tracked mapping, and any token in
+// untracked memory. (A live child process: TestRingInitialiserChild.)
+func TestRingInitAliveInitialiser(t *testing.T) {
+	defer func(d time.Duration) { ringInitWait = d }(ringInitWait)
+	ringInitWait = 100 * time.Millisecond
+	size := RingSize(16, 8)
+	for _, c := range []struct {
+		name  string
+		b     []byte
+		token uint32
+	}{
+		{"self", ringLiveMem(t, size), selfToken},
+		{"v1-leftover", ringLiveMem(t, size), ringMagic},
+		{"untracked", ringMem(size), selfToken ^ 0x5a5a5a5a},
+	} {
+		want := ringInitState(c.token)
+		ringWord64(c.b, ringStateOff).Store(want)
+		start := time.Now()
+		if _, err := InitRing(c.b, 16, 8); !errors.Is(err, ErrNotReady) {
+			t.Errorf("%s: InitRing = %v, want ErrNotReady", c.name, err)
+		} else if d := time.Since(start); d < ringInitWait {
+			t.Errorf("%s: InitRing gave up after %v, before ringInitWait", c.name, d)
+		}
+		if w := ringWord64(c.b, ringStateOff).Load(); w != want {
+			t.Errorf("%s: state word %#x, want %#x: the initialiser was taken over", c.name, w, want)
+		}
 	}
 }
 
