@@ -3,6 +3,7 @@ package memfile
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -32,17 +33,18 @@ const rwSlots = 16
 //	28     4    reserved, 0
 //	32     128  16 reader slots of 8 bytes: token (internal/live) of a
 //	            reading process (4), read holds of that process counted in
-//	            this slot (4); all 0 when free
+//	            this slot (4); all 0 when free (see the slot state machine)
 //	160    128  reserved, 0
 //
 // A reader counts itself in a slot that carries its process's token (one
-// slot serves all goroutines of a process) and then checks that
+// slot serves all goroutines of a process, usually) and then checks that
 // no writer has come; a writer sets bit 0 and then waits until every slot
 // is empty. So a waiting writer stops new readers from entering and cannot
 // starve, and a writer always knows which processes hold the read side:
 // when one of them dies, the writer (or a reader waiting for a free slot)
 // empties its slots and the RWMutex becomes inconsistent (bit 2). At most
-// 16 processes read at once: a reader of a 17th process waits until a slot
+// 16 processes read at once (fewer while one holds in two slots, see the
+// slot state machine): a reader of a 17th process waits until a slot
 // frees, so that no read hold is ever anonymous and every dead holder is
 // found. Processes are named by token, never by pid (see Mutex).
 //
@@ -73,8 +75,42 @@ const (
 	rwDirty                    // a holder died; cleared by MarkConsistent
 )
 
-// slotHold is one read hold in a slot word.
-const slotHold = 1 << 32
+// The reader-slot state machine. A slot word is (token, holds): the token
+// of a process in the low 32 bits, the number of its read holds counted in
+// the slot in the high 32. S is this process's token, T another process's,
+// n ≥ 1; every change is one compare-and-swap against the word just read.
+//
+//	from       to          by                          when
+//	(0, 0)     (S, 1)      takeSlot of S: claim        it found no slot of S with room
+//	(S, n)     (S, n+1)    takeSlot of S: one more     n < 2^32-1
+//	(S, n+1)   (S, n)      dropSlot of S               RUnlock, or backing out
+//	(S, 1)     (0, 0)      dropSlot of S: last hold    RUnlock, or backing out
+//	(T, n)     (0, 0)      reapSlots of S              the kernel says T is gone; sets rwDirty
+//
+// A process changes only slots that carry its own token, and the slots of
+// processes the kernel says are gone (reapSlots: a writer waiting for
+// readers, or a reader that found no free slot). The read lock belongs to
+// the process, not to a goroutine or a slot: its holds are interchangeable.
+// Usually they all sit in one slot, since takeSlot adds to a slot of its
+// process when it has one (see strays); but goroutines that claim at the
+// same time (each saw none) give a process several slots at once, so
+// dropSlot takes a hold from any slot that carries S with at least one,
+// never from one that does not, and never below zero. (A dropSlot that
+// took its hold from the very slot enterRead had just filled, as one did,
+// found it emptied by another goroutine's RUnlock and left (0, 2^32-1)
+// there, which no writer ever got past.) Words (0, n) and (T, 0) are never
+// written; the slot of token 0 is never reaped, since internal/live
+// vouches for no process without a token.
+
+// Slot words.
+const (
+	slotHold = 1 << 32           // one read hold
+	slotFull = (1<<32 - 1) << 32 // the holds at their largest: take another slot
+)
+
+// slotOurs reports whether slot word s carries this process's token and
+// at least one of its holds.
+func slotOurs(s uint64) bool { return uint32(s) == selfToken && s >= slotHold }
 
 // RLock locks rw for reading, waiting as long as it takes. Like
 // Mutex.Lock, it panics with an error wrapping ErrOwnerDead, the read lock
@@ -108,29 +144,13 @@ func (rw *RWMutex) TryRLock() bool {
 	return rw.enterRead()
 }
 
-// RUnlock undoes one RLock of this process. It panics if this process
-// holds no read lock on rw.
+// RUnlock undoes one RLock of this process: any goroutine of the process
+// may call it, as with sync.RWMutex. It panics if this process holds no
+// read lock on rw.
 func (rw *RWMutex) RUnlock() {
-	tok := selfToken
-	start := slotStart(tok)
-	for k := 0; k < rwSlots; k++ {
-		i := (start + k) % rwSlots
-		s := atomic.LoadUint64(&rw.slots[i])
-		if uint32(s) != tok || s < slotHold {
-			continue
-		}
-		nw := s - slotHold
-		if nw < slotHold {
-			nw = 0 // last hold of the slot: free it
-		}
-		if !atomic.CompareAndSwapUint64(&rw.slots[i], s, nw) {
-			k-- // changed: look at this slot again
-			continue
-		}
-		rw.afterReadLeave(nw == 0)
-		return
+	if !rw.dropSlot(selfSlot) {
+		panic("memfile: RUnlock of unlocked RWMutex")
 	}
-	panic("memfile: RUnlock of unlocked RWMutex")
 }
 
 // afterReadLeave wakes a writer that waits for readers to leave, and
@@ -175,6 +195,9 @@ func (rw *RWMutex) openGate() {
 // test's, or a broken peer's).
 func slotStart(token uint32) int { return int(token * 0x9E3779B1 >> 28 % rwSlots) }
 
+// selfSlot is slotStart(selfToken), fixed like the token.
+var selfSlot = slotStart(selfToken)
+
 // enterRead takes one read hold in a slot of this process, then checks
 // for a writer that came meanwhile (who will see the hold: both sides
 // change their word before reading the other's). It reports false, with
@@ -185,49 +208,149 @@ func (rw *RWMutex) enterRead() bool {
 		return false
 	}
 	if atomic.LoadUint32(&rw.rstate)&rwWriter != 0 {
-		rw.dropSlot(i)
+		rw.dropSlot(i) // backing out: any hold of ours will do
 		return false
 	}
 	return true
 }
 
-// takeSlot adds a hold to a slot of this process, claiming a free slot if
-// none has its token.
+// takeSlot adds a read hold of this process to a slot and returns its
+// index: to a slot that carries this process's token if any does, else to
+// a free slot it claims, its first one (slotStart) if it can. It reports
+// false if no slot carries the token and none is free.
 func (rw *RWMutex) takeSlot() (int, bool) {
-	tok := selfToken
-	start := slotStart(tok)
-	for k := 0; k < rwSlots; k++ {
-		i := (start + k) % rwSlots
-		s := atomic.LoadUint64(&rw.slots[i])
-		switch {
-		case uint32(s) == tok && s >= slotHold:
-			if atomic.CompareAndSwapUint64(&rw.slots[i], s, s+slotHold) {
-				return i, true
-			}
-			k-- // changed: look at this slot again
-		case s == 0:
-			if atomic.CompareAndSwapUint64(&rw.slots[i], 0, uint64(tok)|slotHold) {
-				return i, true
-			}
-			k--
+	tok, home := selfToken, selfSlot
+	s := atomic.LoadUint64(&rw.slots[home])
+	switch {
+	case slotOurs(s) && s < slotFull:
+		if atomic.CompareAndSwapUint64(&rw.slots[home], s, s+slotHold) {
+			return home, true
+		}
+	case s == 0 && strays.Load() <= 0:
+		// No slot of this process is elsewhere (in any RWMutex), so this
+		// is where its holds go.
+		if atomic.CompareAndSwapUint64(&rw.slots[home], 0, uint64(tok)|slotHold) {
+			return home, true
 		}
 	}
-	return 0, false
+	return rw.takeSlotSlow(home)
 }
 
-// dropSlot removes the hold enterRead just took in slot i.
-func (rw *RWMutex) dropSlot(i int) {
+// strays counts the slots away from selfSlot that carry this
+// process's token, in all its RWMutexes: a claim of one adds one, the
+// removal of its last hold takes one away. While there are none, takeSlot
+// claims a free first slot at once; otherwise it looks at every slot for
+// one of this process first, so that holds taken while one of them sits
+// elsewhere join it rather than spread a process over two slots. It is
+// only a hint: the holds of a process may be in any of its slots, and
+// every removal looks at all of them (dropSlot).
+var strays atomic.Int32
+
+// takeSlotSlow is takeSlot when the first slot it looked at is neither
+// this process's nor free for it, or changed under it.
+func (rw *RWMutex) takeSlotSlow(home int) (int, bool) {
+	tok := selfToken
 	for {
-		s := atomic.LoadUint64(&rw.slots[i])
-		nw := s - slotHold
-		if nw < slotHold {
-			nw = 0
+		free := -1
+		for k := 0; k < rwSlots; k++ {
+			i := (home + k) & (rwSlots - 1)
+			s := atomic.LoadUint64(&rw.slots[i])
+			if slotOurs(s) && s < slotFull {
+				if atomic.CompareAndSwapUint64(&rw.slots[i], s, s+slotHold) {
+					return i, true
+				}
+				k-- // changed: look at this slot again
+				continue
+			}
+			if s == 0 && free < 0 {
+				free = i
+			}
 		}
-		if atomic.CompareAndSwapUint64(&rw.slots[i], s, nw) {
-			rw.afterReadLeave(nw == 0)
-			return
+		if free < 0 {
+			return 0, false
 		}
+		stray := free != home
+		if stray {
+			strays.Add(1) // before the claim, so that no takeSlot misses it
+		}
+		if atomic.CompareAndSwapUint64(&rw.slots[free], 0, uint64(tok)|slotHold) {
+			return free, true
+		}
+		if stray {
+			strays.Add(-1)
+		}
+		// Somebody claimed it first (maybe a goroutine of this process,
+		// whose slot this one should share): look at all of them again.
 	}
+}
+
+// dropSlot removes one read hold of this process from a slot that carries
+// its token with at least one hold, looking at slot first before the
+// others, and reports whether it did. Holds of one process are
+// interchangeable (see the slot state machine), so any such slot will do.
+// It reports false only when this process clearly holds nothing in rw.
+func (rw *RWMutex) dropSlot(first int) bool {
+	first &= rwSlots - 1
+	if s := atomic.LoadUint64(&rw.slots[first]); slotOurs(s) && rw.dropAt(first, s) {
+		return true
+	}
+	return rw.dropSlotSlow(first)
+}
+
+// dropAt takes one hold from slot i, which held s, a word of this
+// process's with at least one hold, unless the slot changed meanwhile; it
+// reports whether it did. The last hold frees the slot.
+func (rw *RWMutex) dropAt(i int, s uint64) bool {
+	nw := s - slotHold
+	if nw < slotHold {
+		nw = 0
+	}
+	if !atomic.CompareAndSwapUint64(&rw.slots[i], s, nw) {
+		return false
+	}
+	if nw == 0 && i != selfSlot {
+		strays.Add(-1)
+	}
+	rw.afterReadLeave(nw == 0)
+	return true
+}
+
+// dropPasses bounds the passes over the slots of a dropSlot that finds no
+// hold of this process in them (see dropSlotSlow).
+const dropPasses = 100
+
+// dropSlotSlow is dropSlot after the first slot it looked at had no hold
+// of ours. One pass over the slots is not a snapshot: while it runs,
+// other goroutines of this process may claim a slot it has passed and
+// empty one it has yet to see, so a process that holds a read lock can
+// look as if it held none. A pass that finds nothing is therefore
+// repeated, and the process is taken to hold nothing only when two passes
+// in a row saw the very same words (no slot changed in between, as far as
+// a look can tell) or after dropPasses passes found nothing: either means
+// RUnlock without RLock, a bug of the caller.
+func (rw *RWMutex) dropSlotSlow(first int) bool {
+	var prev [rwSlots]uint64
+	for pass := 0; pass < dropPasses; pass++ {
+		var seen [rwSlots]uint64
+		for k := 0; k < rwSlots; k++ {
+			i := (first + k) & (rwSlots - 1)
+			s := atomic.LoadUint64(&rw.slots[i])
+			seen[i] = s
+			if !slotOurs(s) {
+				continue
+			}
+			if rw.dropAt(i, s) {
+				return true
+			}
+			k-- // changed: look at this slot again
+		}
+		if pass > 0 && seen == prev {
+			return false
+		}
+		prev = seen
+		runtime.Gosched() // let a goroutine that is moving holds finish
+	}
+	return false
 }
 
 // rlock is RLockContext; ctx nil waits forever.

@@ -463,3 +463,62 @@ func BenchmarkRWMutexRLockParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestRWMutexHoldsInTwoSlots: when this process holds in two slots (two
+// goroutines claimed at once), a hold taken meanwhile joins one of them
+// rather than claim a third, and every removal takes from whichever still
+// has one: RUnlock and backing out alike, never from a slot without one.
+// strays ends where it started.
+func TestRWMutexHoldsInTwoSlots(t *testing.T) {
+	var rw RWMutex
+	home, next := selfSlot, (selfSlot+1)%rwSlots
+	start := strays.Load()
+	rw.RLock() // goroutine A, in the first slot
+	// Goroutine C claimed the next slot at the same time (takeSlotSlow).
+	strays.Add(1)
+	atomic.StoreUint64(&rw.slots[next], uint64(selfToken)|slotHold)
+	rw.RUnlock()                                  // A leaves: the first slot is free
+	if i, ok := rw.takeSlot(); !ok || i != next { // goroutine B
+		t.Fatalf("takeSlot beside this process's slot %d = %d, %v: want that slot", next, i, ok)
+	}
+	if s := atomic.LoadUint64(&rw.slots[home]); s != 0 {
+		t.Fatalf("takeSlot claimed slot %d (%#x) although slot %d is this process's", home, s, next)
+	}
+	rw.RUnlock()                             // C leaves
+	atomic.StoreUint32(&rw.rstate, rwWriter) // a writer comes
+	if !rw.dropSlot(home) {                  // B backs out, looking at the free first slot first
+		t.Fatal("backing out found no hold of this process")
+	}
+	atomic.StoreUint32(&rw.rstate, 0)
+	checkSlotsFree(t, &rw, "all left")
+	if got := strays.Load(); got != start {
+		t.Errorf("strays = %d after the stray slot emptied, want %d", got, start)
+	}
+}
+
+// TestRWMutexRUnlockBesideOtherProcess: RUnlock in a process that holds
+// nothing panics, even while another process reads in this process's first
+// slot, and leaves that process's hold alone.
+func TestRWMutexRUnlockBesideOtherProcess(t *testing.T) {
+	var rw RWMutex
+	other := uint64(collidingToken(t)) | 2*slotHold
+	atomic.StoreUint64(&rw.slots[selfSlot], other)
+	func() {
+		defer func() {
+			if s, _ := recover().(string); !strings.Contains(s, "RUnlock of unlocked RWMutex") {
+				t.Errorf("RUnlock with no hold recovered %q, want the misuse panic", s)
+			}
+		}()
+		rw.RUnlock()
+	}()
+	if s := atomic.LoadUint64(&rw.slots[selfSlot]); s != other {
+		t.Errorf("RUnlock changed the other process's slot from %#x to %#x", other, s)
+	}
+	rw.RLock() // beside it, in the next slot
+	rw.RUnlock()
+	if s := atomic.LoadUint64(&rw.slots[selfSlot]); s != other {
+		t.Errorf("RLock and RUnlock changed the other process's slot from %#x to %#x", other, s)
+	}
+	atomic.StoreUint64(&rw.slots[selfSlot], 0)
+	checkSlotsFree(t, &rw, "all left")
+}
