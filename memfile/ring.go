@@ -3,8 +3,8 @@ package memfile
 import (
 	"encoding/binary"
 	"fmt"
+	sw "github.com/shmx/shmx/internal/word"
 	"hash/fnv"
-	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -40,7 +40,7 @@ import (
 // after a short spin. Each direction has a 32-bit epoch word on its own
 // cache line; its bit 0 means "someone may be asleep on this word". A
 // sleeper sets the bit (compare-and-swap, unless it is already set),
-// re-checks the ring, and only then calls futex.Wait(epoch, value with the
+// re-checks the ring, and only then calls sw.Wait(epoch, value with the
 // bit). A publisher (commit, for consumers; release, for producers) stores
 // the slot state, then loads the epoch, and only if the bit is set
 // replaces the word by the next value with the bit clear and wakes all its
@@ -164,10 +164,10 @@ type Ring struct {
 	capacity  uint64
 	slotSize  int
 	token     uint32 // this process (internal/live), recorded in claims
-	tail      *atomic.Uint64
-	head      *atomic.Uint64
-	recvEpoch *atomic.Uint32
-	sendEpoch *atomic.Uint32
+	tail      *sw.Uint64
+	head      *sw.Uint64
+	recvEpoch *sw.Uint32
+	sendEpoch *sw.Uint32
 }
 
 // Header geometry; see the layout table on Ring.
@@ -321,7 +321,7 @@ func ringInitState(token uint32) uint64 { return ringIniting | uint64(token)<<32
 // being-initialised state word of b, is dead: its initialisation may be
 // taken over.
 func ringInitGone(b []byte, token uint32) bool {
-	return token != 0 && token != selfToken && token != ringMagic && ringGone(unsafe.Pointer(&b[0]), token)
+	return token != 0 && token != self() && token != ringMagic && ringGone(unsafe.Pointer(&b[0]), token)
 }
 
 // ringInit drives the header state word to ready: it lays the ring out if
@@ -330,8 +330,8 @@ func ringInitGone(b []byte, token uint32) bool {
 // other state is left for RingAt to judge.
 func ringInit(b []byte, slotSize, capacity int) error {
 	state := ringWord64(b, ringStateOff)
-	mine := ringInitState(selfToken)
-	deadline := time.Now().Add(ringInitWait)
+	mine := ringInitState(self())
+	deadline := sw.Now().Add(ringInitWait)
 	for {
 		w := state.Load()
 		switch {
@@ -341,7 +341,7 @@ func ringInit(b []byte, slotSize, capacity int) error {
 			}
 		case uint32(w) == ringIniting:
 			if tok := uint32(w >> 32); !ringInitGone(b, tok) || !state.CompareAndSwap(w, mine) {
-				if time.Now().After(deadline) {
+				if sw.Now().After(deadline) {
 					return fmt.Errorf("memfile: ring: initialiser (token %08x) never finished: %w: %w", tok, ErrNotReady, ErrCorrupt)
 				}
 				time.Sleep(time.Millisecond)

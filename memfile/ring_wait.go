@@ -2,11 +2,9 @@ package memfile
 
 import (
 	"context"
-	"sync/atomic"
+	sw "github.com/shmx/shmx/internal/word"
 	"time"
 	"unsafe"
-
-	"github.com/shmx/shmx/futex"
 )
 
 // The epoch word of each direction: bit 0 says "someone may be asleep on
@@ -19,7 +17,7 @@ const ringSleeper = 1
 // (see the lost wake-up argument on Ring). Clearing the bit is what makes
 // wake-ups coalesce: a burst of commits to a consumer that was woken but
 // has not run yet makes one system call, not one per commit.
-func (r *Ring) wakeIfSleeping(epoch *atomic.Uint32) {
+func (r *Ring) wakeIfSleeping(epoch *sw.Uint32) {
 	e := epoch.Load()
 	if e&ringSleeper == 0 {
 		return
@@ -27,7 +25,7 @@ func (r *Ring) wakeIfSleeping(epoch *atomic.Uint32) {
 	// A failed CAS means another waker (or a cancellation) changed the
 	// word after e, and woke everyone asleep on it.
 	if epoch.CompareAndSwap(e, e+1) {
-		futex.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+		sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
 	}
 }
 
@@ -66,7 +64,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		stop := context.AfterFunc(ctx, func() {
 			defer close(done)
 			epoch.Add(2)
-			futex.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+			sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
 		})
 		defer func() {
 			if !stop() {
@@ -96,7 +94,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		futex.Wait(word, e, slice)
+		sw.Wait(word, e, slice)
 		if stuck.behind(blocker, r.token) && ringGone(r.slots, blocker) {
 			if recv {
 				r.reclaimRecv(blocker)
@@ -123,7 +121,7 @@ func (s *ringStuck) behind(token, self uint32) bool {
 		s.token = 0
 		return false
 	}
-	now := time.Now()
+	now := sw.Now()
 	if token != s.token {
 		s.token, s.since = token, now
 		return false
@@ -143,7 +141,7 @@ func ringSlice(ctx context.Context) (time.Duration, error) {
 	}
 	d := RingWaitSlice
 	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
+		left := sw.Until(dl)
 		if left <= 0 {
 			return 0, context.DeadlineExceeded
 		}

@@ -1,7 +1,7 @@
 package memfile
 
 import (
-	"sync/atomic"
+	sw "github.com/shmx/shmx/internal/word"
 	"unsafe"
 )
 
@@ -13,13 +13,13 @@ import (
 // mapping, the caller keeps it mapped while the Ring is in use).
 
 // ringWord32 returns the 32-bit word at b[off:]; off+4 <= len(b), off%4 == 0.
-func ringWord32(b []byte, off int) *atomic.Uint32 {
-	return (*atomic.Uint32)(unsafe.Pointer(&b[off:][:4][0]))
+func ringWord32(b []byte, off int) *sw.Uint32 {
+	return (*sw.Uint32)(unsafe.Pointer(&b[off:][:4][0]))
 }
 
 // ringWord64 returns the 64-bit word at b[off:]; off+8 <= len(b), off%8 == 0.
-func ringWord64(b []byte, off int) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Pointer(&b[off:][:8][0]))
+func ringWord64(b []byte, off int) *sw.Uint64 {
+	return (*sw.Uint64)(unsafe.Pointer(&b[off:][:8][0]))
 }
 
 // ringHandle builds a handle over a validated header.
@@ -31,7 +31,7 @@ func ringHandle(b []byte, slotSize, capacity int) *Ring {
 		mask:      uint64(capacity - 1),
 		capacity:  uint64(capacity),
 		slotSize:  slotSize,
-		token:     selfToken,
+		token:     self(),
 		tail:      ringWord64(b, ringTailOff),
 		head:      ringWord64(b, ringHeadOff),
 		recvEpoch: ringWord32(b, ringRecvOff),
@@ -41,8 +41,8 @@ func ringHandle(b []byte, slotSize, capacity int) *Ring {
 
 // ringSlot is the fixed part of a slot, as laid out in shared memory.
 type ringSlot struct {
-	state  atomic.Uint64 // low 32: sequence; high 32: claimant's token
-	length atomic.Uint32 // message length or ringSkip
+	state  sw.Uint64 // low 32: sequence; high 32: claimant's token
+	length sw.Uint32 // message length or ringSkip
 	_      uint32
 }
 

@@ -281,3 +281,10 @@ func Gone(p unsafe.Pointer, token uint32) bool {
 	}
 	return false
 }
+
+// Or and And, as in sync/atomic.
+
+func (x *Uint32) Or(m uint32) uint32  { yield(); return atomic.OrUint32(&x.v, m) }
+func (x *Uint32) And(m uint32) uint32 { yield(); return atomic.AndUint32(&x.v, m) }
+func (x *Uint64) Or(m uint64) uint64  { yield(); return atomic.OrUint64(&x.v, m) }
+func (x *Uint64) And(m uint64) uint64 { yield(); return atomic.AndUint64(&x.v, m) }
