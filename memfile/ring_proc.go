@@ -5,7 +5,5 @@ import "unsafe"
 // ringGone reports whether the process behind token, found in a slot
 // state or the header's state word at p, is known to be dead (the rule of
 // gone: only the kernel's word counts, so a ring outside a tracked mapping
-// never repairs). It is a variable only so that tests can widen the window
-// between a sighting of a dead claimant and the repair that acts on it, as
-// a preemption in the liveness check's system call does.
-var ringGone = func(p unsafe.Pointer, token uint32) bool { return gone(p, token) }
+// never repairs).
+func ringGone(p unsafe.Pointer, token uint32) bool { return gone(p, token) }
