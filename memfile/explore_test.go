@@ -4,6 +4,7 @@ package memfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -644,4 +645,77 @@ func TestExploreRingRegressions(t *testing.T) {
 	if r := sw.Explore(cfg, reclaimRaceModel(2).build); r.Failure != "" {
 		t.Fatalf("%v: %s", cfg, r.Failure)
 	}
+}
+
+// initRingModel: three processes call InitRing on the same zeroed bytes
+// at once (any of them may be killed half-way through laying the ring
+// out), then the first sends two messages and the second receives them.
+// Invariants: every InitRing of a live process succeeds (a dead
+// initialiser is taken over, a live one waited for); the messages arrive;
+// afterwards the ring is valid for RingAt and carries a full lap.
+func initRingModel() model {
+	return model{name: "InitRing", procs: 3, maxSteps: 30000, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(8, 2)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		fail := ""
+		got := 0
+		ps := make([]*sw.Proc, 3)
+		for i := range 3 {
+			ps[i] = s.Process()
+			s.Go(ps[i], func() {
+				r, err := InitRing(b, 8, 2)
+				if err != nil {
+					fail = fmt.Sprintf("InitRing of process %d: %v", i+1, err)
+					return
+				}
+				ctx := context.Background()
+				switch i {
+				case 0:
+					for m := range 2 {
+						if err := r.Send(ctx, []byte{byte(m)}); err != nil {
+							fail = err.Error()
+						}
+					}
+				case 1:
+					buf := make([]byte, 8)
+					for m := range 2 {
+						n, err := r.Recv(ctx, buf)
+						if err != nil || n != 1 || buf[0] != byte(m) {
+							fail = fmt.Sprintf("Recv %d = %v, %v", m, buf[:n], err)
+						}
+						got++
+					}
+				}
+			})
+		}
+		s.Check(func() string { return fail })
+		s.StallOK(func() bool { return ps[0].Dead || ps[1].Dead }) // a peer of the exchange died
+		s.Final(func() string {
+			r, err := RingAt(b)
+			if err != nil {
+				if anyDead(ps) && errors.Is(err, ErrNotReady) {
+					return "" // the last initialiser was killed: the next InitRing takes over
+				}
+				return fmt.Sprintf("RingAt after the schedule: %v", err)
+			}
+			buf := make([]byte, 8)
+			r.Reclaim() // a killed sender's or receiver's claim
+			for range 2 * r.Cap() {
+				r.TryRecv(buf) // what a killed receiver left
+			}
+			for i := range 2 * r.Cap() {
+				if !r.TrySend([]byte{byte(i)}) && (r.Reclaim() == 0 || !r.TrySend([]byte{byte(i)})) {
+					return fmt.Sprintf("ring wedged: TrySend %d failed", i)
+				}
+				if _, ok := r.TryRecv(buf); !ok {
+					return fmt.Sprintf("ring wedged: TryRecv %d failed", i)
+				}
+			}
+			return ""
+		})
+	}}
+}
+
+func TestExploreInitRing(t *testing.T) {
+	explore(t, initRingModel())
 }

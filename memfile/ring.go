@@ -344,7 +344,7 @@ func ringInit(b []byte, slotSize, capacity int) error {
 				if sw.Now().After(deadline) {
 					return fmt.Errorf("memfile: ring: initialiser (token %08x) never finished: %w: %w", tok, ErrNotReady, ErrCorrupt)
 				}
-				time.Sleep(time.Millisecond)
+				sw.Sleep(time.Millisecond)
 				continue
 			}
 		default:

@@ -266,14 +266,17 @@ func Self() uint32 {
 func SelfHigh() uint64 { return uint64(Self()) << 32 }
 
 // Gone says whether the simulated process with token was killed (a
-// scheduling point: it stands for the system call that asks the kernel).
-// Tokens of no simulated process are unknown, never gone.
+// scheduling point: it stands for the system call that asks the kernel),
+// also for the checks the explorer runs between steps. Tokens of no
+// simulated process are unknown, never gone.
 func Gone(p unsafe.Pointer, token uint32) bool {
-	s, _ := running()
+	s := sim
 	if s == nil {
 		return live.Gone(p, token)
 	}
-	yield()
+	if _, t := running(); t != nil {
+		yield()
+	}
 	for _, pr := range s.procs {
 		if pr.Token == token {
 			return pr.Dead
