@@ -3,12 +3,10 @@ package memfile
 import (
 	"context"
 	"fmt"
+	sw "github.com/shmx/shmx/internal/word"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"unsafe"
-
-	"github.com/shmx/shmx"
 )
 
 // rwSlots is how many reader slots an RWMutex has: at most this many
@@ -110,7 +108,7 @@ const (
 
 // slotOurs reports whether slot word s carries this process's token and
 // at least one of its holds.
-func slotOurs(s uint64) bool { return uint32(s) == selfToken && s >= slotHold }
+func slotOurs(s uint64) bool { return uint32(s) == self() && s >= slotHold }
 
 // RLock locks rw for reading, waiting as long as it takes. Like
 // Mutex.Lock, it panics with an error wrapping ErrOwnerDead, the read lock
@@ -138,7 +136,7 @@ func (rw *RWMutex) RLockContext(ctx context.Context) error {
 // reader slots are taken by other processes, and while rw is
 // inconsistent.
 func (rw *RWMutex) TryRLock() bool {
-	if atomic.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) != 0 {
+	if sw.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) != 0 {
 		return false
 	}
 	return rw.enterRead()
@@ -148,7 +146,7 @@ func (rw *RWMutex) TryRLock() bool {
 // may call it, as with sync.RWMutex. It panics if this process holds no
 // read lock on rw.
 func (rw *RWMutex) RUnlock() {
-	if !rw.dropSlot(selfSlot) {
+	if !rw.dropSlot(selfSlot()) {
 		panic("memfile: RUnlock of unlocked RWMutex")
 	}
 }
@@ -157,7 +155,7 @@ func (rw *RWMutex) RUnlock() {
 // readers that wait for a free slot.
 func (rw *RWMutex) afterReadLeave(freed bool) {
 	rw.wakeWriter()
-	if freed && atomic.LoadUint32(&rw.rwait) != 0 {
+	if freed && sw.LoadUint32(&rw.rwait) != 0 {
 		rw.openGate()
 	}
 }
@@ -170,11 +168,11 @@ func (rw *RWMutex) afterReadLeave(freed bool) {
 // through the wake-up (until its slice ran out: 50 ms stalls, measured).
 func (rw *RWMutex) wakeWriter() {
 	for {
-		r := atomic.LoadUint32(&rw.rstate)
+		r := sw.LoadUint32(&rw.rstate)
 		if r&rwWriterSleeps == 0 {
 			return
 		}
-		if atomic.CompareAndSwapUint32(&rw.rstate, r, r&^rwWriterSleeps) {
+		if sw.CompareAndSwapUint32(&rw.rstate, r, r&^rwWriterSleeps) {
 			wake(&rw.rstate, 1)
 			return
 		}
@@ -183,8 +181,8 @@ func (rw *RWMutex) wakeWriter() {
 
 // openGate wakes every reader sleeping on the gate.
 func (rw *RWMutex) openGate() {
-	atomic.AddUint32(&rw.gate, 1)
-	if n := atomic.LoadUint32(&rw.rwait); n > 0 {
+	sw.AddUint32(&rw.gate, 1)
+	if n := sw.LoadUint32(&rw.rwait); n > 0 {
 		wake(&rw.gate, int(n))
 	}
 }
@@ -195,8 +193,10 @@ func (rw *RWMutex) openGate() {
 // test's, or a broken peer's).
 func slotStart(token uint32) int { return int(token * 0x9E3779B1 >> 28 % rwSlots) }
 
-// selfSlot is slotStart(selfToken), fixed like the token.
-var selfSlot = slotStart(selfToken)
+// selfSlot is where this process's holds go first: slotStart of its
+// token (a multiply and a shift; under the explorer each simulated
+// process has its own).
+func selfSlot() int { return slotStart(self()) }
 
 // enterRead takes one read hold in a slot of this process, then checks
 // for a writer that came meanwhile (who will see the hold: both sides
@@ -207,7 +207,7 @@ func (rw *RWMutex) enterRead() bool {
 	if !ok {
 		return false
 	}
-	if atomic.LoadUint32(&rw.rstate)&rwWriter != 0 {
+	if sw.LoadUint32(&rw.rstate)&rwWriter != 0 {
 		rw.dropSlot(i) // backing out: any hold of ours will do
 		return false
 	}
@@ -219,17 +219,18 @@ func (rw *RWMutex) enterRead() bool {
 // a free slot it claims, its first one (slotStart) if it can. It reports
 // false if no slot carries the token and none is free.
 func (rw *RWMutex) takeSlot() (int, bool) {
-	tok, home := selfToken, selfSlot
-	s := atomic.LoadUint64(&rw.slots[home])
+	tok := self()
+	home := slotStart(tok)
+	s := sw.LoadUint64(&rw.slots[home])
 	switch {
 	case slotOurs(s) && s < slotFull:
-		if atomic.CompareAndSwapUint64(&rw.slots[home], s, s+slotHold) {
+		if sw.CompareAndSwapUint64(&rw.slots[home], s, s+slotHold) {
 			return home, true
 		}
 	case s == 0 && strays.Load() <= 0:
 		// No slot of this process is elsewhere (in any RWMutex), so this
 		// is where its holds go.
-		if atomic.CompareAndSwapUint64(&rw.slots[home], 0, uint64(tok)|slotHold) {
+		if sw.CompareAndSwapUint64(&rw.slots[home], 0, uint64(tok)|slotHold) {
 			return home, true
 		}
 	}
@@ -244,19 +245,19 @@ func (rw *RWMutex) takeSlot() (int, bool) {
 // elsewhere join it rather than spread a process over two slots. It is
 // only a hint: the holds of a process may be in any of its slots, and
 // every removal looks at all of them (dropSlot).
-var strays atomic.Int32
+var strays sw.Int32
 
 // takeSlotSlow is takeSlot when the first slot it looked at is neither
 // this process's nor free for it, or changed under it.
 func (rw *RWMutex) takeSlotSlow(home int) (int, bool) {
-	tok := selfToken
+	tok := self()
 	for {
 		free := -1
 		for k := 0; k < rwSlots; k++ {
 			i := (home + k) & (rwSlots - 1)
-			s := atomic.LoadUint64(&rw.slots[i])
+			s := sw.LoadUint64(&rw.slots[i])
 			if slotOurs(s) && s < slotFull {
-				if atomic.CompareAndSwapUint64(&rw.slots[i], s, s+slotHold) {
+				if sw.CompareAndSwapUint64(&rw.slots[i], s, s+slotHold) {
 					return i, true
 				}
 				k-- // changed: look at this slot again
@@ -273,7 +274,7 @@ func (rw *RWMutex) takeSlotSlow(home int) (int, bool) {
 		if stray {
 			strays.Add(1) // before the claim, so that no takeSlot misses it
 		}
-		if atomic.CompareAndSwapUint64(&rw.slots[free], 0, uint64(tok)|slotHold) {
+		if sw.CompareAndSwapUint64(&rw.slots[free], 0, uint64(tok)|slotHold) {
 			return free, true
 		}
 		if stray {
@@ -291,7 +292,7 @@ func (rw *RWMutex) takeSlotSlow(home int) (int, bool) {
 // It reports false only when this process clearly holds nothing in rw.
 func (rw *RWMutex) dropSlot(first int) bool {
 	first &= rwSlots - 1
-	if s := atomic.LoadUint64(&rw.slots[first]); slotOurs(s) && rw.dropAt(first, s) {
+	if s := sw.LoadUint64(&rw.slots[first]); slotOurs(s) && rw.dropAt(first, s) {
 		return true
 	}
 	return rw.dropSlotSlow(first)
@@ -305,10 +306,10 @@ func (rw *RWMutex) dropAt(i int, s uint64) bool {
 	if nw < slotHold {
 		nw = 0
 	}
-	if !atomic.CompareAndSwapUint64(&rw.slots[i], s, nw) {
+	if !sw.CompareAndSwapUint64(&rw.slots[i], s, nw) {
 		return false
 	}
-	if nw == 0 && i != selfSlot {
+	if nw == 0 && i != selfSlot() {
 		strays.Add(-1)
 	}
 	rw.afterReadLeave(nw == 0)
@@ -334,7 +335,7 @@ func (rw *RWMutex) dropSlotSlow(first int) bool {
 		var seen [rwSlots]uint64
 		for k := 0; k < rwSlots; k++ {
 			i := (first + k) & (rwSlots - 1)
-			s := atomic.LoadUint64(&rw.slots[i])
+			s := sw.LoadUint64(&rw.slots[i])
 			seen[i] = s
 			if !slotOurs(s) {
 				continue
@@ -355,15 +356,15 @@ func (rw *RWMutex) dropSlotSlow(first int) bool {
 
 // rlock is RLockContext; ctx nil waits forever.
 func (rw *RWMutex) rlock(ctx context.Context) error {
-	if atomic.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) == 0 && rw.enterRead() {
+	if sw.LoadUint32(&rw.rstate)&(rwWriter|rwDirty) == 0 && rw.enterRead() {
 		return nil
 	}
 	// A writer holds rw for a few hundred nanoseconds at most, usually:
 	// retry the fast path for a while before sleeping on the gate, which
 	// costs this reader and the writer that opens it a system call each.
-	sp := shmx.NewSpinner(spinBudget)
+	sp := sw.NewSpinner(spinBudget)
 	for sp.Spin() {
-		r := atomic.LoadUint32(&rw.rstate)
+		r := sw.LoadUint32(&rw.rstate)
 		if r&rwDirty != 0 {
 			break // the slow path reports it
 		}
@@ -374,20 +375,20 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 	registered := false
 	defer func() {
 		if registered {
-			atomic.AddUint32(&rw.rwait, ^uint32(0))
+			sw.AddUint32(&rw.rwait, ^uint32(0))
 		}
 	}()
 	for {
-		g := atomic.LoadUint32(&rw.gate)
-		r := atomic.LoadUint32(&rw.rstate)
+		g := sw.LoadUint32(&rw.gate)
+		r := sw.LoadUint32(&rw.rstate)
 		if r&rwWriter == 0 && rw.enterRead() {
-			if atomic.LoadUint32(&rw.rstate)&rwDirty != 0 {
+			if sw.LoadUint32(&rw.rstate)&rwDirty != 0 {
 				return ErrOwnerDead
 			}
 			return nil
 		}
 		if !registered {
-			atomic.AddUint32(&rw.rwait, 1)
+			sw.AddUint32(&rw.rwait, 1)
 			registered = true
 			continue // re-check before sleeping
 		}
@@ -421,16 +422,16 @@ func (rw *RWMutex) releaseDeadWriter() {
 func (rw *RWMutex) reapSlots() {
 	reaped := false
 	for i := range rw.slots {
-		s := atomic.LoadUint64(&rw.slots[i])
+		s := sw.LoadUint64(&rw.slots[i])
 		if s != 0 && gone(unsafe.Pointer(&rw.slots[i]), uint32(s)) &&
-			atomic.CompareAndSwapUint64(&rw.slots[i], s, 0) {
+			sw.CompareAndSwapUint64(&rw.slots[i], s, 0) {
 			rw.orState(rwDirty)
 			reaped = true
 		}
 	}
 	if reaped {
 		rw.wakeWriter()
-		if atomic.LoadUint32(&rw.rwait) != 0 {
+		if sw.LoadUint32(&rw.rwait) != 0 {
 			rw.openGate()
 		}
 	}
@@ -439,8 +440,8 @@ func (rw *RWMutex) reapSlots() {
 // orState sets bits in rstate.
 func (rw *RWMutex) orState(bits uint32) {
 	for {
-		r := atomic.LoadUint32(&rw.rstate)
-		if r&bits == bits || atomic.CompareAndSwapUint32(&rw.rstate, r, r|bits) {
+		r := sw.LoadUint32(&rw.rstate)
+		if r&bits == bits || sw.CompareAndSwapUint32(&rw.rstate, r, r|bits) {
 			return
 		}
 	}
@@ -472,8 +473,8 @@ func (rw *RWMutex) TryLock() bool {
 	if !rw.w.TryLock() {
 		return false
 	}
-	r := atomic.LoadUint32(&rw.rstate)
-	if r&rwDirty != 0 || !atomic.CompareAndSwapUint32(&rw.rstate, r, r|rwWriter) {
+	r := sw.LoadUint32(&rw.rstate)
+	if r&rwDirty != 0 || !sw.CompareAndSwapUint32(&rw.rstate, r, r|rwWriter) {
 		rw.w.Unlock()
 		return false
 	}
@@ -487,7 +488,7 @@ func (rw *RWMutex) TryLock() bool {
 // slotsEmpty reports whether no process holds a read lock.
 func (rw *RWMutex) slotsEmpty() bool {
 	for i := range rw.slots {
-		if atomic.LoadUint64(&rw.slots[i]) != 0 {
+		if sw.LoadUint64(&rw.slots[i]) != 0 {
 			return false
 		}
 	}
@@ -507,14 +508,14 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 	// New readers are barred now; those inside leave within their (short)
 	// critical sections: spin for that before sleeping.
 	if !rw.slotsEmpty() {
-		sp := shmx.NewSpinner(spinBudget)
+		sp := sw.NewSpinner(spinBudget)
 		for sp.Spin() && !rw.slotsEmpty() {
 		}
 	}
 	for !rw.slotsEmpty() {
-		r := atomic.LoadUint32(&rw.rstate)
+		r := sw.LoadUint32(&rw.rstate)
 		if r&rwWriterSleeps == 0 {
-			atomic.CompareAndSwapUint32(&rw.rstate, r, r|rwWriterSleeps)
+			sw.CompareAndSwapUint32(&rw.rstate, r, r|rwWriterSleeps)
 			continue // re-check the slots before sleeping
 		}
 		// A reader that left since the check cleared rwWriterSleeps
@@ -525,7 +526,7 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 		}
 		rw.reapSlots() // a reader that does not leave may be gone
 	}
-	if atomic.LoadUint32(&rw.rstate)&rwDirty != 0 {
+	if sw.LoadUint32(&rw.rstate)&rwDirty != 0 {
 		return ErrOwnerDead
 	}
 	return nil
@@ -541,7 +542,7 @@ func (rw *RWMutex) abandonWrite() {
 // Unlock unlocks rw for writing. It panics if rw is not locked for
 // writing.
 func (rw *RWMutex) Unlock() {
-	if atomic.LoadUint32(&rw.rstate)&rwWriter == 0 {
+	if sw.LoadUint32(&rw.rstate)&rwWriter == 0 {
 		panic("memfile: Unlock of unlocked RWMutex")
 	}
 	rw.endWrite()
@@ -550,12 +551,12 @@ func (rw *RWMutex) Unlock() {
 // endWrite clears the writer bits, lets waiting readers in and unlocks w.
 func (rw *RWMutex) endWrite() {
 	for {
-		r := atomic.LoadUint32(&rw.rstate)
-		if atomic.CompareAndSwapUint32(&rw.rstate, r, r&^(rwWriter|rwWriterSleeps)) {
+		r := sw.LoadUint32(&rw.rstate)
+		if sw.CompareAndSwapUint32(&rw.rstate, r, r&^(rwWriter|rwWriterSleeps)) {
 			break
 		}
 	}
-	if atomic.LoadUint32(&rw.rwait) != 0 {
+	if sw.LoadUint32(&rw.rwait) != 0 {
 		rw.openGate()
 	}
 	rw.w.Unlock()
@@ -573,12 +574,12 @@ func (r *rlocker) Unlock() { (*RWMutex)(r).RUnlock() }
 // MarkConsistent declares that the data rw protects is consistent again
 // after a holder died (see RWMutex). The caller must hold rw for writing.
 func (rw *RWMutex) MarkConsistent() {
-	if atomic.LoadUint32(&rw.rstate)&rwWriter == 0 {
+	if sw.LoadUint32(&rw.rstate)&rwWriter == 0 {
 		panic("memfile: MarkConsistent of RWMutex not locked for writing")
 	}
 	for {
-		r := atomic.LoadUint32(&rw.rstate)
-		if r&rwDirty == 0 || atomic.CompareAndSwapUint32(&rw.rstate, r, r&^rwDirty) {
+		r := sw.LoadUint32(&rw.rstate)
+		if r&rwDirty == 0 || sw.CompareAndSwapUint32(&rw.rstate, r, r&^rwDirty) {
 			break
 		}
 	}

@@ -471,7 +471,7 @@ func BenchmarkRWMutexRLockParallel(b *testing.B) {
 // strays ends where it started.
 func TestRWMutexHoldsInTwoSlots(t *testing.T) {
 	var rw RWMutex
-	home, next := selfSlot, (selfSlot+1)%rwSlots
+	home, next := selfSlot(), (selfSlot()+1)%rwSlots
 	start := strays.Load()
 	rw.RLock() // goroutine A, in the first slot
 	// Goroutine C claimed the next slot at the same time (takeSlotSlow).
@@ -502,7 +502,7 @@ func TestRWMutexHoldsInTwoSlots(t *testing.T) {
 func TestRWMutexRUnlockBesideOtherProcess(t *testing.T) {
 	var rw RWMutex
 	other := uint64(collidingToken(t)) | 2*slotHold
-	atomic.StoreUint64(&rw.slots[selfSlot], other)
+	atomic.StoreUint64(&rw.slots[selfSlot()], other)
 	func() {
 		defer func() {
 			if s, _ := recover().(string); !strings.Contains(s, "RUnlock of unlocked RWMutex") {
@@ -511,14 +511,14 @@ func TestRWMutexRUnlockBesideOtherProcess(t *testing.T) {
 		}()
 		rw.RUnlock()
 	}()
-	if s := atomic.LoadUint64(&rw.slots[selfSlot]); s != other {
+	if s := atomic.LoadUint64(&rw.slots[selfSlot()]); s != other {
 		t.Errorf("RUnlock changed the other process's slot from %#x to %#x", other, s)
 	}
 	rw.RLock() // beside it, in the next slot
 	rw.RUnlock()
-	if s := atomic.LoadUint64(&rw.slots[selfSlot]); s != other {
+	if s := atomic.LoadUint64(&rw.slots[selfSlot()]); s != other {
 		t.Errorf("RLock and RUnlock changed the other process's slot from %#x to %#x", other, s)
 	}
-	atomic.StoreUint64(&rw.slots[selfSlot], 0)
+	atomic.StoreUint64(&rw.slots[selfSlot()], 0)
 	checkSlotsFree(t, &rw, "all left")
 }

@@ -170,6 +170,14 @@ func (s *Sim) Process() *Proc {
 	return p
 }
 
+// ProcessWithToken makes a simulated process with a chosen token, for
+// models that need two tokens to collide somewhere (a hash, a slot).
+func (s *Sim) ProcessWithToken(token uint32) *Proc {
+	p := s.Process()
+	p.Token = token
+	return p
+}
+
 // Go starts fn as a goroutine of process p.
 func (s *Sim) Go(p *Proc, fn func()) {
 	t := &thread{id: len(s.threads), proc: p, fn: fn, resume: make(chan bool)}
