@@ -322,13 +322,13 @@ func waitReady(b []byte, timeout time.Duration) error {
 	if w == nil {
 		return nil // ParseHeader reports the short or odd mapping
 	}
-	deadline := time.Now().Add(timeout)
+	deadline := sw.Now().Add(timeout)
 	sleep := 50 * time.Microsecond
 	for w.Load() == stateInit {
-		if time.Now().After(deadline) {
+		if sw.Now().After(deadline) {
 			return fmt.Errorf("memfile: creator did not finish the header within %v: %w", timeout, ErrNotReady)
 		}
-		time.Sleep(sleep)
+		sw.Sleep(sleep)
 		sleep = min(2*sleep, 10*time.Millisecond)
 	}
 	return nil
