@@ -99,7 +99,7 @@ func explore(t *testing.T, m model) {
 			cfg.Strategy, cfg.Script = sw.Exhaustive, script
 		}
 		if cfg.Strategy != sw.Exhaustive && rng.IntN(4) != 0 {
-			cfg.KillStep, cfg.KillProc = 1+rng.IntN(steps*2), rng.IntN(m.procs)
+			cfg.KillStep, cfg.KillProc = 1+rng.IntN(steps), rng.IntN(m.procs)
 		}
 		r := sw.Explore(cfg, m.build)
 		if r.Killed && m.killsMayStall && strings.HasPrefix(r.Failure, "no end") {
