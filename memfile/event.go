@@ -138,23 +138,21 @@ func (e *Event) TryWait() bool {
 
 // Wait waits until e is set (consuming the signal of an auto-reset
 // event) or ctx is done; then it returns ctx.Err() and leaves e
-// unchanged. Cancellation is noticed within 10 ms. Wait spins for up to
+// unchanged. Cancellation is noticed at once (nil ctx means context.Background()). Wait spins for up to
 // 10 µs before it sleeps, so a hand-off between processes running on
 // different CPUs costs no system call on either side.
 func (e *Event) Wait(ctx context.Context) error {
+	ctx = cancellable(ctx)
 	if e.TryWait() {
 		return nil
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
 	// A peer on another CPU usually sets the event within a microsecond
 	// or two: spin for that before paying a futex sleep and wake-up.
 	if spinFor(handoffSpinBudget, e.TryWait) {
 		return nil
-	}
-	if ctx.Done() == nil {
-		ctx = nil
 	}
 	sw.AddUint32(&e.waiters, 1)
 	for {

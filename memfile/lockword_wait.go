@@ -34,9 +34,6 @@ const (
 	// shortWait is the slice of a waiter that nobody can wake (it is not
 	// counted anywhere, so it polls).
 	shortWait = 10 * time.Millisecond
-	// cancelWait bounds a sleep under a context that can be cancelled:
-	// cancellation is noticed within this time.
-	cancelWait = 10 * time.Millisecond
 	// starveAfter is how long a waiter waits before the lock turns fair
 	// (sync.Mutex's starvationThresholdNs).
 	starveAfter = time.Millisecond
@@ -60,24 +57,55 @@ func spinFor(budget time.Duration, try func() bool) bool {
 // past ctx's deadline. It returns ctx.Err() when ctx is done (or its
 // deadline passed), else nil: woken, timed out or spurious alike, since
 // every caller re-reads its word anyway.
+//
+// A ctx that can be cancelled (callers pass nil otherwise, see
+// cancellable) wakes the sleep the moment it is done: context.AfterFunc
+// wakes every sleeper of addr (the others, in this or other processes,
+// re-check their word and sleep again), so cancellation costs no polling
+// and is noticed at once. Only a cancellation in the instant between the
+// check of ctx and the kernel's check of the word is noticed late, at the
+// end of the slice. The wake-up may come after sleep returned and the
+// memory was unmapped: a futex wake of an address that is not mapped only
+// fails, it touches nothing.
 func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) error {
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// ctx can be cancelled (the callers pass nil otherwise): wake up
-		// often enough to notice, and never sleep past its deadline.
-		slice = min(slice, cancelWait)
-		if dl, ok := ctx.Deadline(); ok {
-			left := sw.Until(dl)
-			if left <= 0 {
-				return context.DeadlineExceeded // ctx.Err() may lag its timer
-			}
-			slice = min(slice, left)
-		}
+	if ctx == nil {
+		sw.Wait(addr, val, slice)
+		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := sw.Until(dl)
+		if left <= 0 {
+			return context.DeadlineExceeded // ctx.Err() may lag its timer
+		}
+		slice = min(slice, left)
+	}
+	stop := context.AfterFunc(ctx, func() { sw.WakeAll(addr) })
 	sw.Wait(addr, val, slice)
-	return nil
+	stop()
+	return ctx.Err()
+}
+
+// cancellable is the package's one rule for the contexts its blocking
+// calls take: nil means context.Background(), and a context that can
+// never be done (Done() == nil) is dropped, so that the waits below test
+// only for nil ("wait as long as it takes").
+func cancellable(ctx context.Context) context.Context {
+	if ctx == nil || ctx.Done() == nil {
+		return nil
+	}
+	return ctx
+}
+
+// background is cancellable for code that wants a context in any case:
+// nil becomes context.Background().
+func background(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }
 
 // wake wakes up to n sleepers on addr; callers only call it when their

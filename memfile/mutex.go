@@ -160,8 +160,8 @@ func (m *Mutex) lockOrPanic() {
 
 // LockContext locks m, waiting until it can or until ctx is done; then it
 // returns ctx.Err() and leaves m as it found it. Cancellation is noticed
-// within 10 ms (the wait sleeps in slices that short under a ctx that can
-// be cancelled).
+// at once: it wakes the wait (context.AfterFunc), no polling. A nil ctx
+// means context.Background().
 //
 // If the owner of m died holding it, LockContext takes the lock over and
 // returns an error matching ErrOwnerDead with the lock held: the caller
@@ -178,10 +178,7 @@ func (m *Mutex) lockCtx(ctx context.Context) error {
 	if sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		return nil
 	}
-	if ctx != nil && ctx.Done() == nil {
-		ctx = nil // cannot be cancelled: skip the checks
-	}
-	return m.lockSlow(ctx)
+	return m.lockSlow(cancellable(ctx))
 }
 
 // MarkConsistent declares that the data m protects is consistent again

@@ -27,6 +27,7 @@ func (r *Ring) TrySend(msg []byte) bool {
 // done (then it returns ctx.Err() and the ring is unchanged). It returns
 // an error if msg is longer than SlotSize.
 func (r *Ring) Send(ctx context.Context, msg []byte) error {
+	ctx = background(ctx)
 	if len(msg) > r.slotSize {
 		return fmt.Errorf("memfile: Ring.Send: message of %d bytes exceeds the slot size %d", len(msg), r.slotSize)
 	}
@@ -61,6 +62,7 @@ func (r *Ring) TryRecv(buf []byte) (n int, ok bool) {
 // it into buf. A message longer than buf is truncated to len(buf) and
 // reported with n = its full length and io.ErrShortBuffer.
 func (r *Ring) Recv(ctx context.Context, buf []byte) (int, error) {
+	ctx = background(ctx)
 	for {
 		pos, err := r.acquire(ctx, true)
 		if err != nil {
@@ -108,6 +110,7 @@ func (r *Ring) TryBeginSend() (SendSlot, bool) {
 // BeginSend claims a free slot, waiting while the ring is full until ctx
 // is done (then it returns ctx.Err()).
 func (r *Ring) BeginSend(ctx context.Context) (SendSlot, error) {
+	ctx = background(ctx)
 	pos, err := r.acquire(ctx, false)
 	return SendSlot{r, pos}, err
 }
@@ -173,6 +176,7 @@ func (r *Ring) TryBeginRecv() (RecvSlot, bool) {
 // BeginRecv claims the oldest message, waiting while the ring is empty
 // until ctx is done (then it returns ctx.Err()).
 func (r *Ring) BeginRecv(ctx context.Context) (RecvSlot, error) {
+	ctx = background(ctx)
 	for {
 		pos, err := r.acquire(ctx, true)
 		if err != nil {

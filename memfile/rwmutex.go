@@ -125,10 +125,7 @@ func (rw *RWMutex) RLock() {
 // error matching ErrOwnerDead, with the read lock held, while rw is
 // inconsistent because a holder died (see RWMutex).
 func (rw *RWMutex) RLockContext(ctx context.Context) error {
-	if ctx.Done() == nil {
-		ctx = nil
-	}
-	return rw.rlock(ctx)
+	return rw.rlock(cancellable(ctx))
 }
 
 // TryRLock tries to lock rw for reading without waiting and reports
@@ -461,10 +458,7 @@ func (rw *RWMutex) Lock() {
 // reader died holding rw, it returns an error matching ErrOwnerDead with
 // the write lock held: repair the data, call MarkConsistent, Unlock.
 func (rw *RWMutex) LockContext(ctx context.Context) error {
-	if ctx.Done() == nil {
-		ctx = nil
-	}
-	return rw.lock(ctx)
+	return rw.lock(cancellable(ctx))
 }
 
 // TryLock tries to lock rw for writing without waiting and reports

@@ -92,20 +92,18 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // Acquire takes n units, waiting until they are available or ctx is
 // done; then it returns ctx.Err() and leaves s unchanged (no unit is
 // taken). If n exceeds the capacity, Acquire waits for ctx without hope,
-// as x/sync/semaphore does. Cancellation is noticed within 10 ms. Like
+// as x/sync/semaphore does. Cancellation is noticed at once (nil ctx means context.Background()). Like
 // Event.Wait, Acquire spins for up to 10 µs before it sleeps.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	ctx = cancellable(ctx)
 	if s.TryAcquire(n) {
 		return nil
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
 	if spinFor(handoffSpinBudget, func() bool { return s.TryAcquire(n) }) {
 		return nil
-	}
-	if ctx.Done() == nil {
-		ctx = nil
 	}
 	u := units(n)
 	sw.AddUint32(&s.waiters, 1)
