@@ -10,41 +10,51 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// wakeCounts: neither WakeByAddress nor ReleaseSemaphore says.
-const wakeCounts = false
+// wakeCounts: Wake counts the waiters it woke from a waiter queue (see
+// queue_windows.go), exactly while no waiter overflowed its queue.
+const wakeCounts = true
 
 // Windows has two wait paths, chosen per word by the registry (see
 // Register): waiter and waker look the word up the same way, so within a
-// process they always agree on the path.
+// process they always agree on the path. Both go through a waiter queue
+// (queue_windows.go), which makes Wake exact and wakes waiters oldest
+// first, and differ in where the queue lives and how a waiter sleeps.
 //
-// Process-local words (not inside a registered view) use WaitOnAddress
-// and WakeByAddressSingle/All: fast, but keyed by address in a per-process
-// table, so they never wake another process.
+// Process-local words (not inside a registered view) share one table in
+// this process's memory, keyed by address; a waiter sleeps with
+// WaitOnAddress on its own slot, which a Wake changes and then wakes with
+// WakeByAddressSingle. WaitOnAddress is keyed by address in a per-process
+// table, so this path never wakes another process.
 //
-// Words inside a registered view use a named kernel semaphore per word,
-// Local\shmx-futex-<object>-<hash>-<offset> (see semName), created or
-// opened lazily and cached per process. Wait checks *addr == val and then
-// waits on the semaphore; Wake releases n counts. A semaphore is sticky:
-// a release between a waiter's check and its WaitForSingleObject is
-// banked, not lost. Banked counts nobody consumed only cause spurious
-// wake-ups later, which callers tolerate; semMax bounds them.
+// Words inside a registered view use the table of the view's object: a
+// named pagefile-backed mapping, <ns>shmx-futexq1-<object>-<hash>, that
+// every process using the object's words opens (see queueName), keyed by
+// the word's offset in the object; a waiter sleeps on its slot's named
+// auto-reset event, which a Wake sets. Before the queues, these words
+// slept on one named semaphore per word and a Wake released n counts:
+// with no count of who was asleep, a Wake nobody waited for banked counts
+// (up to semMax) that later waits consumed as spurious returns, and a
+// count released for a waiter between its check of the word and its
+// WaitForSingleObject could be taken by another waiter (the waker itself,
+// waiting for the answer), leaving the intended one asleep until its
+// slice ended. In the queue a wake-up is marked in the woken waiter's own
+// slot, so nobody else can take it.
 //
-// There is no cross-process count of waiters, so WakeAll releases semMax
-// (64) counts at most, and a Wake never releases more. To make sure no
-// waiter sleeps forever because of a capped or missed wake (or a waker
-// that died), a cross-process wait sleeps in slices of at most waitSlice
-// and re-checks *addr between slices: a waiter beyond the cap notices a
-// changed word within one slice. A Wake that leaves the word unchanged
-// reaches at most semMax waiters.
+// The semaphore (and, for local words, WaitOnAddress on the word itself)
+// remains the fallback of a waiter that finds its table full or cannot
+// open it; see the top of queue_windows.go for how a Wake reaches those.
+// A process that cannot open the table of an object at all (no
+// privilege for a Global\ mapping that nobody created yet) uses the
+// semaphore for its Waits and Wakes of that object's words; it then
+// meets queued waiters of other processes only through their slices.
 //
-// The check of *addr and the wait are two steps, so a count released for
-// one waiter can be taken by another waiter of the same word (for
-// instance the waker itself, waiting for an answer on that word) while
-// the intended one is between its check and its wait; the taker returns
-// spuriously and the intended waiter sleeps until its slice ends. Slices
-// therefore start at firstSlice and double up to waitSlice: such a waiter
-// re-checks soon after it started waiting, which is exactly when the race
-// happens, while a long wait costs only a handful of extra wake-ups.
+// Every cross-process wait sleeps in slices of at most waitSlice and
+// re-checks *addr between slices, so that no waiter sleeps forever for a
+// wake-up that was never signalled: a waker killed between marking a
+// waiter woken and setting its event, or a waker on the fallback path.
+// Fallback semaphore waits start at firstSlice and double up to
+// waitSlice, because there a count released for one waiter can still be
+// taken by another; see waitSem.
 
 // firstSlice and waitSlice bound one WaitForSingleObject of a
 // cross-process wait: the first one, and every later one.
@@ -60,13 +70,25 @@ var (
 	procWakeByAddressAll    = modSynch.NewProc("WakeByAddressAll")
 )
 
-// wait picks the path of addr: a named semaphore for a registered word,
-// WaitOnAddress otherwise.
+// wait picks the table of addr: the one of its registered object, or
+// the process-local one. A registered word whose table cannot be opened
+// sleeps on its named semaphore.
 func wait(addr *uint32, val uint32, timeout time.Duration) error {
 	name, off, ok := lookup(addr)
 	if !ok {
-		return waitLocal(addr, val, timeout)
+		return localQueue.wait(addr, val, uint64(uintptr(unsafe.Pointer(addr))), timeout, 0)
 	}
+	q, err := acquireQueue(name)
+	if err != nil {
+		return waitNamedSem(name, off, addr, val, timeout)
+	}
+	defer q.release()
+	return q.wait(addr, val, uint64(off), timeout, off)
+}
+
+// waitNamedSem waits on the named semaphore of the word at off in object
+// name: the fallback path.
+func waitNamedSem(name string, off uintptr, addr *uint32, val uint32, timeout time.Duration) error {
 	s, err := acquireSem(name, off)
 	if err != nil {
 		return err
@@ -76,9 +98,13 @@ func wait(addr *uint32, val uint32, timeout time.Duration) error {
 }
 
 // waitSem waits on the word's semaphore in growing slices (firstSlice up
-// to waitSlice), re-checking *addr before each, until a release, a change of the word or
-// the deadline. It checks the deadline against the monotonic clock, since
-// a Windows wait may end up to a timer tick early.
+// to waitSlice), re-checking *addr before each, until a release, a change
+// of the word or the deadline. It checks the deadline against the
+// monotonic clock, since a Windows wait may end up to a timer tick early.
+// A count released for another waiter between its check and its wait can
+// end this wait instead (the semaphore cannot tell waiters apart), which
+// returns spuriously; the other waiter then notices at the end of a
+// slice, soon since slices start short.
 func waitSem(h windows.Handle, addr *uint32, val uint32, timeout time.Duration) error {
 	var deadline time.Time
 	if timeout > 0 {
@@ -109,7 +135,8 @@ func waitSem(h windows.Handle, addr *uint32, val uint32, timeout time.Duration) 
 	}
 }
 
-// waitLocal is WaitOnAddress, which compares *addr with val itself and may
+// waitLocal is WaitOnAddress on the word itself (the fallback path of
+// process-local words), which compares *addr with val itself and may
 // also return spuriously or a tick early; on a timeout it re-checks the
 // deadline and the word.
 func waitLocal(addr *uint32, val uint32, timeout time.Duration) error {
@@ -149,19 +176,30 @@ func millis(d time.Duration) uint32 {
 	return uint32(min(ms, windows.INFINITE-1))
 }
 
-// wake releases up to n counts of a registered word's semaphore, or wakes
-// WaitOnAddress waiters of a local word. Neither reports a count.
+// wake wakes up to n waiters of addr from its table (see wait) and
+// returns how many it woke.
 func wake(addr *uint32, n int) (int, error) {
 	name, off, ok := lookup(addr)
 	if !ok {
-		return 0, wakeLocal(addr, n)
+		return localQueue.wake(uint64(uintptr(unsafe.Pointer(addr))), n, addr, 0)
 	}
+	q, err := acquireQueue(name)
+	if err != nil {
+		return 0, wakeNamedSem(name, off, n)
+	}
+	defer q.release()
+	return q.wake(uint64(off), n, addr, off)
+}
+
+// wakeNamedSem releases up to n counts of the named semaphore of the
+// word at off in object name: the fallback path.
+func wakeNamedSem(name string, off uintptr, n int) error {
 	s, err := acquireSem(name, off)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer s.release()
-	return 0, releaseSem(s.h, n)
+	return releaseSem(s.h, n)
 }
 
 // releaseSem adds min(n, semMax) counts to h. ReleaseSemaphore adds all or
@@ -182,7 +220,8 @@ func releaseSem(h windows.Handle, n int) error {
 	return nil
 }
 
-// wakeLocal wakes WaitOnAddress waiters: one call per waiter for small n,
+// wakeLocal wakes WaitOnAddress waiters of the word itself (the fallback
+// path of process-local words): one call per waiter for small n,
 // WakeByAddressAll beyond semMax (waking more than asked is allowed).
 func wakeLocal(addr *uint32, n int) error {
 	if n > semMax {

@@ -51,8 +51,8 @@ func register(mem []byte, name string) error {
 }
 
 // unregister publishes a registry without the range that starts at mem,
-// and closes the cached semaphores of its name once no other view of that
-// object remains registered.
+// and closes the cached waiter queue and semaphores of its name once no
+// other view of that object remains registered.
 func unregister(mem []byte) {
 	base, _ := span(mem)
 	regMu.Lock()
@@ -73,6 +73,7 @@ func unregister(mem []byte) {
 			return
 		}
 	}
+	dropQueue(name)
 	dropSemaphores(name)
 }
 

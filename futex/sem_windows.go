@@ -12,10 +12,14 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// Named semaphores are the fallback path of registered words (see
+// futex_windows.go): a waiter that finds its object's waiter queue full,
+// or cannot open it, sleeps on the word's semaphore.
+
 // semMax is the maximum count of every futex semaphore. It bounds how
 // many wake-ups a semaphore can bank while nobody waits (each one later
 // costs a waiter a spurious return), and it is the cap on the wake-ups one
-// Wake or WakeAll releases.
+// Wake or WakeAll releases on the fallback path.
 const semMax = 64
 
 var (
@@ -116,13 +120,21 @@ func dropSemaphores(name string) {
 
 // semName derives the kernel object name of the semaphore for the word at
 // off in object name, identically in every process:
-// Local\shmx-futex-<readable part of name>-<FNV-1a of name>-<off in hex>.
-// Object names may not contain '\' after the namespace and are limited in
-// length, so only a sanitised, bounded prefix of name is kept for
-// readability and the hash of the full name keeps distinct names distinct.
-// A name in the Global\ namespace gets a Global\ semaphore, so that
-// processes of other sessions that can open the mapping meet too.
+// Local\shmx-futex-<readable part of name>-<FNV-1a of name>-<off in hex>
+// (see objName).
 func semName(name string, off uintptr) string {
+	return objName("futex", name) + "-" + strconv.FormatUint(uint64(off), 16)
+}
+
+// objName derives the name of a kernel object of kind for object name,
+// identically in every process: <ns>shmx-<kind>-<readable part of
+// name>-<FNV-1a of name>. Object names may not contain '\' after the
+// namespace and are limited in length, so only a sanitised, bounded
+// prefix of name is kept for readability and the hash of the full name
+// keeps distinct names distinct. A name in the Global\ namespace gets a
+// Global\ object, so that processes of other sessions that can open the
+// mapping meet too; any other gets a Local\ one.
+func objName(kind, name string) string {
 	ns := `Local\`
 	if len(name) >= 7 && strings.EqualFold(name[:7], `Global\`) {
 		ns = `Global\`
@@ -131,7 +143,9 @@ func semName(name string, off uintptr) string {
 	h.Write([]byte(name))
 	var b strings.Builder
 	b.WriteString(ns)
-	b.WriteString("shmx-futex-")
+	b.WriteString("shmx-")
+	b.WriteString(kind)
+	b.WriteByte('-')
 	for i := 0; i < len(name) && i < 64; i++ {
 		c := name[i]
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
@@ -142,7 +156,5 @@ func semName(name string, off uintptr) string {
 	}
 	b.WriteByte('-')
 	b.WriteString(strconv.FormatUint(h.Sum64(), 16))
-	b.WriteByte('-')
-	b.WriteString(strconv.FormatUint(uint64(off), 16))
 	return b.String()
 }
