@@ -585,32 +585,35 @@ func reclaimRaceModel(reclaimers int) model {
 			})
 		}
 		sp := s.Process()
-		sent := false
+		sent, sendOver := false, false
 		s.Go(sp, func() {
 			r, _ := RingAt(b)
-			for range 50 {
+			defer func() { sendOver = true }()
+			for {
 				if r.TrySend([]byte{4}) {
 					sent = true
 					return
 				}
 				r.Reclaim()
+				sw.Sleep(5 * time.Microsecond)
 			}
 		})
 		cp := s.Process()
 		s.Go(cp, func() {
 			r, _ := RingAt(b)
 			buf := make([]byte, 8)
-			for range 200 {
+			for len(got) < 4 {
 				if n, ok := r.TryRecv(buf); ok {
 					got = append(got, buf[:n]...)
-					if len(got) == 4 {
-						return
-					}
 					continue
 				}
-				r.Reclaim()
+				if r.Reclaim() == 0 && (sendOver || sp.Dead) && r.Len() == 0 {
+					return
+				}
+				sw.Sleep(5 * time.Microsecond)
 			}
 		})
+		s.StallOK(func() bool { return cp.Dead }) // the ring stays full: nobody reads
 		s.Check(func() string { return fail })
 		s.Final(func() string {
 			if cp.Dead {
@@ -636,14 +639,19 @@ func TestExploreRingReclaimRace(t *testing.T) {
 	explore(t, reclaimRaceModel(3))
 }
 
-// TestExploreRingRegressions replays the schedule in which the explorer
+// TestExploreRingRegressions replays schedules in which the explorer
 // found issue 14's bug 2 with the fix reverted (reclaimSend moved head by
-// a stale sighting and lost message 1): schedule 18,451 of reclaim race
-// x2.
+// a stale sighting and lost message 1): schedules 18,451 and 6,934 of
+// reclaim race x2 (the second with the model's consumer polling until the
+// sender is over). Both fail on the old reclaimSend.
 func TestExploreRingRegressions(t *testing.T) {
-	cfg := sw.Config{Strategy: sw.Random, Seed: 18451, MaxSteps: 30000, StepTime: 64 * time.Microsecond}
-	if r := sw.Explore(cfg, reclaimRaceModel(2).build); r.Failure != "" {
-		t.Fatalf("%v: %s", cfg, r.Failure)
+	for _, cfg := range []sw.Config{
+		{Strategy: sw.Random, Seed: 18451, MaxSteps: 30000, StepTime: 64 * time.Microsecond},
+		{Strategy: sw.Random, Seed: 6934, MaxSteps: 30000, KillStep: 84, KillProc: 3, StepTime: 21 * time.Microsecond},
+	} {
+		if r := sw.Explore(cfg, reclaimRaceModel(2).build); r.Failure != "" {
+			t.Errorf("%v: %s", cfg, r.Failure)
+		}
 	}
 }
 

@@ -22,9 +22,13 @@ const (
 	// with Probabilistic Guarantees of Finding Bugs", ASPLOS 2010): bugs
 	// that need few ordering constraints are found with high probability.
 	PCT
-	// Exhaustive enumerates every schedule of a small case depth-first,
-	// one per Explore call: Config.Script selects the branch (see
-	// Result.Next).
+	// Exhaustive enumerates schedules depth-first, one per Explore call
+	// (Config.Script selects the branch, see Result.Next), with at most
+	// Config.Preemptions preemptions each (CHESS's and loom's bound): at
+	// every step the goroutine that ran last goes on unless the script
+	// switches to another, and a switch away from one that could go on
+	// is a preemption. Every schedule of up to that many preemptions is
+	// visited, which is where most concurrency bugs are.
 	Exhaustive
 )
 
@@ -49,6 +53,8 @@ type Config struct {
 	PCTDepth int
 	// Script holds the choices of an Exhaustive schedule.
 	Script []int
+	// Preemptions bounds an Exhaustive schedule's preemptions (default 2).
+	Preemptions int
 	// Trace keeps a line per memory operation in Result.Trace (slow: for
 	// replaying a failure).
 	Trace bool
@@ -109,8 +115,9 @@ type Sim struct {
 	streak  int // steps in a row it took
 	lowest  int // the lowest priority given so far
 	// Exhaustive
-	choices []int // choices made, per branching step
-	options []int // number of options at each branching step
+	choices   []int // choices made, per branching step
+	options   []int // number of options at each branching step
+	preempted int   // preemptions so far
 }
 
 type threadState int
@@ -221,6 +228,9 @@ func Explore(cfg Config, setup func(*Sim)) Result {
 	}
 	if cfg.PCTDepth <= 0 {
 		cfg.PCTDepth = 3
+	}
+	if cfg.Preemptions <= 0 {
+		cfg.Preemptions = 2
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		back: make(chan struct{}), waiters: map[*uint32][]*thread{}, lastID: -1}
@@ -384,7 +394,18 @@ func (s *Sim) pick(ready []*thread) *thread {
 		s.lastID = best.id
 		return best
 	case Exhaustive:
-		if len(ready) == 1 {
+		// Option 0 is the goroutine that ran last, if it can go on.
+		if last := s.last(); last != nil {
+			for i, t := range ready {
+				if t == last && i > 0 {
+					ready = append([]*thread{last}, append(ready[:i:i], ready[i+1:]...)...)
+					break
+				}
+			}
+		}
+		canGoOn := s.last() != nil && ready[0] == s.last()
+		if len(ready) == 1 || canGoOn && s.preempted >= s.cfg.Preemptions {
+			s.lastID = ready[0].id
 			return ready[0]
 		}
 		i := len(s.choices)
@@ -392,10 +413,15 @@ func (s *Sim) pick(ready []*thread) *thread {
 		if i < len(s.cfg.Script) {
 			c = min(s.cfg.Script[i], len(ready)-1)
 		}
+		if c != 0 && canGoOn {
+			s.preempted++
+		}
 		s.choices = append(s.choices, c)
 		s.options = append(s.options, len(ready))
+		s.lastID = ready[c].id
 		return ready[c]
 	}
+	s.lastID = -1
 	return ready[s.rng.IntN(len(ready))]
 }
 

@@ -138,7 +138,7 @@ func TestExplorerExhaustive(t *testing.T) {
 	}
 	n := 0
 	for script := []int{}; script != nil; n++ {
-		r := Explore(Config{Strategy: Exhaustive, Script: script}, setup)
+		r := Explore(Config{Strategy: Exhaustive, Script: script, Preemptions: 10}, setup)
 		if r.Failure != "" {
 			t.Fatal(r.Failure)
 		}
@@ -151,4 +151,14 @@ func TestExplorerExhaustive(t *testing.T) {
 	if n != 20 {
 		t.Fatalf("%d schedules, want 20", n)
 	}
+	// With at most one preemption: the orders with at most one switch
+	// away from a goroutine that could go on.
+	n = 0
+	for script := []int{}; script != nil; n++ {
+		script = Explore(Config{Strategy: Exhaustive, Script: script, Preemptions: 1}, setup).Next
+	}
+	if n >= 20 || n < 2 {
+		t.Fatalf("%d schedules with one preemption, want fewer than 20", n)
+	}
+	t.Logf("%d schedules with at most one preemption, 20 without a bound", n)
 }
