@@ -314,3 +314,64 @@ func awaitValue(w *uint32, want uint32, to time.Duration) error {
 		}
 	}
 }
+
+// TestNoBankedWakes checks that a Wake nobody waits for leaves nothing
+// behind: a later Wait on the word sleeps until its timeout instead of
+// returning at once. Windows' old semaphore path banked up to 64 counts
+// here, which the next waits consumed as spurious returns.
+func TestNoBankedWakes(t *testing.T) {
+	mem, _ := newShared(t)
+	for name, w := range map[string]*uint32{"heap": new(uint32), "shared": word(mem, 320)} {
+		n, err := futex.Wake(w, 64)
+		if err != nil {
+			t.Fatalf("%s: Wake(64): %v", name, err)
+		}
+		if futex.WakeCounts && n != 0 {
+			t.Errorf("%s: Wake(64) with nobody waiting = %d, want 0", name, n)
+		}
+		if err := futex.Wait(w, 0, 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: Wait after a Wake nobody waited for = %v, want a timeout (a banked wake-up)", name, err)
+		}
+	}
+}
+
+// TestWakeCountsExact checks, where WakeCounts says counts are exact,
+// that the counts of the Wakes that woke k sleepers add up to k: the word
+// never changes, so only wake-ups end the Waits, and each must be counted
+// once. A Wake afterwards counts 0.
+func TestWakeCountsExact(t *testing.T) {
+	if !futex.WakeCounts {
+		t.Skip("this OS does not count wake-ups")
+	}
+	const k = 4
+	mem, _ := newShared(t)
+	for name, w := range map[string]*uint32{"heap": new(uint32), "shared": word(mem, 384)} {
+		t.Run(name, func(t *testing.T) {
+			var returned atomic.Int32
+			for range k {
+				go func() {
+					if err := futex.Wait(w, 0, testproc.Scale(30*time.Second)); err != nil {
+						t.Errorf("Wait = %v, want nil (woken)", err)
+					}
+					returned.Add(1)
+				}()
+			}
+			counted := 0
+			waitFor(t, "every waiter woken", 30*time.Second, func() bool {
+				n, err := futex.Wake(w, 1)
+				if err != nil || n > 1 {
+					t.Fatalf("Wake(1) = %d, %v", n, err)
+				}
+				counted += n
+				time.Sleep(time.Millisecond)
+				return returned.Load() == k
+			})
+			if counted != k {
+				t.Fatalf("the Wakes counted %d woken for %d sleepers", counted, k)
+			}
+			if n, err := futex.Wake(w, 64); n != 0 || err != nil {
+				t.Fatalf("Wake(64) after all left = %d, %v; want 0", n, err)
+			}
+		})
+	}
+}

@@ -92,6 +92,12 @@ const (
 	localSlots  = 1024
 )
 
+// queueSlice bounds one sleep of a queued waiter, after which it
+// re-checks its word: waitSlice, the safety net for a wake-up that was
+// marked but never signalled (a waker killed in between). Tests lengthen
+// it to show that queued waiters need no slice to be woken.
+var queueSlice = waitSlice
+
 // ctl states.
 const (
 	stFilling = 0
@@ -414,7 +420,7 @@ func (q *queue) sleep(i int, c uint64, addr *uint32, val uint32, timeout time.Du
 		h = windows.Handle(q.events[i].Load()) // opened by enqueue
 	}
 	for {
-		slice := waitSlice
+		slice := queueSlice
 		if timeout > 0 {
 			rem := time.Until(deadline)
 			if rem <= 0 {

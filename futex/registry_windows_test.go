@@ -46,6 +46,33 @@ func TestSemName(t *testing.T) {
 	}
 }
 
+// TestQueueNames checks the names of the waiter queue's mapping and
+// events: the object's namespace, one backslash, distinct per object and
+// per slot, short enough for the longest object name.
+func TestQueueNames(t *testing.T) {
+	long := strings.Repeat("y", 1000)
+	for _, c := range []struct{ name, prefix string }{
+		{"seg", `Local\shmx-futexq1-seg-`},
+		{`Global\seg`, `Global\shmx-futexq1-Global_seg-`},
+		{long, `Local\shmx-futexq1-` + long[:64] + "-"},
+	} {
+		q := queueName(c.name)
+		if !strings.HasPrefix(q, c.prefix) || strings.Count(q, `\`) != 1 || len(q) > 128 {
+			t.Errorf("queueName(%.20q) = %q, want prefix %q, one backslash, at most 128 bytes", c.name, q, c.prefix)
+		}
+		e := queueEventName(c.name, queueSlots-1)
+		if !strings.HasPrefix(e, strings.Replace(c.prefix, "futexq1", "futexe1", 1)) || strings.Count(e, `\`) != 1 || len(e) > 128 {
+			t.Errorf("queueEventName(%.20q) = %q", c.name, e)
+		}
+	}
+	if queueName("a b") == queueName("a_b") {
+		t.Error("names that sanitise alike share a queue")
+	}
+	if queueEventName("s", 1) == queueEventName("s", 16) || queueEventName("s", 1) == queueEventName("t", 1) {
+		t.Error("events of distinct slots or objects share a name")
+	}
+}
+
 // TestRegistry checks lookup at the edges of registered views, that a
 // registration replaces overlapping ones, and Unregister.
 func TestRegistry(t *testing.T) {
