@@ -56,8 +56,9 @@ const wakeCounts = true
 // waitSlice, because there a count released for one waiter can still be
 // taken by another; see waitSem.
 
-// firstSlice and waitSlice bound one WaitForSingleObject of a
-// cross-process wait: the first one, and every later one.
+// firstSlice and waitSlice bound one sleep of a wait: waitSlice every
+// sleep of a queued waiter (see queueSlice), and the fallback semaphore
+// wait's first sleep is firstSlice, doubling up to waitSlice.
 const (
 	firstSlice = time.Millisecond
 	waitSlice  = 50 * time.Millisecond

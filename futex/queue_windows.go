@@ -1,6 +1,7 @@
 package futex
 
 import (
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -51,7 +52,8 @@ import (
 // Wait: claim a free slot, write key, draw seq and publish seq|waiting,
 // re-check *addr == val (leave if not), then sleep on the slot's wake-up
 // object until ctl says woken, *addr changes (re-checked every
-// waitSlice), or the deadline passes (then leave: a waiter whose leave
+// waitSlice in a shared table, as a safety net for a waker killed
+// between marking and signalling), or the deadline passes (then leave: a waiter whose leave
 // finds it woken returns nil, since a Wake counted it). The slot's
 // wake-up object is a named auto-reset event per slot of a shared table
 // (queueEventName), or the ctl word itself for the local table, slept on
@@ -408,8 +410,8 @@ func (q *queue) leave(i int, c uint64) bool {
 }
 
 // sleep waits until claim c of slot i is woken, *addr differs from val
-// (re-checked at least every waitSlice), or the timeout passes, and
-// leaves the slot.
+// (re-checked at least every queueSlice in a shared table), or the
+// timeout passes, and leaves the slot.
 func (q *queue) sleep(i int, c uint64, addr *uint32, val uint32, timeout time.Duration) error {
 	var deadline time.Time
 	if timeout > 0 {
@@ -419,8 +421,14 @@ func (q *queue) sleep(i int, c uint64, addr *uint32, val uint32, timeout time.Du
 	if !q.local {
 		h = windows.Handle(q.events[i].Load()) // opened by enqueue
 	}
+	slice0 := queueSlice
+	if q.local {
+		// A local waker marks and signals in this process: nothing can
+		// end between the two, so local waiters need no safety net.
+		slice0 = math.MaxInt64
+	}
 	for {
-		slice := queueSlice
+		slice := slice0
 		if timeout > 0 {
 			rem := time.Until(deadline)
 			if rem <= 0 {
