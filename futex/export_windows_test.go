@@ -79,18 +79,28 @@ func Overflow(addr *uint32) uint32 {
 // FillTable claims every free slot of addr's table for this process, as
 // waiters of no word (being filled), so that the next waiter finds no
 // room; the returned function frees them.
-func FillTable(addr *uint32) (free func()) {
+func FillTable(addr *uint32) (free func()) { return fillTable(addr, 0) }
+
+// FillTableDead is FillTable with every slot claimed in the name of a
+// process that is gone: this process's pid with another creation time
+// (what a reused pid looks like).
+func FillTableDead(addr *uint32) (free func()) { return fillTable(addr, ownerSelf^0x5a5a) }
+
+func fillTable(addr *uint32, owner uint64) (free func()) {
 	q, _, done := tableOf(addr)
+	if owner == 0 {
+		owner = q.me
+	}
 	var mine []int
 	for i := range q.slots {
-		if atomic.CompareAndSwapUint64(&q.slots[i].owner, 0, q.me) {
+		if atomic.CompareAndSwapUint64(&q.slots[i].owner, 0, owner) {
 			mine = append(mine, i)
 		}
 	}
 	q.raiseHiwater(uint32(len(q.slots)))
 	return func() {
 		for _, i := range mine {
-			atomic.StoreUint64(&q.slots[i].owner, 0)
+			atomic.CompareAndSwapUint64(&q.slots[i].owner, owner, 0)
 		}
 		done()
 	}

@@ -359,6 +359,7 @@ func (q *queue) raiseHiwater(n uint32) {
 // reports whether it freed any.
 func (q *queue) reclaimDead() bool {
 	freed := false
+	var dead uint64 // the last owner found dead: a dead process's slots come in runs
 	hw := q.hiwater()
 	for i := range hw {
 		s := &q.slots[i]
@@ -367,7 +368,11 @@ func (q *queue) reclaimDead() bool {
 		if o == 0 || o == q.me || atomic.LoadUint64(&s.ctl) != c {
 			continue
 		}
-		if !ownerAlive(o) && q.reclaim(i, c, o) {
+		if o != dead && ownerAlive(o) {
+			continue
+		}
+		dead = o
+		if q.reclaim(i, c, o) {
 			freed = true
 		}
 	}

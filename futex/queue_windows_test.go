@@ -387,3 +387,26 @@ func TestTableFull(t *testing.T) {
 		})
 	}
 }
+
+// TestFullOfDeadReclaimed: a table full of slots claimed by a process
+// that is gone has room after all: the next waiter frees them, queues,
+// and is woken with an exact count.
+func TestFullOfDeadReclaimed(t *testing.T) {
+	mem, _ := newShared(t)
+	w := word(mem, 192)
+	free := futex.FillTableDead(w)
+	defer free()
+	a := futex.Enqueue(w)
+	if a == nil {
+		t.Fatal("no room in a table full of dead slots")
+	}
+	if n := futex.ClaimedSlots(w); n != 1 {
+		t.Fatalf("%d slots claimed after the reclaim, want 1 (ours)", n)
+	}
+	if n, err := futex.Wake(w, 1); n != 1 || err != nil {
+		t.Fatalf("Wake(1) = %d, %v; want 1", n, err)
+	}
+	if err := a.Sleep(w, 0, testproc.Scale(30*time.Second)); err != nil {
+		t.Fatalf("Sleep = %v, want nil (woken)", err)
+	}
+}
