@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/shmx/shmx/internal/live"
 )
 
 // This file lets the external tests (queue_windows_test.go) look into the
@@ -84,7 +86,7 @@ func FillTable(addr *uint32) (free func()) { return fillTable(addr, 0) }
 // FillTableDead is FillTable with every slot claimed in the name of a
 // process that is gone: this process's pid with another creation time
 // (what a reused pid looks like).
-func FillTableDead(addr *uint32) (free func()) { return fillTable(addr, ownerSelf^0x5a5a) }
+func FillTableDead(addr *uint32) (free func()) { return fillTable(addr, live.ProcessWord()^0x5a5a) }
 
 func fillTable(addr *uint32, owner uint64) (free func()) {
 	q, _, done := tableOf(addr)

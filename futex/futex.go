@@ -13,8 +13,10 @@
 //   - macOS: __ulock_wait/__ulock_wake with UL_COMPARE_AND_WAIT_SHARED,
 //     through Go's raw syscall.Syscall6; see futex_darwin.go for why.
 //   - Windows: WaitOnAddress wakes only threads of its own process, so a
-//     word inside a registered shared mapping (see Register) sleeps on a
-//     named kernel semaphore instead; see futex_windows.go.
+//     word inside a registered shared mapping (see Register) sleeps in a
+//     waiter queue kept in a named shared mapping, each waiter on its own
+//     named event, and Wake wakes the oldest waiters queued before it
+//     began, counting them exactly; see queue_windows.go.
 //   - Any other OS: a bounded poll with back-off (see futex_poll.go). It is
 //     correct but slow: a waiter notices a change within about a
 //     millisecond and Wake wakes nobody.
@@ -78,8 +80,10 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 
 // Wake wakes up to n waiters on addr (n <= 0 wakes none; use WakeAll for
 // all) and reports how many it woke where the OS says so: Linux always
-// does, macOS does for n <= 64 (more uses one wake-all call); FreeBSD,
-// Windows and the poll fallback report 0 because the OS does not say. A
+// does, macOS does for n <= 64 (more uses one wake-all call), Windows
+// does (its waiter queue counts; an upper bound while a waiter overflowed
+// a full queue); FreeBSD and the poll fallback report 0 because the OS
+// does not say. A
 // Wake with no waiter is cheap but
 // is a system call: callers keep a "waiters present" bit in their word
 // to skip it when uncontended.
@@ -100,14 +104,15 @@ func Wake(addr *uint32, n int) (int, error) {
 }
 
 // WakeCounts is true where Wake's count of woken waiters is exact for
-// n <= 64 (Linux, macOS): there a count of 0 means nobody was asleep.
+// n <= 64 (Linux, macOS, Windows): there a count of 0 means nobody was
+// asleep.
 // Elsewhere Wake reports 0 whatever it did.
 const WakeCounts = wakeCounts
 
 // WakeAll wakes every waiter on addr; see Wake for the count. On Windows
-// a cross-process WakeAll releases a capped number of wake-ups (see
-// futex_windows.go); waiters beyond the cap notice a changed word within
-// one wait slice.
+// it wakes every queued waiter; only waiters that overflowed a full queue
+// (and so wait on the fallback semaphore) are capped, and notice a changed
+// word within one wait slice.
 func WakeAll(addr *uint32) (int, error) {
 	return Wake(addr, wakeAll)
 }

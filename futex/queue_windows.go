@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmx/shmx/internal/live"
 	"golang.org/x/sys/windows"
 )
 
@@ -187,7 +188,7 @@ func acquireQueue(name string) (*queue, error) {
 
 // openQueue creates or opens the table mapping of name and caches it.
 func openQueue(name string) (*queue, error) {
-	if ownerSelf == 0 {
+	if live.ProcessWord() == 0 {
 		return nil, errNoQueue
 	}
 	queueMu.Lock()
@@ -218,7 +219,7 @@ func openQueue(name string) (*queue, error) {
 	q := &queue{
 		hdr:     (*qheader)(base),
 		slots:   unsafe.Slice((*qslot)(unsafe.Add(base, headerBytes)), queueSlots),
-		me:      ownerSelf,
+		me:      live.ProcessWord(),
 		name:    name,
 		mapping: h,
 		view:    v,
@@ -368,7 +369,7 @@ func (q *queue) reclaimDead() bool {
 		if o == 0 || o == q.me || atomic.LoadUint64(&s.ctl) != c {
 			continue
 		}
-		if o != dead && ownerAlive(o) {
+		if o != dead && live.ProcessWordAlive(o) {
 			continue
 		}
 		dead = o
@@ -568,7 +569,7 @@ func (q *queue) wakeTable(key uint64, n int) int {
 			if atomic.LoadUint64(&s.ctl) != b.c {
 				continue // gone meanwhile: o may belong to another claim
 			}
-			if !q.local && !ownerAlive(o) {
+			if !q.local && !live.ProcessWordAlive(o) {
 				q.reclaim(b.i, b.c, o)
 				continue
 			}

@@ -98,17 +98,21 @@ const (
 //
 // A waiter that has waited longer than 1 ms sets mutexStarving. In
 // starving mode newcomers do not take the lock even when it is free, and
-// do not spin: they register and sleep. Only waiters that have waited
-// longer than 1 ms themselves take the lock, by CAS, each woken one at a
-// time by Unlock; the kernel wakes sleepers on one word in FIFO order on
-// Linux and Windows, so the oldest waiters get it first. A younger waiter
-// woken in starving mode passes the wake-up on and sleeps until it is old
-// enough. (sync.Mutex hands the lock directly to the woken
-// goroutine; across processes a waiter may also wake by itself at the end
-// of its time slice, so several may be awake and the hand-off has to be a
-// CAS among them.) The waiter that takes the lock clears mutexStarving if
-// it is the last registered waiter or waited less than 2 ms (the queue
-// moves fast); a waiter still starving sets it again.
+// do not spin: they register and sleep. Only registered waiters take
+// the lock, by CAS: one that has waited longer than 1 ms, the one Unlock
+// woke for it (the hand-off, as sync.Mutex hands the lock to the
+// goroutine it wakes), or the only waiter left (handedOff). The kernel
+// wakes sleepers on one word in FIFO order on Linux and Windows, so the
+// oldest waiters get it first. A registered waiter that may not take the
+// free lock never leaves it idle: it hands the wake-up to a sleeper, or
+// takes the hand-off itself when nobody sleeps, and sleeps until it is
+// old enough. (Across processes a waiter may also wake by itself at the
+// end of its time slice, so several may be awake and the hand-off has to
+// be a CAS among them.) The waiter that takes the lock clears
+// mutexStarving if it is the last registered waiter or waited less than
+// 2 ms (the queue moves fast); a waiter still starving sets it again.
+// The explorer checks that no schedule leaves the lock free while its
+// waiters sleep (TestExploreMutex).
 //
 // Waiters never sleep longer than one slice (50 ms): after a slice they
 // check that the owner process is alive. A waiter that dies while
@@ -462,11 +466,8 @@ func (m *Mutex) wakeOne(nw uint64) {
 // anyone: each sleeper would wait out its 50 ms slice. A waiter that fell
 // asleep between the wake-up and the clearing was skipped by any Unlock
 // that saw the flag, so it gets a wake-up of its own. Where the OS does
-// not count wake-ups (sw.WakeCounts) the flag stays: in a Windows
-// shared mapping the semaphore keeps the unclaimed wake-up for the next
-// sleeper, who clears the flag once it runs; on FreeBSD, and for a
-// Windows Mutex outside any registered mapping, sleepers may wait out
-// their slices.
+// not count wake-ups (sw.WakeCounts: FreeBSD) the flag stays, and
+// sleepers may wait out their slices.
 func (m *Mutex) dropStaleWoken() {
 	for {
 		old := m.load()

@@ -58,7 +58,7 @@ import (
 // load returned e, the publisher changes the word from e (or someone else
 // did first) and wakes all: the sleeper's futex.Wait either finds the
 // word changed and returns at once, or was already asleep and is woken;
-// the kernel (or, on Windows, a sticky semaphore) checks the value and
+// the kernel (or, on Windows, the waiter queue, which queues the sleeper before it re-checks the word) checks the value and
 // queues the sleeper atomically. (3) If the load returned a later value,
 // the word changed from e after the sleeper saw it, and every change away
 // from a value with the bit set is made by a publisher or a cancellation

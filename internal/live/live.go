@@ -45,6 +45,12 @@
 //     already exists at start is drawn again.
 //   - Other systems: no domain vouches for anybody.
 //
+// Below any segment, futex's Windows waiter queue names the process of a
+// waiter slot by its process word (pid and a hash of its creation time,
+// owner_windows.go): in one Windows kernel those name a process for good,
+// and a process handle vouches for it. That is decided here too
+// (ProcessWordAlive).
+//
 // # The suspicion rule
 //
 // A waiter believes that the process behind a token is dead only when the

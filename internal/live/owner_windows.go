@@ -1,4 +1,4 @@
-package futex
+package live
 
 import (
 	"sync"
@@ -6,8 +6,13 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// A waiter slot of a cross-process queue (see queue_windows.go) names the
-// process that claimed it by an owner word: its pid in the high 32 bits
+// Process words: how futex's Windows waiter queue (futex/queue_windows.go)
+// names the process that claimed a waiter slot, and asks whether it is
+// alive. It lives here because deciding that a process is dead is this
+// package's alone. A process word is this Windows-only complement to
+// tokens: the queue sits below any segment (a token is vouched for by a
+// Domain), and in one Windows kernel pid and creation time name a process
+// for good. The word: its pid in the high 32 bits
 // and a hash of its creation time in the low 32 bits. Windows has no pid
 // namespaces within one object namespace, and a pid is reused only after
 // the process object is gone, so pid and creation time together identify
@@ -25,9 +30,17 @@ import (
 // right to open the process, an unexpected error) counts as alive: a
 // slot is never taken from a process that may be alive.
 
-// ownerSelf is this process's owner word, or 0 when it could not be made;
-// see selfOwner.
+// ownerSelf is this process's owner word, or 0 when it could not be made.
 var ownerSelf = makeSelfOwner()
+
+// ProcessWord returns this process's process word (pid and a hash of its
+// creation time), or 0 if it could not be made.
+func ProcessWord() uint64 { return ownerSelf }
+
+// ProcessWordAlive reports whether the process named by process word o
+// may be alive: false only when the kernel says it is gone. It allocates
+// nothing once a peer's handle is cached.
+func ProcessWordAlive(o uint64) bool { return ownerAlive(o) }
 
 // makeSelfOwner builds this process's owner word. Without the creation
 // time (which GetProcessTimes on the current process always gives) it
