@@ -94,21 +94,22 @@ type Proc struct {
 // Explore) makes processes and goroutines and registers invariants; the
 // explorer then runs the goroutines one step at a time.
 type Sim struct {
-	cfg     Config
-	rng     *rand.Rand
-	procs   []*Proc
-	threads []*thread
-	cur     *thread
-	back    chan struct{}
-	now     time.Duration
-	steps   int
-	waiters map[*uint32][]*thread
-	checks  []func() string
-	idles   []func() string
-	finals  []func() string
-	stallOK []func() bool
-	failure string
-	trace   []string
+	cfg        Config
+	rng        *rand.Rand
+	procs      []*Proc
+	threads    []*thread
+	cur        *thread
+	back       chan struct{}
+	now        time.Duration
+	steps      int
+	waiters    map[*uint32][]*thread
+	checks     []func() string
+	idles      []func() string
+	finals     []func() string
+	stallOK    []func() bool
+	stallSince time.Duration // when a StallOK condition began to hold, -1 if not
+	failure    string
+	trace      []string
 	// PCT
 	changes []int
 	lastID  int // the goroutine that took the previous step
@@ -207,6 +208,28 @@ func (s *Sim) Idle(f func() string) { s.idles = append(s.idles, f) }
 // killed process would have done, by design); Result.Stalled reports it.
 func (s *Sim) StallOK(f func() bool) { s.stallOK = append(s.stallOK, f) }
 
+// stallTime is how long, in virtual time, a schedule whose StallOK
+// condition holds may go on with nothing but sleeps before the explorer
+// ends it as stalled (instead of running it to MaxSteps).
+const stallTime = time.Second
+
+// stalled reports whether a StallOK condition has held, and everybody
+// only slept, for stallTime.
+func (s *Sim) stalled() bool {
+	ok := false
+	for _, f := range s.stallOK {
+		ok = ok || f()
+	}
+	if !ok {
+		s.stallSince = -1
+		return false
+	}
+	if s.stallSince < 0 {
+		s.stallSince = s.now
+	}
+	return s.now-s.stallSince >= stallTime
+}
+
 // Final registers a check run after every live goroutine has finished.
 func (s *Sim) Final(f func() string) { s.finals = append(s.finals, f) }
 
@@ -233,7 +256,7 @@ func Explore(cfg Config, setup func(*Sim)) Result {
 		cfg.Preemptions = 2
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		back: make(chan struct{}), waiters: map[*uint32][]*thread{}, lastID: -1}
+		back: make(chan struct{}), waiters: map[*uint32][]*thread{}, lastID: -1, stallSince: -1}
 	if sim != nil {
 		panic("word: Explore while another exploration runs")
 	}
@@ -307,6 +330,10 @@ func (s *Sim) run(res *Result) {
 			}
 			if !s.timeOut() {
 				res.Failure = fmt.Sprintf("step %d: deadlock: every live goroutine waits with no deadline", s.steps)
+				return
+			}
+			if s.stalled() {
+				res.Stalled = true
 				return
 			}
 			continue
