@@ -3,7 +3,6 @@ package memfile
 import (
 	"unsafe"
 
-	"github.com/shmx/shmx/internal/live"
 	sw "github.com/shmx/shmx/internal/word"
 )
 
@@ -20,9 +19,6 @@ func lockedBySelf() uint64 { return sw.SelfHigh() | mutexLocked } // ownerShift 
 // is known to be dead: the one question every primitive of this package
 // asks before it takes over what another process held. Only the kernel's
 // word counts (live.Gone, through internal/word): memory outside a
-// MemFile never has a dead owner.
+// MemFile never has a dead owner. The Mutex, the RWMutex, the Ring (its
+// claims and its initialiser) and the SeqLock all ask it.
 func gone(p unsafe.Pointer, token uint32) bool { return sw.Gone(p, token) }
-
-// selfToken is this process's token outside the explorer, for the code
-// not yet routed through internal/word and for tests.
-var selfToken = live.Self()

@@ -321,7 +321,7 @@ func ringInitState(token uint32) uint64 { return ringIniting | uint64(token)<<32
 // being-initialised state word of b, is dead: its initialisation may be
 // taken over.
 func ringInitGone(b []byte, token uint32) bool {
-	return token != 0 && token != self() && token != ringMagic && ringGone(unsafe.Pointer(&b[0]), token)
+	return token != 0 && token != self() && token != ringMagic && gone(unsafe.Pointer(&b[0]), token)
 }
 
 // ringInit drives the header state word to ready: it lays the ring out if

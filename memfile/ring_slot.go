@@ -186,11 +186,11 @@ func (r *Ring) reclaimSend(dead uint32) bool {
 func (r *Ring) Reclaim() int {
 	n := 0
 	for range 2 * r.capacity {
-		if _, _, p := r.peekRecv(); p != 0 && p != r.token && ringGone(r.slots, p) && r.reclaimRecv(p) {
+		if _, _, p := r.peekRecv(); p != 0 && p != r.token && gone(r.slots, p) && r.reclaimRecv(p) {
 			n++
 			continue
 		}
-		if _, _, c := r.claimSendPeek(); c != 0 && c != r.token && ringGone(r.slots, c) && r.reclaimSend(c) {
+		if _, _, c := r.claimSendPeek(); c != 0 && c != r.token && gone(r.slots, c) && r.reclaimSend(c) {
 			n++
 			continue
 		}

@@ -95,7 +95,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 			return 0, err
 		}
 		sw.Wait(word, e, slice)
-		if stuck.behind(blocker, r.token) && ringGone(r.slots, blocker) {
+		if stuck.behind(blocker, r.token) && gone(r.slots, blocker) {
 			if recv {
 				r.reclaimRecv(blocker)
 			} else {

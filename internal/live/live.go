@@ -284,14 +284,13 @@ func DomainOf(p unsafe.Pointer) *Domain {
 // alive, by the domain of the mapping p lies in: Unknown outside any
 // tracked mapping.
 func Judge(p unsafe.Pointer, token uint32) Verdict {
+	if d := DomainOf(p); d != nil {
+		return d.Judge(token)
+	}
 	if token == 0 || token == self {
 		return Alive
 	}
-	d := DomainOf(p)
-	if d == nil {
-		return Unknown
-	}
-	return d.sys.judge(token)
+	return Unknown
 }
 
 // Gone reports whether the process behind token, found in a word at p,
