@@ -36,13 +36,15 @@ func (x *exclusion) check(t *testing.T) {
 }
 
 // lockErr classifies the error of a blocking lock call: held says whether
-// the caller now holds the lock (nil or ErrOwnerDead). Any error but
-// those, ErrCorrupt and the context's is a failure of the target.
+// the caller now holds the lock (only after nil: no lock call returns an
+// error with the lock held). ErrOwnerDead (an inconsistent lock,
+// refused), ErrCorrupt and the context's errors are expected; any other
+// is a failure of the target.
 func lockErr(t *testing.T, what string, err error) (held bool) {
 	switch {
-	case err == nil, errors.Is(err, memfile.ErrOwnerDead):
+	case err == nil:
 		return true
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, memfile.ErrCorrupt):
+	case errors.Is(err, memfile.ErrOwnerDead), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, memfile.ErrCorrupt):
 		return false
 	}
 	t.Errorf("%s: unexpected error %v", what, err)

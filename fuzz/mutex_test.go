@@ -19,17 +19,17 @@ import (
 // byte: bits 0-2 the operation (LockContext, TryLock, a longer critical
 // section, MarkConsistent, an expired context, TryLock while held, a
 // cancelled context), bits 3-4 the timeout (expired, 100 µs, 500 µs,
-// 2 ms; all within a 5 ms budget per execution), bit 5 whether to call
-// MarkConsistent after ErrOwnerDead, bits 6-7 the goroutine.
+// 2 ms; all within a 5 ms budget per execution), bit 5 whether to lock
+// with LockRecover (and MarkConsistent when it reports the Mutex
+// inconsistent) instead of LockContext, bits 6-7 the goroutine.
 //
 // Property: every operation ends (no hang, no panic: only the context
 // variants and TryLock are used, never Lock, which panics by design on a
 // dead owner); a lock is held by at most one goroutine at a time and a
 // counter incremented under it ends exact; while a goroutine holds it,
 // the owner field (bytes 4-7) holds this process's token, also while
-// others register as waiters; LockContext returns nil or
-// ErrOwnerDead with the lock held, or the context's error or ErrCorrupt
-// without it. When the bytes started all zero (an unlocked Mutex), the
+// others register as waiters; LockContext returns nil with the lock
+// held, or ErrOwnerDead, the context's error or ErrCorrupt without it. When the bytes started all zero (an unlocked Mutex), the
 // state word (bytes 0-7) is zero again once every operation has ended, so
 // the next locker finds the Mutex as a fresh one: unlocked, fast paths
 // open, no stale waiter or flag.
@@ -91,12 +91,18 @@ func mutexOp(t *testing.T, parent context.Context, m *memfile.Mutex, mem []byte,
 	switch op & 7 {
 	case 0, 1, 3, 4, 6:
 		ctx, cancel := opContext(parent, op)
-		err := m.LockContext(ctx)
+		var err error
+		dirty := false
+		if op&32 != 0 {
+			dirty, err = m.LockRecover(ctx)
+		} else {
+			err = m.LockContext(ctx)
+		}
 		cancel()
 		if !lockErr(t, "Mutex.LockContext", err) {
 			return
 		}
-		if errors.Is(err, memfile.ErrOwnerDead) && op&32 != 0 || op&7 == 4 {
+		if dirty || op&7 == 4 {
 			m.MarkConsistent()
 		}
 		x.section(t, "Mutex")

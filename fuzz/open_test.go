@@ -147,7 +147,10 @@ func exerciseOpened(t *testing.T, mf *memfile.MemFile) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
 	if err := mf.LockContext(ctx); lockErr(t, "MemFile.LockContext", err) {
-		if errors.Is(err, memfile.ErrOwnerDead) {
+		mf.Unlock()
+	}
+	if dirty, err := mf.LockRecover(ctx); lockErr(t, "MemFile.LockRecover", err) {
+		if dirty {
 			mf.MarkConsistent()
 		}
 		mf.Unlock()

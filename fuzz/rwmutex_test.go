@@ -43,14 +43,15 @@ func (x *rwExclusion) read(t *testing.T) {
 // PROT_NONE page on Linux, and runs up to 16 operations from ops on 3
 // goroutines. Each op byte: bits 0-2 the operation (LockContext,
 // TryLock, RLockContext, TryRLock, LockContext+MarkConsistent, a
-// cancelled RLockContext), bits 3-4 the timeout, bit 5 whether to call
-// MarkConsistent after ErrOwnerDead, bits 6-7 the goroutine.
+// cancelled RLockContext), bits 3-4 the timeout, bit 5 whether to write-
+// lock with LockRecover (and MarkConsistent when it reports rw
+// inconsistent), bits 6-7 the goroutine.
 //
 // Property: every operation ends without panic (only context variants
 // and Try forms are used); a writer is alone and readers share only with
 // readers; while a writer holds it, the owner field of the writer Mutex
 // (bytes 4-7) holds this process's token; a counter written under the write lock ends exact; lock calls
-// return nil or ErrOwnerDead with the lock held, or the context's error
+// return nil with the lock held, or ErrOwnerDead, the context's error
 // or ErrCorrupt without it. When the bytes started all zero, once every
 // operation ended the RWMutex is unlocked again in every word that says
 // so (writer Mutex state, reader-barring state, sleeping-reader count,
@@ -107,11 +108,17 @@ func rwOp(t *testing.T, parent context.Context, rw *memfile.RWMutex, mem []byte,
 	defer cancel()
 	switch op & 7 {
 	case 0, 1, 6:
-		err := rw.LockContext(ctx)
+		var err error
+		dirty := false
+		if op&32 != 0 {
+			dirty, err = rw.LockRecover(ctx)
+		} else {
+			err = rw.LockContext(ctx)
+		}
 		if !lockErr(t, "RWMutex.LockContext", err) {
 			return
 		}
-		if errors.Is(err, memfile.ErrOwnerDead) && op&32 != 0 || op&7 == 6 {
+		if dirty || op&7 == 6 {
 			rw.MarkConsistent()
 		}
 		x.write(t)

@@ -37,10 +37,12 @@ import (
 // the final counts:
 //
 //   - a pair is equal, and names no holder, whenever its lock is taken
-//     without ErrOwnerDead, and nobody else changes it while one holds
-//     it; ErrOwnerDead only ever names a holder that was killed (never a
-//     live one); the recoverer repairs the pair to the max of its two
-//     words and calls MarkConsistent; the final pair exceeds the counted
+//     consistent, and nobody else changes it while one holds it; a lock
+//     call that returns an error holds nothing (LockContext refuses an
+//     inconsistent lock with ErrOwnerDead, and the worker then takes it
+//     with LockRecover); an inconsistent lock only ever names a holder
+//     that was killed (never a live one); the recoverer repairs the pair
+//     to the max of its two words and calls MarkConsistent; the final pair exceeds the counted
 //     increments by at most the number of kills (none lost, none
 //     invented);
 //   - every LockContext, RLockContext, blocking Send and Recv and SeqLock
@@ -357,17 +359,17 @@ func chaosPause(rng *rand.Rand) {
 func (c *chaos) lockMutex() bool {
 	ctx, cancel := c.ctx()
 	t0 := time.Now()
-	err := c.mu.LockContext(ctx)
+	dirty, err := lockOrRecover(ctx, c.mu)
 	cancel()
 	c.waited(wkMutex, time.Since(t0))
 	a, b, own := c.w(chMutexA), c.w(chMutexB), c.w(chMutexOwn)
 	switch {
-	case err == nil:
+	case err == nil && !dirty:
 		if x, y, o := a.Load(), b.Load(), own.Load(); x != y || o != 0 {
 			c.failf("Mutex taken without ErrOwnerDead, but the pair is (%d, %d) and names holder %d", x, y, o)
 			return false
 		}
-	case errors.Is(err, ErrOwnerDead):
+	case err == nil && dirty:
 		o := own.Swap(c.id)
 		c.stat(stMutexRecov).Add(1)
 		if !c.attribute("Mutex", o, latMutex) {
@@ -388,6 +390,18 @@ func (c *chaos) lockMutex() bool {
 		return false
 	}
 	return true
+}
+
+// lockOrRecover is how a worker locks: LockContext, and after its
+// refusal (a holder died, nothing held) LockRecover, which reports
+// whether the data still needs repair (somebody may have repaired it
+// between the two).
+func lockOrRecover(ctx context.Context, l recoverer) (dirty bool, err error) {
+	err = l.(interface{ LockContext(context.Context) error }).LockContext(ctx)
+	if !errors.Is(err, ErrOwnerDead) {
+		return false, err
+	}
+	return l.LockRecover(ctx)
 }
 
 // attribute checks that o, the holder named by a lock that was reported
@@ -438,17 +452,17 @@ func (c *chaos) mutexOp(rng *rand.Rand) {
 func (c *chaos) lockRW() bool {
 	ctx, cancel := c.ctx()
 	t0 := time.Now()
-	err := c.rw.LockContext(ctx)
+	dirty, err := lockOrRecover(ctx, c.rw)
 	cancel()
 	c.waited(wkRWLock, time.Since(t0))
 	a, b, own := c.w(chRWA), c.w(chRWB), c.w(chRWOwn)
 	switch {
-	case err == nil:
+	case err == nil && !dirty:
 		if x, y, o := a.Load(), b.Load(), own.Load(); x != y || o != 0 {
 			c.failf("RWMutex write-locked without ErrOwnerDead, but the pair is (%d, %d) and names writer %d", x, y, o)
 			return false
 		}
-	case errors.Is(err, ErrOwnerDead):
+	case err == nil && dirty:
 		o := own.Swap(c.id)
 		c.stat(stRWWriterRecov).Add(1)
 		if !c.attribute("RWMutex", o, latRW) {
@@ -506,14 +520,9 @@ func (c *chaos) rwOp(rng *rand.Rand, write bool) {
 		}
 		c.stat(stRWReads).Add(1)
 	case errors.Is(err, ErrOwnerDead):
-		// A reader may see the half-written pair but cannot repair it:
-		// it upgrades by unlocking and locking.
-		o := own.Load()
-		c.rw.RUnlock()
+		// Refused, nothing held: a reader cannot repair the pair, so it
+		// takes the write side to do it.
 		c.stat(stRWReaderTold).Add(1)
-		if o != 0 && !c.attribute("RWMutex (reader)", o, -1) {
-			return
-		}
 		if c.lockRW() {
 			c.rw.Unlock()
 		}

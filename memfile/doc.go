@@ -45,14 +45,17 @@
 //
 // # Dead lock owners
 //
-// If a process dies holding the lock, the next locker is told with
-// ErrOwnerDead. Lock, LockContext, RLock and RLockContext return it with
-// the lock held: the caller repairs the data, calls MarkConsistent, then
-// unlocks (unlocking without MarkConsistent leaves the mark for the next
-// locker). Read and Write never run their function on data the dead owner
-// may have left half-written: they release the lock without marking it
-// consistent and return an error matching ErrOwnerDead, and keep doing so
-// until some caller recovers through Lock.
+// If a process dies holding the lock, the lock is taken over by the next
+// locker and marked inconsistent: the data may be half-written. No lock
+// call ever returns an error, or panics, with the lock held, so
+// "if err != nil { return err }" and "Lock(); defer Unlock()" never leak
+// it. While the mark stands, LockContext and RLockContext give the lock
+// back and return an error matching ErrOwnerDead, Lock and RLock panic
+// with it (nothing held), and Read and Write refuse to run their function
+// on the suspect data, with that error. LockRecover takes the lock
+// anyway and reports inconsistent = true: the caller repairs the data,
+// calls MarkConsistent, then unlocks (unlocking without MarkConsistent
+// leaves the mark for the next LockRecover). See ExampleMutex_LockRecover.
 //
 // Who is dead is the kernel's word, never a pid's: every process names
 // itself in lock words by a random 32-bit token and, while it has a

@@ -192,16 +192,29 @@ func mutexModel(procs, threads, iters int) model {
 		ps := make([]*sw.Proc, procs)
 		for i := range procs {
 			ps[i] = s.Process()
-			for range threads {
+			for th := range threads {
 				s.Go(ps[i], func() {
 					for range iters {
 						waiting++
-						err := m.lockCtx(nil)
+						var dirty bool
+						var err error
+						if th == 0 {
+							// LockContext, and after its refusal
+							// (nothing held) LockRecover.
+							// A refusal that kept the lock would
+							// leave it held by nobody: a stall.
+							if err = m.LockContext(nil); errors.Is(err, ErrOwnerDead) {
+								dirty, err = m.lockRecover(nil)
+							}
+						} else {
+							dirty, err = m.lockRecover(nil)
+						}
 						waiting--
-						if err == ErrOwnerDead {
-							m.MarkConsistent()
-						} else if err != nil {
+						if err != nil {
 							panic(err)
+						}
+						if dirty {
+							m.MarkConsistent()
 						}
 						inside[i]++
 						sw.LoadUint32(&dummy) // a step inside
@@ -754,7 +767,9 @@ func rwMutexModel(readers int) model {
 						waiting++
 						err := rw.RLockContext(context.Background())
 						waiting--
-						if err != nil && err != ErrOwnerDead {
+						if errors.Is(err, ErrOwnerDead) {
+							continue // refused, nothing held
+						} else if err != nil {
 							panic(err)
 						}
 						rin[p]++
@@ -770,12 +785,17 @@ func rwMutexModel(readers int) model {
 		s.Go(wp, func() {
 			for range 2 {
 				waiting++
+				dirty := false
 				err := rw.LockContext(context.Background())
+				if errors.Is(err, ErrOwnerDead) {
+					dirty, err = rw.LockRecover(nil) // refused, nothing held
+				}
 				waiting--
-				if err == ErrOwnerDead {
-					rw.MarkConsistent()
-				} else if err != nil {
+				if err != nil {
 					panic(err)
+				}
+				if dirty {
+					rw.MarkConsistent()
 				}
 				win[wp]++
 				sw.LoadUint32(&dummy)

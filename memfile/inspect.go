@@ -26,7 +26,8 @@ type MutexState struct {
 	// that the lock hands off in arrival order (a waiter waited over 1 ms).
 	Woken, Starving bool
 	// Inconsistent says a holder died and nobody has called
-	// MarkConsistent since: the next locker gets ErrOwnerDead.
+	// MarkConsistent since: lockers get ErrOwnerDead, nothing held, and
+	// only LockRecover takes the lock.
 	Inconsistent bool
 }
 

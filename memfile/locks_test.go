@@ -137,3 +137,25 @@ func timeoutCtx(t *testing.T, d time.Duration) context.Context {
 
 // isOwnerDead reports whether err says the owner died.
 func isOwnerDead(err error) bool { return errors.Is(err, ErrOwnerDead) }
+
+// recoverer is what Mutex, RWMutex and MemFile offer to repair a lock a
+// dead holder left inconsistent.
+type recoverer interface {
+	LockRecover(context.Context) (bool, error)
+	MarkConsistent()
+	Unlock()
+}
+
+// mustRecover takes l, which must be inconsistent, with LockRecover,
+// marks it consistent and unlocks it.
+func mustRecover(t testing.TB, l recoverer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dirty, err := l.LockRecover(ctx)
+	if err != nil || !dirty {
+		t.Fatalf("LockRecover = %v, %v; want true, nil (inconsistent)", dirty, err)
+	}
+	l.MarkConsistent()
+	l.Unlock()
+}

@@ -13,12 +13,13 @@ import (
 // even if fn panics. fn must not keep data after it returns, nor write to
 // it.
 //
-// If a process died holding the lock, Read does not call fn: it releases
-// the lock (still marked, for whoever repairs the data) and returns an
-// error matching ErrOwnerDead; see the package documentation.
+// If a process died holding the lock, Read does not call fn: it returns
+// an error matching ErrOwnerDead, with nothing held, until somebody
+// repairs the data (LockRecover, MarkConsistent); see the package
+// documentation.
 func (f *MemFile) Read(fn func(data []byte) error) error {
 	if err := f.RLockContext(context.Background()); err != nil {
-		return f.refuse(err, f.RUnlock)
+		return err
 	}
 	defer f.RUnlock()
 	return fn(f.data)
@@ -33,25 +34,17 @@ func (f *MemFile) Write(fn func(data []byte) error) error {
 		return f.errReadOnly("write")
 	}
 	if err := f.LockContext(context.Background()); err != nil {
-		return f.refuse(err, f.Unlock)
+		return err
 	}
 	defer f.Unlock()
 	return fn(f.data)
 }
 
-// refuse handles a lock error of Read or Write: a dead owner's lock was
-// taken over, and is given back untouched.
-func (f *MemFile) refuse(err error, unlock func()) error {
-	if errors.Is(err, ErrOwnerDead) {
-		unlock()
-	}
-	return err
-}
-
 // Lock takes the write side of the lock (nothing for LockNone). Like
-// Mutex.Lock it waits as long as it takes, and panics if the previous
-// owner died holding the lock; use LockContext to recover from that. It
-// panics on a read-only MemFile with a lock.
+// Mutex.Lock it waits as long as it takes, and if a previous owner died
+// holding the lock it panics with an error matching ErrOwnerDead, nothing
+// held; use LockRecover to repair. It panics on a read-only MemFile with
+// a lock.
 func (f *MemFile) Lock() {
 	switch {
 	case f.mu != nil:
@@ -64,10 +57,10 @@ func (f *MemFile) Lock() {
 }
 
 // LockContext takes the write side of the lock, waiting until it can or
-// until ctx is done (then it returns ctx.Err() and changes nothing). If the
+// until ctx is done (then it returns ctx.Err() and changes nothing). If a
 // previous owner died holding the lock, it returns an error matching
-// ErrOwnerDead with the lock held: repair the data, call MarkConsistent,
-// Unlock.
+// ErrOwnerDead without the lock; LockRecover takes it to repair the data.
+// No error comes with the lock held.
 func (f *MemFile) LockContext(ctx context.Context) error {
 	if f.mu == nil && f.rw == nil {
 		return nil
@@ -84,6 +77,26 @@ func (f *MemFile) LockContext(ctx context.Context) error {
 	return f.wrap("lock", err)
 }
 
+// LockRecover takes the write side of the lock like LockContext, but
+// also after a holder died: then it reports inconsistent = true with the
+// lock held and a nil error. The caller repairs the data, calls
+// MarkConsistent and Unlock (see the example). For LockNone it returns
+// false, nil.
+func (f *MemFile) LockRecover(ctx context.Context) (inconsistent bool, err error) {
+	if f.mu == nil && f.rw == nil {
+		return false, nil
+	}
+	if f.readOnly {
+		return false, f.errReadOnly("lock")
+	}
+	if f.mu != nil {
+		inconsistent, err = f.mu.LockRecover(ctx)
+	} else {
+		inconsistent, err = f.rw.LockRecover(ctx)
+	}
+	return inconsistent, f.wrap("lock", err)
+}
+
 // Unlock releases the write side of the lock.
 func (f *MemFile) Unlock() {
 	switch {
@@ -95,8 +108,8 @@ func (f *MemFile) Unlock() {
 }
 
 // RLock takes the read side of the lock: a shared hold of the RWMutex, the
-// Mutex itself for LockMutex, nothing for LockNone. Like Lock it panics
-// if the previous owner died; use RLockContext to recover.
+// Mutex itself for LockMutex, nothing for LockNone. Like Lock it panics,
+// nothing held, if a previous owner died; use LockRecover to repair.
 func (f *MemFile) RLock() {
 	switch {
 	case f.mu != nil:
@@ -108,7 +121,8 @@ func (f *MemFile) RLock() {
 	}
 }
 
-// RLockContext is the read-side LockContext.
+// RLockContext is the read-side LockContext: it too returns an error
+// matching ErrOwnerDead, nothing held, while the data may be inconsistent.
 func (f *MemFile) RLockContext(ctx context.Context) error {
 	if f.mu == nil && f.rw == nil {
 		return nil
@@ -136,7 +150,7 @@ func (f *MemFile) RUnlock() {
 }
 
 // MarkConsistent declares the data consistent again after a lock owner
-// died (see LockContext). The caller must hold the write side of the lock.
+// died (see LockRecover). The caller must hold the write side of the lock.
 func (f *MemFile) MarkConsistent() {
 	switch {
 	case f.mu != nil:

@@ -67,8 +67,8 @@ func TestLockContextCancel(t *testing.T) {
 
 // TestOwnerDead: a child takes the lock and exits without unlocking. Write
 // and Read then refuse to run fn and return ErrOwnerDead (and keep doing
-// so); LockContext takes the lock over with ErrOwnerDead; after
-// MarkConsistent and Unlock, Write works again.
+// so); LockContext refuses with ErrOwnerDead, nothing held; after
+// LockRecover, MarkConsistent and Unlock, Write works again.
 func TestOwnerDead(t *testing.T) {
 	if testproc.Role() == "die" {
 		f, err := Open(os.Getenv("LINK"))
@@ -101,8 +101,7 @@ func TestOwnerDead(t *testing.T) {
 			if err := f.LockContext(ctx); !errors.Is(err, ErrOwnerDead) {
 				t.Fatalf("LockContext = %v, want ErrOwnerDead", err)
 			}
-			f.MarkConsistent()
-			f.Unlock()
+			mustRecover(t, f)
 			if err := f.Write(func([]byte) error { return nil }); err != nil {
 				t.Fatalf("Write after recovery: %v", err)
 			}

@@ -2,6 +2,7 @@ package memfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	sw "github.com/shmx/shmx/internal/word"
 	"time"
@@ -41,13 +42,25 @@ import (
 // dies with its process; see that package for each OS). Only a Mutex in
 // a MemFile's mapping has such a file: elsewhere (a Go slice, a mapping
 // made by hand) the owner is never judged dead and waiters only time
-// out. The waiter takes the lock over and LockContext returns
-// ErrOwnerDead with the lock held. Until somebody holding the lock calls MarkConsistent, every
-// later locker is told again (POSIX robust-mutex semantics), and TryLock
-// fails. Lock, which has no error result, panics in that case with an
-// error wrapping ErrOwnerDead (the lock is held by the caller when the
-// panic starts): it never hands over a dead owner's lock silently;
-// programs that can repair the protected data use LockContext.
+// out. The waiter takes the lock over and marks the Mutex inconsistent:
+// the data it protects may be half-written.
+//
+// No call returns an error, or panics, with the lock held, so
+// "if err != nil { return err }" after any lock call never leaks it, and
+// neither does a recovered panic. While the Mutex is inconsistent:
+//
+//   - LockContext waits for the lock as usual, then gives it back and
+//     returns an error matching ErrOwnerDead;
+//   - Lock does the same and panics with that error (the lock not held);
+//   - TryLock fails;
+//   - LockRecover takes the lock and reports inconsistent = true with a
+//     nil error: the caller repairs the data (or decides it needs none),
+//     calls MarkConsistent and unlocks. A caller that unlocks without
+//     MarkConsistent leaves the mark for the next LockRecover.
+//
+// This is POSIX's robust mutex (EOWNERDEAD, pthread_mutex_consistent)
+// with the lock given back rather than handed to code that did not ask
+// for a broken one.
 //
 // A process killed while it waits (rather than while it holds) leaves
 // its registration in the waiter count, which is anonymous: the Mutex
@@ -128,10 +141,11 @@ func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
 
 // Lock locks m, waiting as long as it takes.
 //
-// If the previous owner died holding m, Lock takes the lock over and then
-// panics with an error wrapping ErrOwnerDead, the lock held by the caller:
-// it never hands over a dead owner's lock silently. Programs that can
-// repair the data m protects use LockContext, which returns that error.
+// If m is inconsistent (a previous owner died holding it, see Mutex),
+// Lock gives the lock back and panics with an error matching
+// ErrOwnerDead: it never hands over a dead owner's lock silently, and the
+// panic leaves nothing held. Programs that can repair the data m
+// protects use LockRecover.
 func (m *Mutex) Lock() {
 	if !sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		m.lockOrPanic()
@@ -140,7 +154,7 @@ func (m *Mutex) Lock() {
 
 // TryLock tries to lock m without waiting and reports whether it did. It
 // does not take over the lock of a dead owner, and it fails while m is
-// inconsistent (after an owner died, until MarkConsistent): LockContext
+// inconsistent (after an owner died, until MarkConsistent): LockRecover
 // handles both.
 func (m *Mutex) TryLock() bool {
 	return sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) || m.tryLockSlow()
@@ -157,8 +171,8 @@ func (m *Mutex) Unlock() {
 //
 //go:noinline
 func (m *Mutex) lockOrPanic() {
-	if err := m.lockSlow(nil); err != nil {
-		panic(fmt.Errorf("memfile: Mutex.Lock: %w (use LockContext to recover)", err))
+	if err := m.refuseDirty(m.lockSlow(nil)); err != nil {
+		panic(fmt.Errorf("memfile: Mutex.Lock: %w", err))
 	}
 }
 
@@ -167,26 +181,55 @@ func (m *Mutex) lockOrPanic() {
 // at once: it wakes the wait (context.AfterFunc), no polling. A nil ctx
 // means context.Background().
 //
-// If the owner of m died holding it, LockContext takes the lock over and
-// returns an error matching ErrOwnerDead with the lock held: the caller
-// repairs the protected data, calls MarkConsistent and unlocks. A caller
-// that unlocks without MarkConsistent passes the news on: the next
-// locker gets ErrOwnerDead too. A dead owner is noticed within about
-// 50 ms of the wait starting or of its death, whichever is later.
+// If m is inconsistent because an owner died holding it, LockContext
+// returns an error matching ErrOwnerDead, without the lock: use
+// LockRecover to repair. A dead owner is noticed within about 50 ms of
+// the wait starting or of its death, whichever is later. LockContext
+// never returns an error with the lock held.
 func (m *Mutex) LockContext(ctx context.Context) error {
-	return m.lockCtx(ctx)
-}
-
-// lockCtx is LockContext; ctx nil means wait forever.
-func (m *Mutex) lockCtx(ctx context.Context) error {
 	if sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		return nil
 	}
-	return m.lockSlow(cancellable(ctx))
+	return m.refuseDirty(m.lockSlow(cancellable(ctx)))
+}
+
+// LockRecover locks m like LockContext, but also while m is inconsistent
+// (a previous owner died holding it): then it returns inconsistent = true
+// and a nil error, with the lock held. The caller repairs the data m
+// protects, calls MarkConsistent and unlocks; see the example. With an
+// error (ctx done), the lock is not held.
+func (m *Mutex) LockRecover(ctx context.Context) (inconsistent bool, err error) {
+	return m.lockRecover(cancellable(ctx))
+}
+
+// lockRecover is LockRecover; ctx nil means wait forever.
+func (m *Mutex) lockRecover(ctx context.Context) (bool, error) {
+	if sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
+		return false, nil
+	}
+	err := m.lockSlow(ctx)
+	if err == errDirty {
+		return true, nil
+	}
+	return false, err
+}
+
+// errMutexInconsistent is what LockContext and Lock return for an
+// inconsistent Mutex (preallocated: the refusal allocates nothing).
+var errMutexInconsistent = fmt.Errorf("memfile: Mutex is inconsistent, a holder died (repair with LockRecover): %w", ErrOwnerDead)
+
+// refuseDirty turns lockSlow's result into LockContext's: the lock of an
+// inconsistent Mutex is given back (the mark stays) and refused.
+func (m *Mutex) refuseDirty(err error) error {
+	if err == errDirty {
+		m.Unlock()
+		return errMutexInconsistent
+	}
+	return err
 }
 
 // MarkConsistent declares that the data m protects is consistent again
-// after an owner died (see LockContext). The caller must hold m.
+// after an owner died (see LockRecover). The caller must hold m.
 func (m *Mutex) MarkConsistent() {
 	for {
 		old := m.load()
@@ -199,7 +242,9 @@ func (m *Mutex) MarkConsistent() {
 	}
 }
 
-// lockSlow is Lock after the fast path failed; ctx is nil for Lock.
+// lockSlow is Lock after the fast path failed; ctx is nil for Lock. It
+// returns errDirty when it took the lock of an inconsistent Mutex (held:
+// the caller gives it back or recovers), ctx's error otherwise (not held).
 func (m *Mutex) lockSlow(ctx context.Context) error {
 	w := waiter{}
 	for {
@@ -351,7 +396,7 @@ func (w *waiter) wait(ctx context.Context, m *Mutex, old uint64) error {
 // (one look suffices: the owner's token is in the state word itself, and
 // its liveness lock dies only with it). The CAS against the exact word
 // that named the dead owner makes sure the lock has not changed hands
-// meanwhile. It returns ErrOwnerDead when it took the lock, nil otherwise.
+// meanwhile. It returns errDirty when it took the lock, nil otherwise.
 func (m *Mutex) checkOwner(w *waiter) error {
 	old := m.load()
 	if !m.ownerGone(old) {
@@ -360,7 +405,7 @@ func (m *Mutex) checkOwner(w *waiter) error {
 	if !m.cas(old, w.acquire(old&^mutexLocked)|mutexDirty) {
 		return nil
 	}
-	return ErrOwnerDead
+	return errDirty
 }
 
 // ownerGone reports whether the state word old is locked by a process
@@ -398,11 +443,17 @@ func (m *Mutex) unregister(w *waiter) {
 	}
 }
 
-// dirtyErr returns ErrOwnerDead when the state word old says an earlier
+// errDirty is the internal result of a lock call that took the lock of
+// an inconsistent Mutex or RWMutex (held); the public calls turn it into
+// a refusal (refuseDirty) or a report (LockRecover). It never leaves the
+// package.
+var errDirty = errors.New("memfile: internal: took an inconsistent lock")
+
+// dirtyErr returns errDirty when the state word old says an earlier
 // owner died and nobody has called MarkConsistent since.
 func dirtyErr(old uint64) error {
 	if old&mutexDirty != 0 {
-		return ErrOwnerDead
+		return errDirty
 	}
 	return nil
 }

@@ -166,8 +166,9 @@ func TestMutexCancelLeavesUnchanged(t *testing.T) {
 }
 
 // TestMutexOwnerDeath: a child locks and is killed; the parent, already
-// waiting, gets ErrOwnerDead with the lock; not marking consistent tells
-// the next locker again; MarkConsistent ends it.
+// waiting, gets ErrOwnerDead without the lock; Lock panics holding
+// nothing; LockRecover takes it and reports it; not marking consistent
+// tells the next locker again; MarkConsistent ends it.
 func TestMutexOwnerDeath(t *testing.T) {
 	if testproc.Role() == "holder" {
 		b := childMapping(t)
@@ -196,15 +197,13 @@ func TestMutexOwnerDeath(t *testing.T) {
 	if !isOwnerDead(err) {
 		t.Fatalf("LockContext after the owner died = %v, want ErrOwnerDead", err)
 	}
-	if m.TryLock() {
-		t.Fatal("TryLock succeeded on a Mutex LockContext returned held")
+	// The refusal gave the lock back: the idiomatic "return err" leaks
+	// nothing. The mark stays.
+	if st := m.State(); st.Locked || !st.Inconsistent {
+		t.Fatalf("after LockContext refused: state %+v, want unlocked and inconsistent", st)
 	}
-	m.Unlock() // without MarkConsistent
 	if m.TryLock() {
 		t.Fatal("TryLock succeeded on an inconsistent Mutex")
-	}
-	if err := m.LockContext(context.Background()); !isOwnerDead(err) {
-		t.Fatalf("LockContext after unlocking without MarkConsistent = %v, want ErrOwnerDead", err)
 	}
 	func() {
 		defer func() {
@@ -212,13 +211,30 @@ func TestMutexOwnerDeath(t *testing.T) {
 				t.Errorf("Lock of an inconsistent Mutex panicked with %v, want ErrOwnerDead", r)
 			}
 		}()
-		m.Unlock()
 		m.Lock()
 	}()
+	if st := m.State(); st.Locked {
+		t.Fatalf("Lock panicked with the lock held: state %+v", st)
+	}
+	dirty, err := m.LockRecover(nil)
+	if err != nil || !dirty {
+		t.Fatalf("LockRecover = %v, %v; want true, nil", dirty, err)
+	}
+	m.Unlock() // without MarkConsistent: the mark stays
+	if err := m.LockContext(context.Background()); !isOwnerDead(err) {
+		t.Fatalf("LockContext after unlocking without MarkConsistent = %v, want ErrOwnerDead", err)
+	}
+	if dirty, err := m.LockRecover(context.Background()); err != nil || !dirty {
+		t.Fatalf("second LockRecover = %v, %v; want true, nil", dirty, err)
+	}
 	m.MarkConsistent()
 	m.Unlock()
 	if err := m.LockContext(context.Background()); err != nil {
 		t.Fatalf("LockContext after MarkConsistent = %v", err)
+	}
+	m.Unlock()
+	if dirty, err := m.LockRecover(context.Background()); err != nil || dirty {
+		t.Fatalf("LockRecover of a consistent Mutex = %v, %v; want false, nil", dirty, err)
 	}
 	m.Unlock()
 }

@@ -73,8 +73,7 @@ func TestParticipants(t *testing.T) {
 	if err := f.LockContext(timeoutCtx(t, testproc.Scale(5*time.Second))); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("LockContext after the holder died = %v, want ErrOwnerDead", err)
 	}
-	f.MarkConsistent()
-	f.Unlock()
+	mustRecover(t, f)
 }
 
 // TestUntrackedMemoryNeverDeclaresDeath: a Mutex in memory that no
@@ -109,6 +108,5 @@ func TestDeadTokenTrackedMemory(t *testing.T) {
 		t.Fatalf("LockContext = %v, want ErrOwnerDead", err)
 	}
 	t.Logf("dead token %s taken over after %v", strconv.FormatUint(uint64(dead), 16), time.Since(start))
-	m.MarkConsistent()
-	m.Unlock()
+	mustRecover(t, m)
 }

@@ -112,24 +112,37 @@ const (
 	modeNone  = "none"  // join only
 )
 
+// lockIn takes the lock as mode says. A reader refused with ErrOwnerDead
+// holds nothing; a writer refused with it recovers (LockRecover,
+// MarkConsistent) and returns the refusal, holding the lock.
 func lockIn(ctx context.Context, f *MemFile, mode string) error {
 	if mode == modeRead {
 		return f.RLockContext(ctx)
 	}
-	return f.LockContext(ctx)
+	err := f.LockContext(ctx)
+	if errors.Is(err, ErrOwnerDead) {
+		dirty, rerr := f.LockRecover(ctx)
+		if rerr != nil {
+			return rerr
+		}
+		if dirty {
+			f.MarkConsistent()
+		}
+	}
+	return err
 }
 
 // unlockIn releases what lockIn took (err is what it returned).
 func unlockIn(f *MemFile, mode string, err error) {
-	if err != nil && !errors.Is(err, ErrOwnerDead) {
-		return
+	switch {
+	case err == nil:
+	case mode != modeRead && errors.Is(err, ErrOwnerDead): // lockIn recovered
+	default:
+		return // nothing held
 	}
 	if mode == modeRead {
 		f.RUnlock()
 		return
-	}
-	if err != nil {
-		f.MarkConsistent()
 	}
 	f.Unlock()
 }
@@ -612,11 +625,12 @@ func nsKilledHolder(t *testing.T, l nsLock, top nsTopology) {
 		if !errors.Is(err, ErrOwnerDead) {
 			t.Fatalf("LockContext after a reader took over = %v, want ErrOwnerDead", err)
 		}
-		f.MarkConsistent()
+		mustRecover(t, f)
 	} else if err != nil {
 		t.Fatalf("LockContext after a writer took over and repaired = %v", err)
+	} else {
+		f.Unlock()
 	}
-	f.Unlock()
 }
 
 // TestPidNSTokenNotPid: a pid says nothing about a lock. Every new pid
@@ -687,8 +701,7 @@ func nsTokenNotPidMutex(t *testing.T) {
 		t.Fatalf("LockContext on the dead pid-1 helper's lock (a live pid 1 in the segment) = %v, want ErrOwnerDead", err)
 	}
 	t.Logf("lock of a dead pid 1 recovered in %v while another pid 1 is alive", time.Since(start))
-	f.MarkConsistent()
-	f.Unlock()
+	mustRecover(t, f)
 
 	// 2. A lock word naming the live second helper (pid 1, a pid that was
 	// a dead process's, and means another process here) is never taken.
@@ -717,8 +730,7 @@ func nsTokenNotPidMutex(t *testing.T) {
 	}
 	t.Logf("lock word naming a killed pid-1 helper recovered %v after the kill", time.Since(killed))
 	b.Wait()
-	f.MarkConsistent()
-	f.Unlock()
+	mustRecover(t, f)
 }
 
 func nsTokenNotPidReaders(t *testing.T) {
@@ -769,8 +781,7 @@ func nsTokenNotPidReaders(t *testing.T) {
 	if err := f.LockContext(timeoutCtx(t, testproc.Scale(5*time.Second))); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("writer's LockContext after the live reader left = %v, want ErrOwnerDead (the dead reader's)", err)
 	}
-	f.MarkConsistent()
-	f.Unlock()
+	mustRecover(t, f)
 	bs[1].cmd.Store(nsExit)
 	if err := b.Wait(); err != nil {
 		t.Errorf("second reader: %v", err)

@@ -50,12 +50,15 @@ const rwSlots = 16
 // dead writer or of dead readers asks internal/live after each slice of
 // its wait (at most 50 ms) whether the processes it waits for are alive,
 // and takes over what the kernel says a dead one held, at the first look.
-// LockContext or RLockContext then returns an error matching ErrOwnerDead
-// with the lock held. Until a writer calls MarkConsistent, every
-// RLockContext and LockContext reports ErrOwnerDead again (a reader may
-// read suspect data but cannot repair it; it may upgrade by unlocking and
-// locking). Only an RWMutex in a MemFile's mapping has a dead holder:
-// elsewhere its waiters wait, or time out under a context.
+// The RWMutex is then inconsistent (bit 2) until a writer that took it
+// with LockRecover calls MarkConsistent. As with Mutex, no call returns
+// an error or panics with a hold: while rw is inconsistent, RLockContext
+// and LockContext give back what they took and return an error matching
+// ErrOwnerDead, RLock and Lock panic with it, TryRLock and TryLock fail,
+// and LockRecover takes the write lock and reports inconsistent = true.
+// (A reader cannot repair the data, so only the write side recovers.)
+// Only an RWMutex in a MemFile's mapping has a dead holder: elsewhere its
+// waiters wait, or time out under a context.
 type RWMutex struct {
 	w      Mutex
 	rstate uint32
@@ -110,22 +113,35 @@ const (
 // at least one of its holds.
 func slotOurs(s uint64) bool { return uint32(s) == self() && s >= slotHold }
 
-// RLock locks rw for reading, waiting as long as it takes. Like
-// Mutex.Lock, it panics with an error wrapping ErrOwnerDead, the read lock
-// held, if a holder died and the RWMutex is inconsistent; use
-// RLockContext to handle that.
+// RLock locks rw for reading, waiting as long as it takes. If rw is
+// inconsistent (a holder died, see RWMutex), it gives the read lock back
+// and panics with an error matching ErrOwnerDead, nothing held.
 func (rw *RWMutex) RLock() {
-	if err := rw.rlock(nil); err != nil {
-		panic(fmt.Errorf("memfile: RWMutex.RLock: %w (use RLockContext to recover)", err))
+	if err := rw.rlockRefusing(nil); err != nil {
+		panic(fmt.Errorf("memfile: RWMutex.RLock: %w", err))
 	}
 }
 
 // RLockContext locks rw for reading, waiting until it can or until ctx is
-// done; then it returns ctx.Err() and leaves rw unchanged. It returns an
-// error matching ErrOwnerDead, with the read lock held, while rw is
-// inconsistent because a holder died (see RWMutex).
+// done; then it returns ctx.Err() and leaves rw unchanged. While rw is
+// inconsistent because a holder died (see RWMutex) it returns an error
+// matching ErrOwnerDead, without a hold.
 func (rw *RWMutex) RLockContext(ctx context.Context) error {
-	return rw.rlock(cancellable(ctx))
+	return rw.rlockRefusing(cancellable(ctx))
+}
+
+// errRWMutexInconsistent is what the lock calls of an inconsistent
+// RWMutex return (preallocated).
+var errRWMutexInconsistent = fmt.Errorf("memfile: RWMutex is inconsistent, a holder died (repair with LockRecover): %w", ErrOwnerDead)
+
+// rlockRefusing is rlock with the hold of an inconsistent rw given back.
+func (rw *RWMutex) rlockRefusing(ctx context.Context) error {
+	err := rw.rlock(ctx)
+	if err == errDirty {
+		rw.RUnlock()
+		return errRWMutexInconsistent
+	}
+	return err
 }
 
 // TryRLock tries to lock rw for reading without waiting and reports
@@ -380,7 +396,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 		r := sw.LoadUint32(&rw.rstate)
 		if r&rwWriter == 0 && rw.enterRead() {
 			if sw.LoadUint32(&rw.rstate)&rwDirty != 0 {
-				return ErrOwnerDead
+				return errDirty // held: the caller gives it back
 			}
 			return nil
 		}
@@ -444,21 +460,44 @@ func (rw *RWMutex) orState(bits uint32) {
 	}
 }
 
-// Lock locks rw for writing, waiting as long as it takes. Like
-// Mutex.Lock, it panics with an error wrapping ErrOwnerDead, the lock
-// held, if a holder died; use LockContext to recover.
+// Lock locks rw for writing, waiting as long as it takes. If rw is
+// inconsistent it gives the lock back and panics with an error matching
+// ErrOwnerDead, nothing held; use LockRecover to repair.
 func (rw *RWMutex) Lock() {
-	if err := rw.lock(nil); err != nil {
-		panic(fmt.Errorf("memfile: RWMutex.Lock: %w (use LockContext to recover)", err))
+	if err := rw.lockRefusing(nil); err != nil {
+		panic(fmt.Errorf("memfile: RWMutex.Lock: %w", err))
 	}
 }
 
 // LockContext locks rw for writing, waiting until it can or until ctx is
 // done; then it returns ctx.Err() and leaves rw unchanged. If a writer or
-// reader died holding rw, it returns an error matching ErrOwnerDead with
-// the write lock held: repair the data, call MarkConsistent, Unlock.
+// reader died holding rw, it returns an error matching ErrOwnerDead,
+// without the lock: use LockRecover to repair.
 func (rw *RWMutex) LockContext(ctx context.Context) error {
-	return rw.lock(cancellable(ctx))
+	return rw.lockRefusing(cancellable(ctx))
+}
+
+// LockRecover locks rw for writing like LockContext, but also while rw is
+// inconsistent (a holder died): then it returns inconsistent = true and a
+// nil error, with the write lock held. The caller repairs the data, calls
+// MarkConsistent and unlocks. With an error (ctx done), nothing is held.
+func (rw *RWMutex) LockRecover(ctx context.Context) (inconsistent bool, err error) {
+	err = rw.lock(cancellable(ctx))
+	if err == errDirty {
+		return true, nil
+	}
+	return false, err
+}
+
+// lockRefusing is lock with the write lock of an inconsistent rw given
+// back.
+func (rw *RWMutex) lockRefusing(ctx context.Context) error {
+	err := rw.lock(ctx)
+	if err == errDirty {
+		rw.Unlock()
+		return errRWMutexInconsistent
+	}
+	return err
 }
 
 // TryLock tries to lock rw for writing without waiting and reports
@@ -489,13 +528,14 @@ func (rw *RWMutex) slotsEmpty() bool {
 	return true
 }
 
-// lock is LockContext; ctx nil waits forever.
+// lock is LockRecover's wait; ctx nil waits forever. It returns errDirty
+// with the write lock held when rw is inconsistent.
 func (rw *RWMutex) lock(ctx context.Context) error {
-	err := rw.w.lockCtx(ctx)
-	if err != nil && err != ErrOwnerDead {
+	dirty, err := rw.w.lockRecover(ctx)
+	if err != nil {
 		return err
 	}
-	if err == ErrOwnerDead {
+	if dirty {
 		rw.orState(rwDirty) // a writer died holding rw
 	}
 	rw.orState(rwWriter) // may be set already by a writer that died
@@ -521,7 +561,7 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 		rw.reapSlots() // a reader that does not leave may be gone
 	}
 	if sw.LoadUint32(&rw.rstate)&rwDirty != 0 {
-		return ErrOwnerDead
+		return errDirty
 	}
 	return nil
 }

@@ -177,8 +177,8 @@ func TestRWMutexCancelLeavesUnchanged(t *testing.T) {
 
 // TestRWMutexOwnerDeath: a dead writer (seen by a reader and by a
 // writer) and a dead reader (seen by a writer; one that held in two slots
-// too) are taken over with ErrOwnerDead at the first look after the kill;
-// the news persists until MarkConsistent. Waiters under a context that
+// too) are taken over at the first look after the kill, and refused with
+// ErrOwnerDead, nothing held, until a LockRecover and MarkConsistent. Waiters under a context that
 // can be cancelled look every 10 ms, the others every 50 ms.
 func TestRWMutexOwnerDeath(t *testing.T) {
 	switch testproc.Role() {
@@ -247,13 +247,17 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 			if !isOwnerDead(err) {
 				t.Fatalf("%s lock after the %s died = %v, want ErrOwnerDead", tc.waiter, tc.child, err)
 			}
-			unlock() // without MarkConsistent: still inconsistent
+			_ = unlock // the refusal holds nothing: see checkNothingHeld
+			checkNothingHeld(t, rw, "after the refusal")
 			if err := rw.RLockContext(context.Background()); !isOwnerDead(err) {
 				t.Fatalf("RLockContext of an inconsistent RWMutex = %v, want ErrOwnerDead", err)
 			}
-			rw.RUnlock()
 			if err := rw.LockContext(context.Background()); !isOwnerDead(err) {
 				t.Fatalf("LockContext of an inconsistent RWMutex = %v, want ErrOwnerDead", err)
+			}
+			checkNothingHeld(t, rw, "after more refusals")
+			if dirty, err := rw.LockRecover(ctx); err != nil || !dirty {
+				t.Fatalf("LockRecover of an inconsistent RWMutex = %v, %v; want true, nil", dirty, err)
 			}
 			rw.MarkConsistent()
 			rw.Unlock()
@@ -358,9 +362,13 @@ func TestRWMutexDeadHoldersAtFirstLook(t *testing.T) {
 				if !isOwnerDead(err) {
 					t.Fatalf("lock beside a dead holder = %v, want ErrOwnerDead", err)
 				}
-				unlock()
+				_ = unlock
+				checkNothingHeld(t, rw, "after the refusal")
 				if err := rw.LockContext(context.Background()); !isOwnerDead(err) {
 					t.Fatalf("LockContext after recovery = %v, want ErrOwnerDead", err)
+				}
+				if dirty, err := rw.LockRecover(nil); err != nil || !dirty {
+					t.Fatalf("LockRecover = %v, %v; want true, nil", dirty, err)
 				}
 				rw.MarkConsistent()
 				rw.Unlock()
@@ -521,4 +529,14 @@ func TestRWMutexRUnlockBesideOtherProcess(t *testing.T) {
 	}
 	atomic.StoreUint64(&rw.slots[selfSlot()], 0)
 	checkSlotsFree(t, &rw, "all left")
+}
+
+// checkNothingHeld fails t unless rw is neither write-locked nor held by
+// any reader: a lock call that returned an error must hold nothing.
+func checkNothingHeld(t *testing.T, rw *RWMutex, when string) {
+	t.Helper()
+	st := rw.State()
+	if st.WriterIn || len(st.Readers) > 0 || st.Writer.Locked {
+		t.Fatalf("%s: RWMutex still held: %+v", when, st)
+	}
 }
