@@ -68,7 +68,7 @@ func describeMutex(s *segment, st memfile.MutexState) string {
 		parts = append(parts, "a waiter is awake")
 	}
 	if st.Inconsistent {
-		parts = append(parts, "INCONSISTENT: a holder died, the next locker gets ErrOwnerDead")
+		parts = append(parts, "INCONSISTENT: a holder died, lockers get ErrOwnerDead until LockRecover + MarkConsistent")
 	}
 	return strings.Join(parts, ", ")
 }
@@ -101,7 +101,7 @@ func rwMutexState(s *segment) []string {
 	}
 	lines := []string{writer, r}
 	if st.Inconsistent {
-		lines = append(lines, "INCONSISTENT: a holder died, lockers get ErrOwnerDead until MarkConsistent")
+		lines = append(lines, "INCONSISTENT: a holder died, lockers get ErrOwnerDead until LockRecover + MarkConsistent")
 	}
 	return lines
 }
