@@ -118,6 +118,8 @@ func TestBenchChild(t *testing.T) {
 			}
 			pong.Set()
 		}
+	case "mutex-fair", "rw-fair":
+		fairChild(b, os.Getenv(envBenchKind), n)
 	case "mutex-contended", "pthread-contended", "flock-contended":
 		worst := contend(b, os.Getenv(envLockFile), os.Getenv(envBenchKind), n)
 		atomic.StoreUint64((*uint64)(counter(b, benchWorst)), uint64(worst))
