@@ -43,6 +43,13 @@
 // owner's Close removes the link file, and the memory itself lives on
 // while any opener has it mapped. Nothing is ever written to disk.
 //
+// Close is safe while other goroutines use or wait on the objects in the
+// segment: waits are woken and return an error matching fs.ErrClosed
+// within about a millisecond, every later call of the MemFile returns
+// one, and the memory is swapped for private zero pages at the same
+// address instead of being unmapped, so that a pointer still held into it
+// never faults (see MemFile.Close for what that costs).
+//
 // # Dead lock owners
 //
 // If a process dies holding the lock, the lock is taken over by the next

@@ -2,8 +2,12 @@ package memfile
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"time"
+	"unsafe"
 
+	"github.com/shmx/shmx/internal/live"
 	sw "github.com/shmx/shmx/internal/word"
 )
 
@@ -55,8 +59,10 @@ func spinFor(budget time.Duration, try func() bool) bool {
 
 // sleep waits on addr while it holds val, for at most one slice and never
 // past ctx's deadline. It returns ctx.Err() when ctx is done (or its
-// deadline passed), else nil: woken, timed out or spurious alike, since
-// every caller re-reads its word anyway.
+// deadline passed), errClosed when the MemFile whose memory holds addr
+// was closed (before or during the sleep), else nil: woken, timed out or
+// spurious alike, since every caller re-reads its word anyway. Callers
+// back out of a closed wait exactly as out of a cancelled one.
 //
 // A ctx that can be cancelled (callers pass nil otherwise, see
 // cancellable) wakes the sleep the moment it is done: context.AfterFunc
@@ -68,9 +74,14 @@ func spinFor(budget time.Duration, try func() bool) bool {
 // memory was unmapped: a futex wake of an address that is not mapped only
 // fails, it touches nothing.
 func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) error {
+	mp, err := enterWait(addr)
+	if err != nil {
+		return err
+	}
+	defer mp.Leave(addr)
 	if ctx == nil {
 		sw.Wait(addr, val, slice)
-		return nil
+		return closedErr(mp)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -85,8 +96,46 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 	stop := context.AfterFunc(ctx, func() { sw.WakeAll(addr) })
 	sw.Wait(addr, val, slice)
 	stop()
+	if err := closedErr(mp); err != nil {
+		return err
+	}
 	return ctx.Err()
 }
+
+// errClosed is what a wait on a word of a closed MemFile returns (see
+// MemFile.Close); preallocated, as the waits allocate nothing.
+var errClosed = fmt.Errorf("memfile: the MemFile holding this object was closed: %w", fs.ErrClosed)
+
+// enterWait registers a goroutine about to sleep on addr with the
+// MemFile mapping that holds it (if any), so that Close can wake it, or
+// fails with errClosed if that MemFile is closed. Every wait of this
+// package goes through it (sleep, Ring.sleep); a nil error is followed by
+// one mp.Leave(addr).
+func enterWait(addr *uint32) (mp *live.Mapping, err error) {
+	mp = live.MappingOf(unsafe.Pointer(addr))
+	if !mp.Enter(addr) {
+		return nil, errClosed
+	}
+	return mp, nil
+}
+
+// closedErr returns errClosed if mp (nil: memory of no MemFile) was
+// closed.
+func closedErr(mp *live.Mapping) error {
+	if mp.Closed() {
+		return errClosed
+	}
+	return nil
+}
+
+// closedAt reports whether p lies in the memory of a MemFile that was
+// closed: slow paths ask it before they panic over a word that Close
+// replaced by zeros (an Unlock of what now looks unlocked).
+func closedAt(p unsafe.Pointer) bool { return live.MappingOf(p).Closed() }
+
+// wakeAll wakes every sleeper on addr: what Close uses to wake the
+// goroutines asleep in a closed MemFile's memory.
+func wakeAll(addr *uint32) { sw.WakeAll(addr) }
 
 // cancellable is the package's one rule for the contexts its blocking
 // calls take: nil means context.Background(), and a context that can

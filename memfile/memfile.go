@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/shmx/shmx/internal/live"
 	"github.com/shmx/shmx/shm"
@@ -15,9 +17,9 @@ import (
 // one made by Create (a header with a lock and events, then the user data,
 // reachable through a link file) or a raw OS segment (CreateRaw, OpenRaw).
 //
-// Its methods are safe for concurrent use by goroutines, except Close and
-// SetOwner, which must not run concurrently with any other method: Close
-// unmaps the memory every other method reads.
+// Its methods are safe for concurrent use by goroutines, except SetOwner,
+// which must not run concurrently with Close. Close may run while other
+// goroutines use f or the objects in its memory: see Close.
 type MemFile struct {
 	seg      *shm.Segment
 	mapping  []byte // the whole segment
@@ -28,13 +30,13 @@ type MemFile struct {
 	mu       *Mutex   // the lock when hdr.Lock == LockMutex
 	rw       *RWMutex // the lock when hdr.Lock == LockRWMutex
 	readOnly bool
-	closed   bool
+	closed   atomic.Bool
 	// dom vouches for this process in the segment (internal/live): it is
 	// joined before any lock in the segment can be taken through f, and
 	// the mapping is tracked so that waiters on words inside it can ask
-	// whether a holder is alive; untrack undoes the tracking.
+	// whether a holder is alive and whether f was closed.
 	dom     *live.Domain
-	untrack func()
+	tracked *live.Mapping
 	// owner says this MemFile removes the segment (and link) on Close;
 	// ownerPID is the process that was made owner, so that a forked child
 	// that inherited the MemFile never removes what its parent owns.
@@ -221,19 +223,21 @@ func (f *MemFile) join() error {
 	if err != nil {
 		return fmt.Errorf("memfile: joining segment %s: %w", f.osid, err)
 	}
-	f.dom, f.untrack = d, live.Track(f.mapping, d)
+	f.dom, f.tracked = d, live.Track(f.mapping, d)
 	if !f.readOnly && f.hdr.Participants > 0 {
 		f.participants().enter()
 	}
 	return nil
 }
 
-// leave undoes join.
-func (f *MemFile) leave() {
+// leave undoes join; a retired mapping stays tracked (closed), see Close.
+func (f *MemFile) leave(retired bool) {
 	if f.dom == nil {
 		return
 	}
-	f.untrack()
+	if !retired {
+		f.tracked.Untrack()
+	}
 	f.dom.Leave()
 }
 
@@ -292,7 +296,15 @@ func rawMemFile(seg *shm.Segment, readOnly bool) (*MemFile, error) {
 // (with Lock and Unlock, atomics, or a Ring). It is valid until Close.
 // Writing to it after a read-only Open faults (a fatal signal), like any
 // write to a read-only mapping.
-func (f *MemFile) Bytes() []byte { return f.data }
+//
+// After Close it returns nil. A slice taken before Close stays readable
+// and writable after it, but is no longer shared (see Close).
+func (f *MemFile) Bytes() []byte {
+	if f.closed.Load() {
+		return nil
+	}
+	return f.data
+}
 
 // Size returns the size of the user data in bytes.
 func (f *MemFile) Size() int { return len(f.data) }
@@ -328,6 +340,9 @@ func (f *MemFile) SetOwner(owner bool) {
 // WithEvents at Create). It fails on a read-only MemFile: waiting on or
 // setting an event writes to the segment.
 func (f *MemFile) Event(i int) (*Event, error) {
+	if f.closed.Load() {
+		return nil, f.errClosed("event")
+	}
 	if f.readOnly {
 		return nil, f.errReadOnly("event")
 	}
@@ -342,11 +357,44 @@ func (f *MemFile) Event(i int) (*Event, error) {
 // removes the link file (if it still names this segment) and the segment,
 // so that no new Open finds them; processes that have it mapped keep
 // their mapping. A second Close returns an error matching fs.ErrClosed.
+//
+// Close may run while other goroutines use f or wait on objects in its
+// memory (its lock and events, and whatever the caller placed in Bytes):
+//
+//   - every method of f called after Close returns an error matching
+//     fs.ErrClosed (Lock and RLock panic with it, holding nothing; Unlock,
+//     RUnlock and MarkConsistent do nothing; Bytes returns nil);
+//   - a goroutine asleep in a wait on any word of the segment (a lock, an
+//     Event, a Semaphore, a Ring) is woken and returns such an error
+//     within about a millisecond, having backed out as a cancelled wait
+//     does; a wait started later fails at once;
+//   - the segment's pages are not unmapped but replaced, at the same
+//     address and in one step, by private zero pages that stay for the
+//     life of the process (shm.Segment.Retire): a pointer still held into
+//     the memory (a *Mutex, a slice from Bytes) never faults. Calls that
+//     complete without waiting (an uncontended Lock, TryLock, Set,
+//     TrySend) then act on that private memory, which no other process
+//     sees. Each Close thus keeps the segment's address range and one
+//     kernel mapping entry (Linux allows 65,530 by default); the pages
+//     cost nothing unless touched. On Windows the view is unmapped and
+//     private memory committed at its address right after: an access in
+//     those microseconds faults.
+//
+// To the other processes, Close is this process leaving the segment: a
+// lock that this process holds through f when Close runs is taken over
+// by the next waiter as a dead owner's (inconsistent), unless the
+// process still has the segment open through another MemFile.
+//
+// The fast paths pay nothing for this: the objects' uncontended calls
+// never look at the closed state, and f's methods read one atomic flag.
 func (f *MemFile) Close() error {
-	if f.closed {
-		return &fs.PathError{Op: "close", Path: f.name(), Err: fs.ErrClosed}
+	if !f.closed.CompareAndSwap(false, true) {
+		return f.errClosed("close")
 	}
-	f.closed = true
+	// Wake every sleeper first: they see the mapping closed and leave,
+	// so none of them is in the kernel's wait on the shared pages when
+	// they are swapped out (one that is would only sleep out its slice).
+	f.tracked.Close(wakeAll, closeWakeBudget)
 	var errs []error
 	if f.IsOwner() {
 		if f.link != "" {
@@ -358,13 +406,26 @@ func (f *MemFile) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	f.leave()
-	errs = append(errs, f.seg.Close())
+	retired, err := f.seg.Retire()
+	errs = append(errs, err)
+	f.leave(retired)
 	if f.dom != nil {
 		f.dom.Retake() // closing the segment's descriptor dropped it (macOS, FreeBSD)
 	}
-	f.data, f.mapping = nil, nil
 	return errors.Join(errs...)
+}
+
+// closeWakeBudget bounds how long Close keeps waking the sleepers in the
+// segment until all have left: they leave within microseconds once woken,
+// so the bound only matters for a goroutine that is not scheduled.
+const closeWakeBudget = 5 * time.Millisecond
+
+// errClosed is f's error for a call after Close; kept out of line so
+// that the checks for it stay two instructions in the fast paths.
+//
+//go:noinline
+func (f *MemFile) errClosed(op string) error {
+	return &fs.PathError{Op: op, Path: f.name(), Err: fs.ErrClosed}
 }
 
 // name is how errors refer to f: its link path, or its OS name if raw.

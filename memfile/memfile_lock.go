@@ -17,12 +17,16 @@ import (
 // an error matching ErrOwnerDead, with nothing held, until somebody
 // repairs the data (LockRecover, MarkConsistent); see the package
 // documentation.
+//
+// If f is closed while fn runs, Read returns an error matching
+// fs.ErrClosed whatever fn returned: fn may have seen the data vanish
+// (see Close).
 func (f *MemFile) Read(fn func(data []byte) error) error {
 	if err := f.RLockContext(context.Background()); err != nil {
 		return err
 	}
 	defer f.RUnlock()
-	return fn(f.data)
+	return f.closedDuring("read", fn(f.data))
 }
 
 // Write calls fn with the user data under the write side of the lock and
@@ -37,7 +41,16 @@ func (f *MemFile) Write(fn func(data []byte) error) error {
 		return err
 	}
 	defer f.Unlock()
-	return fn(f.data)
+	return f.closedDuring("write", fn(f.data))
+}
+
+// closedDuring returns err, or an error matching fs.ErrClosed if f was
+// closed meanwhile.
+func (f *MemFile) closedDuring(op string, err error) error {
+	if f.closed.Load() {
+		return f.errClosed(op)
+	}
+	return err
 }
 
 // Lock takes the write side of the lock (nothing for LockNone). Like
@@ -46,6 +59,7 @@ func (f *MemFile) Write(fn func(data []byte) error) error {
 // held; use LockRecover to repair. It panics on a read-only MemFile with
 // a lock.
 func (f *MemFile) Lock() {
+	f.mustOpen()
 	switch {
 	case f.mu != nil:
 		f.mustWrite()
@@ -62,6 +76,9 @@ func (f *MemFile) Lock() {
 // ErrOwnerDead without the lock; LockRecover takes it to repair the data.
 // No error comes with the lock held.
 func (f *MemFile) LockContext(ctx context.Context) error {
+	if f.closed.Load() {
+		return f.errClosed("lock")
+	}
 	if f.mu == nil && f.rw == nil {
 		return nil
 	}
@@ -83,6 +100,9 @@ func (f *MemFile) LockContext(ctx context.Context) error {
 // MarkConsistent and Unlock (see the example). For LockNone it returns
 // false, nil.
 func (f *MemFile) LockRecover(ctx context.Context) (inconsistent bool, err error) {
+	if f.closed.Load() {
+		return false, f.errClosed("lock")
+	}
 	if f.mu == nil && f.rw == nil {
 		return false, nil
 	}
@@ -97,7 +117,9 @@ func (f *MemFile) LockRecover(ctx context.Context) (inconsistent bool, err error
 	return inconsistent, f.wrap("lock", err)
 }
 
-// Unlock releases the write side of the lock.
+// Unlock releases the write side of the lock. After Close it does
+// nothing: the lock lived in memory this process no longer shares (the
+// locks' own Unlock knows that memory, see MemFile.Close).
 func (f *MemFile) Unlock() {
 	switch {
 	case f.mu != nil:
@@ -111,6 +133,7 @@ func (f *MemFile) Unlock() {
 // Mutex itself for LockMutex, nothing for LockNone. Like Lock it panics,
 // nothing held, if a previous owner died; use LockRecover to repair.
 func (f *MemFile) RLock() {
+	f.mustOpen()
 	switch {
 	case f.mu != nil:
 		f.mustWrite()
@@ -124,6 +147,9 @@ func (f *MemFile) RLock() {
 // RLockContext is the read-side LockContext: it too returns an error
 // matching ErrOwnerDead, nothing held, while the data may be inconsistent.
 func (f *MemFile) RLockContext(ctx context.Context) error {
+	if f.closed.Load() {
+		return f.errClosed("rlock")
+	}
 	if f.mu == nil && f.rw == nil {
 		return nil
 	}
@@ -139,7 +165,8 @@ func (f *MemFile) RLockContext(ctx context.Context) error {
 	return f.wrap("rlock", err)
 }
 
-// RUnlock releases the read side of the lock.
+// RUnlock releases the read side of the lock; after Close it does
+// nothing, as Unlock.
 func (f *MemFile) RUnlock() {
 	switch {
 	case f.mu != nil:
@@ -151,12 +178,21 @@ func (f *MemFile) RUnlock() {
 
 // MarkConsistent declares the data consistent again after a lock owner
 // died (see LockRecover). The caller must hold the write side of the lock.
+// After Close it does nothing.
 func (f *MemFile) MarkConsistent() {
 	switch {
 	case f.mu != nil:
 		f.mu.MarkConsistent()
 	case f.rw != nil:
 		f.rw.MarkConsistent()
+	}
+}
+
+// mustOpen panics, holding nothing, with an error matching fs.ErrClosed
+// once f is closed: Lock and RLock have no error to return.
+func (f *MemFile) mustOpen() {
+	if f.closed.Load() {
+		panic(f.errClosed("lock"))
 	}
 }
 

@@ -53,7 +53,7 @@ func mustCreate(t *testing.T, link string, lt LockType, size int, opts ...Option
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if !f.closed {
+		if !f.closed.Load() {
 			f.Close()
 		}
 	})

@@ -171,7 +171,7 @@ func (m *Mutex) Unlock() {
 //
 //go:noinline
 func (m *Mutex) lockOrPanic() {
-	if err := m.refuseDirty(m.lockSlow(nil)); err != nil {
+	if err := m.refuseDirty(m.lockWait(nil)); err != nil {
 		panic(fmt.Errorf("memfile: Mutex.Lock: %w", err))
 	}
 }
@@ -190,7 +190,7 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 	if sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		return nil
 	}
-	return m.refuseDirty(m.lockSlow(cancellable(ctx)))
+	return m.refuseDirty(m.lockWait(cancellable(ctx)))
 }
 
 // LockRecover locks m like LockContext, but also while m is inconsistent
@@ -207,11 +207,24 @@ func (m *Mutex) lockRecover(ctx context.Context) (bool, error) {
 	if sw.CompareAndSwapUint64(&m.state, 0, lockedBySelf()) {
 		return false, nil
 	}
-	err := m.lockSlow(ctx)
+	err := m.lockWait(ctx)
 	if err == errDirty {
 		return true, nil
 	}
 	return false, err
+}
+
+// lockWait is lockSlow, except that a lock taken in memory that
+// MemFile.Close replaced by private zeros while we waited (a spinning
+// waiter then finds it free) is given back: the wait fails with errClosed
+// as a sleeping one does.
+func (m *Mutex) lockWait(ctx context.Context) error {
+	err := m.lockSlow(ctx)
+	if (err == nil || err == errDirty) && closedAt(unsafe.Pointer(m)) {
+		m.Unlock()
+		return errClosed
+	}
+	return err
 }
 
 // errMutexInconsistent is what LockContext and Lock return for an
@@ -234,6 +247,9 @@ func (m *Mutex) MarkConsistent() {
 	for {
 		old := m.load()
 		if old&mutexLocked == 0 {
+			if closedAt(unsafe.Pointer(m)) {
+				return // the memory is Close's zeros now
+			}
 			panic("memfile: MarkConsistent of unlocked mutex")
 		}
 		if old&mutexDirty == 0 || m.cas(old, old&^mutexDirty) {
@@ -482,6 +498,9 @@ func (m *Mutex) unlockSlow() {
 	for {
 		old := m.load()
 		if old&mutexLocked == 0 {
+			if closedAt(unsafe.Pointer(m)) {
+				return // the memory is Close's zeros now: the lock went with it
+			}
 			panic("memfile: unlock of unlocked mutex")
 		}
 		nw := old & lowMask &^ mutexLocked

@@ -113,9 +113,9 @@ func ParseParticipants(b []byte, h HeaderInfo) []Participant {
 }
 
 // Participants returns the processes listed in f's participant table,
-// this one included (none for a raw segment).
+// this one included (none for a raw segment, or after Close).
 func (f *MemFile) Participants() []Participant {
-	if f.hdr.Participants == 0 {
+	if f.hdr.Participants == 0 || f.closed.Load() {
 		return nil
 	}
 	return ParseParticipants(f.mapping, f.hdr)
@@ -126,7 +126,7 @@ func (f *MemFile) Participants() []Participant {
 // believes. "unknown" means nothing vouches (other systems), which the
 // locks treat as alive.
 func (f *MemFile) ProcessAlive(token uint32) string {
-	if f.dom == nil {
+	if f.dom == nil || f.closed.Load() {
 		return live.Unknown.String()
 	}
 	return f.dom.Judge(token).String()

@@ -73,6 +73,11 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		}()
 	}
 	word := (*uint32)(unsafe.Pointer(epoch))
+	mp, err := enterWait(word)
+	if err != nil {
+		return 0, err
+	}
+	defer mp.Leave(word)
 	var stuck ringStuck
 	for {
 		e := epoch.Load()
@@ -95,6 +100,9 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 			return 0, err
 		}
 		sw.Wait(word, e, slice)
+		if err := closedErr(mp); err != nil {
+			return 0, err
+		}
 		if stuck.behind(blocker, r.token) && gone(r.slots, blocker) {
 			if recv {
 				r.reclaimRecv(blocker)

@@ -159,7 +159,7 @@ func (rw *RWMutex) TryRLock() bool {
 // may call it, as with sync.RWMutex. It panics if this process holds no
 // read lock on rw.
 func (rw *RWMutex) RUnlock() {
-	if !rw.dropSlot(selfSlot()) {
+	if !rw.dropSlot(selfSlot()) && !closedAt(unsafe.Pointer(rw)) {
 		panic("memfile: RUnlock of unlocked RWMutex")
 	}
 }
@@ -382,7 +382,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 			break // the slow path reports it
 		}
 		if r&rwWriter == 0 && rw.enterRead() {
-			return nil
+			return rw.openAfterWait()
 		}
 	}
 	registered := false
@@ -398,7 +398,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 			if sw.LoadUint32(&rw.rstate)&rwDirty != 0 {
 				return errDirty // held: the caller gives it back
 			}
-			return nil
+			return rw.openAfterWait()
 		}
 		if !registered {
 			sw.AddUint32(&rw.rwait, 1)
@@ -413,6 +413,28 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 		} else {
 			rw.reapSlots() // no slot free: some may be dead processes'
 		}
+	}
+}
+
+// openAfterWait checks a read hold taken after waiting: if MemFile.Close
+// replaced rw's memory by zeros meanwhile (a spinning reader then gets
+// in), the hold is given back and the wait fails with errClosed, as a
+// sleeping one does.
+func (rw *RWMutex) openAfterWait() error {
+	if closedAt(unsafe.Pointer(rw)) {
+		rw.RUnlock()
+		return errClosed
+	}
+	return nil
+}
+
+// closedWhileWriting is openAfterWait for a writer that waited for
+// readers: the write lock taken (*err nil or errDirty) in memory that
+// Close replaced is given back and *err becomes errClosed.
+func (rw *RWMutex) closedWhileWriting(err *error) {
+	if (*err == nil || *err == errDirty) && closedAt(unsafe.Pointer(rw)) {
+		rw.endWrite()
+		*err = errClosed
 	}
 }
 
@@ -530,7 +552,7 @@ func (rw *RWMutex) slotsEmpty() bool {
 
 // lock is LockRecover's wait; ctx nil waits forever. It returns errDirty
 // with the write lock held when rw is inconsistent.
-func (rw *RWMutex) lock(ctx context.Context) error {
+func (rw *RWMutex) lock(ctx context.Context) (err error) {
 	dirty, err := rw.w.lockRecover(ctx)
 	if err != nil {
 		return err
@@ -542,6 +564,7 @@ func (rw *RWMutex) lock(ctx context.Context) error {
 	// New readers are barred now; those inside leave within their (short)
 	// critical sections: spin for that before sleeping.
 	if !rw.slotsEmpty() {
+		defer rw.closedWhileWriting(&err)
 		sp := sw.NewSpinner(spinBudget)
 		for sp.Spin() && !rw.slotsEmpty() {
 		}
@@ -577,6 +600,9 @@ func (rw *RWMutex) abandonWrite() {
 // writing.
 func (rw *RWMutex) Unlock() {
 	if sw.LoadUint32(&rw.rstate)&rwWriter == 0 {
+		if closedAt(unsafe.Pointer(rw)) {
+			return // the memory is Close's zeros now: the lock went with it
+		}
 		panic("memfile: Unlock of unlocked RWMutex")
 	}
 	rw.endWrite()
@@ -609,6 +635,9 @@ func (r *rlocker) Unlock() { (*RWMutex)(r).RUnlock() }
 // after a holder died (see RWMutex). The caller must hold rw for writing.
 func (rw *RWMutex) MarkConsistent() {
 	if sw.LoadUint32(&rw.rstate)&rwWriter == 0 {
+		if closedAt(unsafe.Pointer(rw)) {
+			return // the memory is Close's zeros now
+		}
 		panic("memfile: MarkConsistent of RWMutex not locked for writing")
 	}
 	for {

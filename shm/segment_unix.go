@@ -5,6 +5,7 @@ package shm
 import (
 	"io/fs"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,29 @@ func (s *sysSegment) unmap() error {
 	}
 	s.fd = -1
 	return err
+}
+
+// retire replaces the mapping by private zero pages at the same address
+// in one system call (mmap MAP_FIXED over it: the kernel swaps the pages
+// atomically, so a concurrent access sees the segment or zeros, never a
+// hole), then closes the descriptor. If that mmap fails it unmaps and
+// reports false.
+func (s *sysSegment) retire() (bool, error) {
+	if s.mapped == nil {
+		return true, nil
+	}
+	m := s.mapped
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(m)), uintptr(len(m)),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED|mapNoReserve)
+	if err != nil {
+		return false, s.unmap()
+	}
+	// The replacement is never unmapped: x/sys/unix keeps m in its table
+	// of mappings, a few words for the life of the process.
+	s.mapped = nil
+	err = unix.Close(s.fd)
+	s.fd = -1
+	return true, err
 }
 
 func (s *sysSegment) handle() uintptr { return uintptr(s.fd) }

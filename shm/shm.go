@@ -216,6 +216,30 @@ func (s *Segment) Close() error {
 	return nil
 }
 
+// Retire closes the segment like Close, but leaves its address range
+// mapped to private, zero-filled memory instead of unmapping it, for the
+// life of the process, and reports whether it could (retired): a pointer
+// into the segment that some goroutine still holds then reads zeros and
+// writes to memory no other process sees, instead of faulting. The pages
+// cost nothing until touched; the address range and one kernel mapping
+// entry stay taken. On Linux, macOS and FreeBSD the replacement is one
+// atomic mmap. On Windows the view is unmapped and private memory
+// committed at its address right after, so an access in between faults
+// (and if the range was taken meanwhile, retired is false and it stays
+// unmapped). Where the replacement fails the segment is unmapped as
+// Close does and retired is false.
+func (s *Segment) Retire() (retired bool, err error) {
+	if !s.closed.CompareAndSwap(false, true) {
+		return false, &fs.PathError{Op: "close", Path: s.name, Err: fs.ErrClosed}
+	}
+	unregisterFutex(s.mem)
+	retired, err = s.sys.retire()
+	if err != nil {
+		return retired, &fs.PathError{Op: "close", Path: s.name, Err: err}
+	}
+	return retired, nil
+}
+
 // register tells futex about a fresh mapping; on failure the mapping is
 // undone (and a created segment removed) so that nothing leaks.
 func (s *Segment) register(op string) error {

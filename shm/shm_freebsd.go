@@ -79,3 +79,7 @@ func mmapFlags(o *options) int { return 0 }
 
 // populates reports that mmap does not prefault here: touch does it.
 func populates(o *options) bool { return false }
+
+// mapNoReserve asks for no swap reservation for the private pages that
+// Retire leaves behind (they are zeros nobody is meant to touch).
+const mapNoReserve = 0

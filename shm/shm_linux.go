@@ -92,3 +92,7 @@ func mmapFlags(o *options) int {
 
 // populates reports that mmapFlags already prefaulted the mapping.
 func populates(o *options) bool { return true }
+
+// mapNoReserve asks for no swap reservation for the private pages that
+// Retire leaves behind (they are zeros nobody is meant to touch).
+const mapNoReserve = unix.MAP_NORESERVE

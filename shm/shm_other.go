@@ -10,6 +10,7 @@ const maxNameLen = MaxNameLen
 type sysSegment struct{}
 
 func (*sysSegment) unmap() error               { return nil }
+func (*sysSegment) retire() (bool, error)      { return true, nil }
 func (*sysSegment) handle() uintptr            { return ^uintptr(0) }
 func (*sysSegment) remove(osName string) error { return errUnsupportedOS }
 

@@ -43,9 +43,10 @@ const (
 
 // sysSegment is what a Windows mapping needs to be undone and removed.
 type sysSegment struct {
-	addr uintptr        // base of the view
-	h    windows.Handle // the file-mapping object
-	path string         // the file of a WithFile segment, else ""
+	addr   uintptr        // base of the view
+	length uintptr        // length of the view
+	h      windows.Handle // the file-mapping object
+	path   string         // the file of a WithFile segment, else ""
 }
 
 func (s *sysSegment) unmap() error {
@@ -58,6 +59,25 @@ func (s *sysSegment) unmap() error {
 	}
 	s.addr, s.h = 0, 0
 	return err
+}
+
+// retire unmaps the view and at once commits private zero pages at the
+// same address (see Segment.Retire). Windows has no atomic replacement of
+// a view by private memory (placeholders, MapViewOfFile3, need Windows 10
+// 1803 and still unmap first), so an access in the microseconds between
+// the two calls faults, and another thread's allocation could take the
+// range first: then retire reports false and the range stays unmapped.
+func (s *sysSegment) retire() (bool, error) {
+	if s.addr == 0 {
+		return true, nil
+	}
+	addr, length := s.addr, s.length
+	err := s.unmap()
+	if err != nil {
+		return false, err
+	}
+	_, verr := windows.VirtualAlloc(addr, length, windows.MEM_RESERVE|windows.MEM_COMMIT, windows.PAGE_READWRITE)
+	return verr == nil, nil
 }
 
 func (s *sysSegment) handle() uintptr { return uintptr(s.h) }
@@ -213,7 +233,7 @@ func mapView(h windows.Handle, name, osName string, size int64, length int, o *o
 	}
 	n := int(size)
 	return &Segment{name: name, osName: osName, size: size, mem: m[:n:n],
-		sys: sysSegment{addr: addr, h: h}}, nil
+		sys: sysSegment{addr: addr, length: uintptr(length), h: h}}, nil
 }
 
 // view makes a slice of a mapped view, memory the Go heap does not manage.

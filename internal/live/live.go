@@ -76,6 +76,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -211,73 +212,176 @@ func Probe(fd uintptr, token uint32) Verdict {
 	return probe(fd, token)
 }
 
-// span is one tracked mapping.
-type span struct {
+// Mapping is one tracked mapping: the domain that vouches for the
+// processes named in its words, and whether the MemFile that mapped it
+// was closed. Close is here, beside the address index, because a waiter
+// asks both questions of the same address: who may be dead, and whether
+// the memory it sleeps on is still the segment.
+//
+// States of a Mapping, each changed by the process that tracked it:
+//
+//	from      to        by       effect
+//	tracked   closed    Close    Enter fails; DomainOf is nil (nobody is
+//	                             judged dead in memory that is no longer
+//	                             shared); registered sleepers are woken
+//	tracked   gone      Untrack  the range is forgotten (about to unmap)
+//	closed    gone      Untrack  the same, when the range is unmapped after all
+//
+// A closed Mapping stays in the index for as long as its address range
+// is reserved (shm.Segment.Retire keeps it for the life of the process),
+// so that a call on a stale pointer into it still learns that it is
+// closed.
+type Mapping struct {
 	lo, hi uintptr // [lo, hi)
 	d      *Domain
+	closed atomic.Bool
+	mu     sync.Mutex      // guards asleep
+	asleep map[*uint32]int // words of the mapping that goroutines sleep on, and how many
 }
 
 var spans struct {
 	mu  sync.Mutex
-	cur atomic.Pointer[[]span] // sorted by lo, never overlapping; replaced whole
+	cur atomic.Pointer[[]*Mapping] // sorted by lo, never overlapping; replaced whole
 }
 
 // Track tells Judge and Gone that the memory b belongs to domain d, until
-// the returned function is called (before b is unmapped). b must not be
-// Go-managed memory (a mapping is not).
-func Track(b []byte, d *Domain) (untrack func()) {
+// Untrack (before b is unmapped). b must not be Go-managed memory (a
+// mapping is not).
+func Track(b []byte, d *Domain) *Mapping {
 	if len(b) == 0 {
-		return func() {}
+		return nil
 	}
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	s := span{lo: lo, hi: lo + uintptr(len(b)), d: d}
+	m := &Mapping{lo: lo, hi: lo + uintptr(len(b)), d: d}
 	spans.mu.Lock()
+	defer spans.mu.Unlock()
 	old := load()
-	next := make([]span, 0, len(old)+1)
+	next := make([]*Mapping, 0, len(old)+1)
 	for _, o := range old {
-		if o.lo < s.hi && s.lo < o.hi {
-			spans.mu.Unlock()
+		if o.lo < m.hi && m.lo < o.hi {
 			panic("live: Track of overlapping mappings")
 		}
 		next = append(next, o)
 	}
-	next = append(next, s)
+	next = append(next, m)
 	sort.Slice(next, func(i, j int) bool { return next[i].lo < next[j].lo })
 	spans.cur.Store(&next)
-	spans.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			spans.mu.Lock()
-			defer spans.mu.Unlock()
-			old := load()
-			next := make([]span, 0, len(old))
-			for _, o := range old {
-				if o != s {
-					next = append(next, o)
-				}
-			}
-			spans.cur.Store(&next)
-		})
-	}
+	return m
 }
 
-func load() []span {
+// Untrack forgets m; a second Untrack, or one of nil, does nothing.
+func (m *Mapping) Untrack() {
+	if m == nil {
+		return
+	}
+	spans.mu.Lock()
+	defer spans.mu.Unlock()
+	old := load()
+	next := make([]*Mapping, 0, len(old))
+	for _, o := range old {
+		if o != m {
+			next = append(next, o)
+		}
+	}
+	spans.cur.Store(&next)
+}
+
+func load() []*Mapping {
 	if p := spans.cur.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-// DomainOf returns the domain of the tracked mapping holding p, or nil.
-func DomainOf(p unsafe.Pointer) *Domain {
+// MappingOf returns the tracked mapping holding p, or nil. Its methods
+// accept nil (memory that is no tracked mapping is never closed).
+func MappingOf(p unsafe.Pointer) *Mapping {
 	a := uintptr(p)
-	ss := load()
-	i := sort.Search(len(ss), func(i int) bool { return ss[i].hi > a })
-	if i < len(ss) && ss[i].lo <= a {
-		return ss[i].d
+	ms := load()
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].hi > a })
+	if i < len(ms) && ms[i].lo <= a {
+		return ms[i]
 	}
 	return nil
+}
+
+// DomainOf returns the domain of the tracked mapping holding p, or nil
+// (also once that mapping is closed).
+func DomainOf(p unsafe.Pointer) *Domain {
+	if m := MappingOf(p); m != nil && !m.closed.Load() {
+		return m.d
+	}
+	return nil
+}
+
+// Closed reports whether m was closed.
+func (m *Mapping) Closed() bool { return m != nil && m.closed.Load() }
+
+// Enter registers a goroutine about to sleep on the word addr of m, so
+// that Close can wake it; it fails, registering nothing, once m is
+// closed. Every successful Enter is followed by one Leave.
+func (m *Mapping) Enter(addr *uint32) bool {
+	if m == nil {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return false
+	}
+	if m.asleep == nil {
+		m.asleep = make(map[*uint32]int)
+	}
+	m.asleep[addr]++
+	return true
+}
+
+// Leave undoes one Enter of addr.
+func (m *Mapping) Leave(addr *uint32) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.asleep[addr]--; m.asleep[addr] <= 0 {
+		delete(m.asleep, addr)
+	}
+}
+
+// Close marks m closed and wakes (with wake, the futex wake-all of the
+// caller's package) every goroutine registered by Enter, again and again
+// until they have all left or budget has passed: a sleeper that entered
+// before Close but had not yet reached the kernel's wait when it was
+// woken would sleep through one wake-up. Woken sleepers find m closed
+// and return. It reports how many sleepers were still registered when
+// budget ran out (0: all left).
+func (m *Mapping) Close(wake func(addr *uint32), budget time.Duration) int {
+	if m == nil {
+		return 0
+	}
+	m.closed.Store(true)
+	deadline := time.Now().Add(budget)
+	var addrs []*uint32
+	for {
+		addrs = addrs[:0]
+		m.mu.Lock()
+		n := 0
+		for a, k := range m.asleep {
+			addrs = append(addrs, a)
+			n += k
+		}
+		m.mu.Unlock()
+		if n == 0 {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			return n
+		}
+		for _, a := range addrs {
+			wake(a)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
 }
 
 // Judge says whether the process behind token, found in a word at p, is

@@ -442,8 +442,8 @@ func TestTrackJudge(t *testing.T) {
 	}
 	defer unix.Munmap(m)
 	d := join(t, path)
-	untrack := live.Track(m[:4096], d) // the first page only
-	defer untrack()
+	tracked := live.Track(m[:4096], d) // the first page only
+	defer tracked.Untrack()            // a second Untrack does nothing
 	in, last, out := unsafe.Pointer(&m[100]), unsafe.Pointer(&m[4095]), unsafe.Pointer(&m[4096])
 	var goWord uint64
 	heap := unsafe.Pointer(&goWord)
@@ -485,7 +485,7 @@ func TestTrackJudge(t *testing.T) {
 	if v := live.Judge(in, 0); v != live.Alive {
 		t.Errorf("Judge(tracked, 0) = %v", v)
 	}
-	untrack()
+	tracked.Untrack()
 	if v := live.Judge(in, c.token); v != live.Unknown {
 		t.Errorf("Judge(untracked mapping, dead child) = %v, want unknown", v)
 	}

@@ -2,6 +2,7 @@ package live
 
 import (
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -110,21 +111,70 @@ func TestTrackBounds(t *testing.T) {
 	if got := at(2050); got != db {
 		t.Errorf("a refused Track changed the spans: DomainOf(&mem[2050]) = %p", got)
 	}
-	ua()
-	ua() // idempotent
+	ua.Untrack()
+	ua.Untrack() // idempotent
 	if got := at(1500); got != nil {
 		t.Errorf("after untrack, DomainOf(&mem[1500]) = %p, want nil", got)
 	}
 	if got := at(2048); got != db {
 		t.Errorf("untracking a removed b: DomainOf(&mem[2048]) = %p, want %p", got, db)
 	}
-	ub()
+	ub.Untrack()
 	if got := at(2048); got != nil {
 		t.Errorf("after untrack, DomainOf(&mem[2048]) = %p, want nil", got)
 	}
-	if u := Track(nil, da); u == nil {
-		t.Error("Track(nil) returned a nil untrack")
-	} else {
-		u()
+	if u := Track(nil, da); u != nil {
+		t.Errorf("Track(nil) = %p, want nil", u)
 	}
+	(*Mapping)(nil).Untrack() // accepted
+}
+
+// TestMappingClose checks the closed state of a tracked mapping: Enter
+// fails after Close, DomainOf forgets the domain, and Close keeps waking
+// a registered sleeper until it leaves, then reports none left; with a
+// sleeper that never leaves it gives up after its budget.
+func TestMappingClose(t *testing.T) {
+	mem := make([]uint32, 256) // stands for a mapping: Track needs only addresses
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), 1024)
+	d := &Domain{}
+	m := Track(b, d)
+	defer m.Untrack()
+	if MappingOf(unsafe.Pointer(&mem[10])) != m || DomainOf(unsafe.Pointer(&mem[10])) != d || m.Closed() {
+		t.Fatal("a fresh mapping is not found open with its domain")
+	}
+	if !m.Enter(&mem[10]) || !m.Enter(&mem[10]) || !m.Enter(&mem[20]) {
+		t.Fatal("Enter of an open mapping failed")
+	}
+	woken := map[*uint32]int{}
+	left := m.Close(func(a *uint32) {
+		woken[a]++
+		if woken[a] == 2 { // each leaves at its second wake-up, as a sleeper that missed the first one
+			for range map[*uint32]int{&mem[10]: 2, &mem[20]: 1}[a] {
+				m.Leave(a)
+			}
+		}
+	}, time.Second)
+	if left != 0 || woken[&mem[10]] != 2 || woken[&mem[20]] != 2 {
+		t.Fatalf("Close left %d sleepers, woke %v; want 0 left, each word woken twice", left, woken)
+	}
+	if !m.Closed() || m.Enter(&mem[30]) || DomainOf(unsafe.Pointer(&mem[10])) != nil || MappingOf(unsafe.Pointer(&mem[10])) != m {
+		t.Fatal("a closed mapping still admits sleepers, still has its domain, or is forgotten")
+	}
+
+	m2 := Track(unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), 1024)[:0:0], d)
+	if m2 != nil {
+		t.Fatal("Track of an empty slice tracked something")
+	}
+	var other [4]uint32
+	m3 := Track(unsafe.Slice((*byte)(unsafe.Pointer(&other[0])), 16), d)
+	defer m3.Untrack()
+	m3.Enter(&other[0]) // never leaves
+	if left := m3.Close(func(*uint32) {}, time.Millisecond); left != 1 {
+		t.Fatalf("Close with a sleeper that never leaves reported %d left, want 1", left)
+	}
+	var nilMapping *Mapping
+	if !nilMapping.Enter(&other[1]) || nilMapping.Closed() || nilMapping.Close(nil, 0) != 0 {
+		t.Fatal("the nil Mapping (memory of no MemFile) is not an open one")
+	}
+	nilMapping.Leave(&other[1])
 }

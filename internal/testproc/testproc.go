@@ -105,9 +105,9 @@ func MapFileLive(t testing.TB, path string, size int) []byte {
 		f.Close()
 		t.Fatalf("testproc: joining the liveness domain of %s: %v", path, err)
 	}
-	untrack := live.Track(b, d)
+	m := live.Track(b, d)
 	t.Cleanup(func() {
-		untrack()
+		m.Untrack()
 		d.Leave()
 		f.Close()
 	})
