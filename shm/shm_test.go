@@ -220,6 +220,41 @@ func TestCloseTwice(t *testing.T) {
 	checkPathError(t, err, "close", name)
 }
 
+// TestRetire checks that a retired segment's memory stays mapped at the
+// same address, reads zeros, takes writes without a fault, and is no
+// longer shared: another mapping of the segment neither sees those
+// writes nor loses its data. A second Close or Retire fails with
+// fs.ErrClosed.
+func TestRetire(t *testing.T) {
+	name := testName(t)
+	a := mustCreate(t, name, 3*4096+100)
+	b := mustOpen(t, name)
+	copy(a.Bytes(), "shared")
+	old := a.Bytes()
+	retired, err := a.Retire()
+	if err != nil || !retired {
+		t.Fatalf("Retire = %v, %v; want true, nil", retired, err)
+	}
+	for i, c := range old {
+		if c != 0 {
+			t.Fatalf("retired memory holds %#x at %d, want zeros", c, i)
+		}
+	}
+	if faults(old) {
+		t.Fatal("a write to retired memory faulted")
+	}
+	copy(old, "private")
+	if got := string(b.Bytes()[:6]); got != "shared" {
+		t.Fatalf("the other mapping reads %q after Retire and a write to the retired memory, want %q", got, "shared")
+	}
+	if _, err := a.Retire(); !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("second Retire: %v, want fs.ErrClosed", err)
+	}
+	if err := a.Close(); !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("Close after Retire: %v, want fs.ErrClosed", err)
+	}
+}
+
 // TestReadOnlyFaults checks that a read-only mapping is really mapped
 // without write access: a write faults (caught here as a panic thanks to
 // debug.SetPanicOnFault) and changes nothing.
