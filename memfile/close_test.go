@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -213,6 +214,12 @@ func (r *closeRig) afterClose(t *testing.T) {
 // its event and objects in its data: nothing faults, every error matches
 // fs.ErrClosed, and every goroutine ends (run it with -race too).
 func TestCloseUnderLoad(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		// Documented on MemFile.Close: Windows cannot swap a view for
+		// private memory in one step, and a call that does not wait
+		// faults if it touches the memory in the microseconds between.
+		t.Skip("Windows: Close unmaps before it commits private memory; a concurrent non-waiting access may fault (documented)")
+	}
 	for round := range 20 {
 		f, err := Create(tempLink(t), LockRWMutex, rigDataLen, WithEvents(1))
 		if err != nil {
