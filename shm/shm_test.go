@@ -336,6 +336,15 @@ func TestHugePages(t *testing.T) {
 	if o.Bytes()[3<<20-1] != 7 || o.Size() < 3<<20 {
 		t.Fatalf("huge-page segment: size %d, not shared", o.Size())
 	}
+	// Retire swaps huge pages for small private ones over the whole
+	// (huge-page rounded) mapping.
+	old := o.Bytes()
+	if retired, err := o.Retire(); err != nil || !retired {
+		t.Fatalf("Retire of a huge-page mapping = %v, %v", retired, err)
+	}
+	if old[3<<20-1] != 0 || faults(old[3<<20-1:]) || s.Bytes()[3<<20-1] != 7 {
+		t.Fatal("a retired huge-page mapping is not private zeros, or it changed the segment")
+	}
 }
 
 func TestWithFile(t *testing.T) {
