@@ -159,6 +159,13 @@ func mapFD(fd int, name, path string, file bool, size int64, maplen int, o *opti
 	}
 	m, err := unix.Mmap(fd, 0, maplen, prot, unix.MAP_SHARED|mmapFlags(o))
 	if err != nil {
+		if o.huge && err == unix.EINVAL {
+			// The file is sized in whole huge pages, so the kernel's
+			// alignment rules are met; what refuses is a layer between,
+			// such as qemu-user, which maps guest memory at small-page
+			// alignment.
+			return nil, errHugeMap
+		}
 		return nil, err
 	}
 	if o.prefault && !populates(o) {
@@ -174,6 +181,8 @@ func mapFD(fd int, name, path string, file bool, size int64, maplen int, o *opti
 	return &Segment{name: name, osName: path, size: size, mem: m[:n:n],
 		sys: sysSegment{mapped: m, file: file, fd: fd}}, nil
 }
+
+var errHugeMap = unsupported("huge pages: mapping the hugetlbfs file failed with EINVAL (an emulator such as qemu-user cannot map huge pages)")
 
 // fileOpenFlags are added to every open of an ordinary file: no
 // inheritance by exec'd children, no following a symlink planted in a
