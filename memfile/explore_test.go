@@ -444,9 +444,14 @@ func semaphoreModel(procs, iters int) model {
 	}}
 }
 
+// TestExploreSemaphore runs the model with 2 and 3 processes, and with 4
+// once each: only there can a unit come back while the Acquire(2) at the
+// head waits and an Acquire(1) is queued behind it (two others hold), the
+// schedule in which serving out of order would grant the Acquire(1).
 func TestExploreSemaphore(t *testing.T) {
 	explore(t, semaphoreModel(2, 2))
 	explore(t, semaphoreModel(3, 2))
+	explore(t, semaphoreModel(4, 1))
 }
 
 // seqLockModel: two writer processes Store values whose three words are
