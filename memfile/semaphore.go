@@ -458,7 +458,10 @@ func (s *Semaphore) lock(ctx context.Context) error {
 // tryLock takes mu like lock if it is free or frees within a spin, and
 // reports whether it did.
 func (s *Semaphore) tryLock() bool {
-	sp := sw.NewSpinner(spinBudget)
+	if ok, dirty := s.mu.tryLockRecover(true); ok {
+		return s.locked(dirty) == nil
+	}
+	sp := sw.NewSpinner(spinBudget) // reads the clock: only when contended
 	for {
 		if ok, dirty := s.mu.tryLockRecover(true); ok {
 			return s.locked(dirty) == nil
