@@ -10,6 +10,11 @@ import (
 // module: measure it in a scratch module with the same loop bodies):
 //
 //	go test -run '^$' -bench 'Semaphore' -benchmem -count 5 ./memfile
+//
+// Medians measured on a 2-vCPU VM (noisy): Uncontended/bounded 92 ns,
+// unbounded 66 ns, TryAcquire 86 ns, Contended 101 ns, no allocation;
+// x/sync's Weighted 25, 19 and 32 ns; the CAS-only, unordered Semaphore
+// before the holder table and the queue 16, 10 and 46 ns.
 
 // BenchmarkSemaphoreUncontended is one Acquire and one Release of one
 // unit with nobody else using the semaphore: capacity-bounded (the units
