@@ -30,10 +30,12 @@ import (
 // recorded in a holder table under its token (internal/live, never a
 // pid), and the units of a process the kernel says is gone go back to
 // the count, as the Mutex takes over a dead owner's lock. They are
-// recovered by the waiters: an Acquire that has to wait looks for dead
-// holders and dead waiters at once, and again after every 50 ms slice of
-// its wait, so units of a process killed while holding them serve the
-// waiters within about 50 ms of its death. Units are recovered only in a
+// recovered by the waiters: an Acquire that waits looks for dead holders
+// and dead waiters after every 50 ms slice of its wait (not before it
+// queues: that would put a system call per process in the tables on
+// every contended Acquire), so units of a process killed while holding
+// them serve the waiters within about 50 ms of its death or of the wait's
+// start, whichever is later, as for the Mutex. Units are recovered only in a
 // MemFile's mapping (memory no MemFile maps never has a dead process, as
 // for every primitive of this package). A waiter killed while queued is
 // dropped from the queue by the same look (until then it blocks those
@@ -69,7 +71,18 @@ import (
 // (the values are absolute, so redoing is idempotent) and ignores an
 // unmarked one (nothing was applied yet), then checks the state and
 // grants what it can. Uncontended Acquire and Release are one Mutex CAS
-// each way plus a two-word journal: no system call, no allocation.
+// each way plus a two-word journal (count and the holder entry; without
+// a capacity a single store of the count): no system call, no
+// allocation. That costs about 3-4x x/sync's Weighted, which needs no
+// journal (BenchmarkSemaphoreUncontended).
+//
+// Why a lock and a journal rather than lock-free words: FIFO order, a
+// holder table and a queue are state that spans many words, and each
+// change must survive a SIGKILL between any two of its stores. A robust
+// Mutex already detects a death inside a section (its owner's token is
+// in the lock word), and the journal turns "died anywhere" into "died
+// before or after the commit point", which the next locker can settle
+// without knowing what the dead one was doing.
 //
 // Layout (SemaphoreSize = 512 bytes, 8-byte aligned, the same for every
 // GOARCH and for 32- and 64-bit processes):
