@@ -27,6 +27,7 @@ var seedSets = map[string]func() []seed{
 	"FuzzRWMutexState":   rwmutexSeeds,
 	"FuzzEventState":     eventSeeds,
 	"FuzzSemaphoreState": semaphoreSeeds,
+	"FuzzSemaphoreAt":    semaphoreAtSeeds,
 	"FuzzRing":           ringSeeds,
 	"FuzzSeqLock":        seqlockSeeds,
 	"FuzzOpen":           openSeeds,

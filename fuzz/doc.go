@@ -18,6 +18,9 @@
 //	FuzzRWMutexState    the same for memfile.RWMutex, readers and writers
 //	FuzzEventState      a memfile.Event over garbage bytes: Set, Reset, Wait
 //	FuzzSemaphoreState  a memfile.Semaphore over garbage bytes
+//	FuzzSemaphoreAt     memfile.SemaphoreAt over every byte of a Semaphore
+//	                    (journal, holder table, queue), in untracked memory
+//	                    or in a real segment (dead processes recovered)
 //	FuzzSeqLock         a memfile.SeqLock over garbage bytes, one writer
 //	                    and two readers, in untracked memory or in a real
 //	                    segment (where a dead writer's Store is taken over)

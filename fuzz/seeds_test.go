@@ -352,23 +352,94 @@ var semOps = []byte{0x18, 0x58, 0x98, 0x3a, 0x7b, 0xbc, 0x1d, 0x58, 0x98, 0x38, 
 
 // semaphoreSeeds: empty, with units, bounded and not, all 0xFF, a count
 // above the capacity (garbage no Init allows), counts at the 32-bit edge,
-// phantom and wrapped waiter counts.
+// phantom and wrapped waiter counts, the old 16-byte layout, and phantom
+// holders and waiters of a foreign token (which nobody serves).
 func semaphoreSeeds() []seed {
 	ops := semOps
 	return []seed{
 		{"zero", []any{[]byte{}, ops}},
-		{"count-1", []any{u32s(1), ops}},
-		{"count-2-cap-2", []any{u32s(2, 2), ops}},
-		{"count-3-unbounded", []any{u32s(3, 0), ops}},
+		{"old-layout-count-1", []any{u32s(1), ops}},
+		{"count-1", []any{semState(semFields{count: 1}), ops}},
+		{"count-2-cap-2", []any{semState(semFields{count: 2, capacity: 2}), ops}},
+		{"count-3-unbounded", []any{semState(semFields{count: 3}), ops}},
 		{"ff", []any{fill(memfile.SemaphoreSize, 0xff), ops}},
-		{"count-over-capacity", []any{u32s(100, 5), ops}},
-		{"count-max-cap-1", []any{u32s(math.MaxUint32, 1), ops}},
-		{"count-max-unbounded", []any{u32s(math.MaxUint32, 0), ops}},
-		{"count-max-minus-1", []any{u32s(math.MaxUint32-1, 0), ops}},
-		{"phantom-waiters", []any{u32s(1, 0, 7), ops}},
-		{"waiters-wrap", []any{u32s(1, 0, math.MaxUint32), ops}},
+		{"count-over-capacity", []any{semState(semFields{count: 100, capacity: 5}), ops}},
+		{"count-max-cap-1", []any{semState(semFields{count: math.MaxUint32, capacity: 1}), ops}},
+		{"count-max-unbounded", []any{semState(semFields{count: math.MaxUint32}), ops}},
+		{"count-max-minus-1", []any{semState(semFields{count: math.MaxUint32 - 1}), ops}},
+		{"phantom-waiters", []any{semState(semFields{count: 1, waiters: 7}), ops}},
+		{"waiters-wrap", []any{semState(semFields{count: 1, waiters: math.MaxUint32}), ops}},
 		{"reserved-garbage", []any{u32s(2, 4, 0, 0xdeadbeef), ops}},
+		{"foreign-holder", []any{semState(semFields{count: 2, capacity: 4, holder: [2]uint32{deadToken, 2}}), ops}},
+		{"foreign-waiter", []any{semState(semFields{count: 2, capacity: 4, unowned: 2, waiters: 1, ticket: 5, slot: [4]uint32{deadToken, 3, 4, 1}}), ops}},
+		{"foreign-granted", []any{semState(semFields{count: 1, capacity: 4, holder: [2]uint32{deadToken, 3}, ticket: 5, slot: [4]uint32{deadToken, 3, 4, 2}}), ops}},
 	}
+}
+
+// semFields are the words of a Semaphore's documented layout that the
+// seeds set: one holder entry (token, units) and one queue slot (token,
+// n, ticket, state); version is 2 unless old is set.
+type semFields struct {
+	count, capacity, waiters, unowned, ticket uint32
+	mutex                                     uint32 // the Mutex's state word
+	jlen                                      uint32
+	journal                                   [2]uint64
+	holder                                    [2]uint32
+	slot                                      [4]uint32
+}
+
+// semState lays out a Semaphore of layout version 2.
+func semState(f semFields) []byte {
+	b := make([]byte, memfile.SemaphoreSize)
+	le := binary.LittleEndian
+	for off, v := range map[int]uint32{0: f.count, 4: f.capacity, 8: f.waiters, 12: 2, 16: f.mutex, 32: f.unowned, 36: f.ticket, 40: f.jlen,
+		128: f.holder[0], 132: f.holder[1], 256: f.slot[0], 260: f.slot[1], 264: f.slot[2], 268: f.slot[3]} {
+		le.PutUint32(b[off:], v)
+	}
+	le.PutUint64(b[48:], f.journal[0])
+	le.PutUint64(b[56:], f.journal[1])
+	return b
+}
+
+// semaphoreAtSeeds: valid states (empty, bounded, foreign holders and
+// waiters, granted and queued), the old layout, a dead process's section
+// with a pending journal under an inconsistent Mutex (redone, or naming
+// a word it may not), a locked Mutex of a foreign token, each in
+// untracked and tracked memory.
+func semaphoreAtSeeds() []seed {
+	const dirty, locked = 8, 1
+	var out []seed
+	for _, c := range []struct {
+		name  string
+		state []byte
+	}{
+		{"zero", nil},
+		{"old-layout", u32s(3, 5)},
+		{"ff", fill(memfile.SemaphoreSize, 0xff)},
+		{"bounded", semState(semFields{count: 2, capacity: 4, unowned: 2})},
+		{"foreign-holder", semState(semFields{count: 2, capacity: 4, holder: [2]uint32{deadToken, 2}})},
+		{"foreign-waiter", semState(semFields{count: 2, capacity: 4, unowned: 2, waiters: 1, ticket: 5, slot: [4]uint32{deadToken, 3, 4, 1}})},
+		{"foreign-granted", semState(semFields{count: 1, capacity: 4, holder: [2]uint32{deadToken, 3}, ticket: 5, slot: [4]uint32{deadToken, 3, 4, 2}})},
+		{"waiter-that-fits", semState(semFields{count: 3, capacity: 4, unowned: 1, waiters: 1, ticket: 5, slot: [4]uint32{deadToken, 3, 4, 1}})},
+		{"journal-redo", semState(semFields{count: 4, capacity: 4, mutex: dirty, jlen: 2, journal: [2]uint64{0<<32 | 2, 128<<32 | deadToken}, holder: [2]uint32{0, 2}})},
+		{"journal-unmarked", semState(semFields{count: 4, capacity: 4, mutex: dirty, journal: [2]uint64{0<<32 | 2, 128<<32 | deadToken}})},
+		{"journal-into-mutex", semState(semFields{count: 4, capacity: 4, mutex: dirty, jlen: 1, journal: [2]uint64{16<<32 | 1}})},
+		{"journal-too-long", semState(semFields{count: 4, capacity: 4, mutex: dirty, jlen: 9})},
+		{"locked-foreign", semState(semFields{count: 4, capacity: 4, mutex: locked})},
+	} {
+		for _, tracked := range []bool{false, true} {
+			name := c.name
+			if tracked {
+				name += "-tracked"
+			}
+			st := c.state
+			if c.name == "locked-foreign" {
+				binary.LittleEndian.PutUint32(st[20:], deadToken) // the owner's token
+			}
+			out = append(out, seed{name, []any{st, tracked}})
+		}
+	}
+	return out
 }
 
 // ringGeom encodes FuzzRing's geometry word: slot size 1..128, capacity

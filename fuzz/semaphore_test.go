@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shmx/shmx/memfile"
 )
@@ -23,7 +24,8 @@ import (
 // goroutine.
 //
 // Property: every operation ends without panic (Release of units that
-// were acquired must not panic, whatever the count and capacity held);
+// were acquired must not panic, whatever the count, capacity, holder
+// table and queue held);
 // Acquire returns nil with the units taken, or the context's error (or
 // ErrCorrupt) without; the units held at once never exceed the count the
 // semaphore started with; and once every operation ended the count and
@@ -35,8 +37,8 @@ func FuzzSemaphoreState(f *testing.F) {
 		before := append([]byte(nil), mem...)
 		s, err := memfile.SemaphoreAt(mem)
 		if err != nil {
-			if errors.Is(err, memfile.ErrCorrupt) {
-				return // garbage recognised up front: fine
+			if errors.Is(err, memfile.ErrCorrupt) || errors.Is(err, memfile.ErrVersion) {
+				return // garbage or another layout recognised up front: fine
 			}
 			t.Fatalf("SemaphoreAt over %d aligned bytes: %v", len(mem), err)
 		}
@@ -110,4 +112,73 @@ func release(t *testing.T, s *memfile.Semaphore, n int64) {
 		}
 	}()
 	s.Release(n)
+}
+
+// FuzzSemaphoreAt places arbitrary bytes, every byte of the SemaphoreSize
+// another process can write (the Mutex, a pending journal, holder table
+// and queue included), in untracked memory or in a real segment (tracked:
+// there a token no live process holds is judged dead), then runs
+// SemaphoreAt. It must refuse them with an error matching ErrCorrupt or
+// ErrVersion, or accept a semaphore that works: in tracked memory Recover
+// (bounded by a deadline: a Mutex word can name token 0, which no kernel
+// lock vouches for or against, and then nothing gets the lock) gives back
+// every unit a (necessarily dead) process held and drops its queued
+// Acquires, leaving count + unowned = capacity and no waiter; a
+// TryAcquire and a bounded Acquire may take units, whose Release must not
+// panic; and the bytes left are accepted again by SemaphoreAt (no
+// operation turns a valid state into an invalid one). Over untracked
+// memory a Mutex word locked by a foreign token is held for good, so only
+// the calls that cannot wait for it run there.
+func FuzzSemaphoreAt(f *testing.F) {
+	seg := trackedMemory(f, memfile.SemaphoreSize)
+	f.Fuzz(func(t *testing.T, state []byte, tracked bool) {
+		mem := guarded(t, memfile.SemaphoreSize)
+		if tracked {
+			mem = seg[:memfile.SemaphoreSize]
+			clear(mem)
+		}
+		copy(mem, state)
+		s, err := memfile.SemaphoreAt(mem)
+		if err != nil {
+			if errors.Is(err, memfile.ErrCorrupt) || errors.Is(err, memfile.ErrVersion) {
+				return
+			}
+			t.Fatalf("SemaphoreAt: %v", err)
+		}
+		capacity := s.Capacity()
+		le := binary.LittleEndian
+		if tracked {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_, err := s.Recover(ctx)
+			cancel()
+			if err != nil {
+				// A Mutex held by a token no kernel lock names (0, say)
+				// is held for good: nothing more can run.
+				lockErr(t, "Semaphore.Recover", err)
+				return
+			}
+			if w := s.Waiters(); w != 0 {
+				t.Fatalf("%d waiters of dead processes left after Recover", w)
+			}
+			if c, un := s.Count(), le.Uint32(mem[32:]); capacity > 0 && uint64(c)+uint64(un) != uint64(capacity) {
+				t.Fatalf("after Recover count %d + unowned %d != capacity %d", c, un, capacity)
+			}
+		}
+		if s.TryAcquire(1) {
+			release(t, s, 1)
+		}
+		if tracked {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			if lockErr(t, "Semaphore.Acquire(1)", s.Acquire(ctx, 1)) {
+				release(t, s, 1)
+			}
+			cancel()
+		}
+		if c := s.Capacity(); c != capacity {
+			t.Fatalf("capacity changed from %d to %d", capacity, c)
+		}
+		if _, err := memfile.SemaphoreAt(mem); err != nil {
+			t.Fatalf("SemaphoreAt refused what the operations left: %v", err)
+		}
+	})
 }

@@ -50,7 +50,9 @@ import (
 //     stalls anybody longer than the documented recovery time; the
 //     latency from a holder's kill to its lock's recovery is logged and
 //     bounded by the same 2 s;
-//   - the Semaphore never admits more than 2 holders;
+//   - the Semaphore never admits more than 2 live holders, and the
+//     units of killed holders and waiters come back by themselves: after
+//     the last kill the parent's Acquire of all of them must succeed;
 //   - the SeqLock value (three equal words) is never torn and never goes
 //     back;
 //   - each Event Set releases at most one waiter, and a ping that is never
@@ -69,12 +71,16 @@ import (
 //     with the blocking Recv and BeginRecv, which skip dead producers'
 //     slots.
 //
-// Semaphore units held by a process that dies are not recovered by the
-// Semaphore (it has no owner): the test gives them back itself for a
-// worker that was killed between its Acquire and its Release (each holder
-// sets its bit in a shared word after Acquire and clears it before
-// Release), and never requires an Acquire to succeed. SHMX_CHAOS_SEED
-// replays the parent's random choices (not the timing).
+// Semaphore units held by a process that dies are recovered by the
+// Semaphore itself (its holder table names each process's units). The
+// test only keeps a bit per worker slot, set after Acquire and cleared
+// before Release, to count the holders: the parent sets the slot's bit in
+// a second word (dying) before it kills a worker and clears both after
+// the post-mortem, so that a killed holder's bit, left until then, is not
+// counted against the live holder its recovered unit went to. A worker's
+// Acquire may time out under contention (100 ms); the parent's final one,
+// of every unit, must succeed. SHMX_CHAOS_SEED replays the parent's
+// random choices (not the timing).
 func TestChaos(t *testing.T) {
 	switch testproc.Role() {
 	case chaosRoleWorker, chaosRoleChecker:
@@ -113,8 +119,8 @@ const (
 	chRWA      = 640
 	chRWB      = 648
 	chRWOwn    = 656 // id of the writer while it holds
-	chSem      = 768 // Semaphore
 	chSemBits  = 896 // bit s: the worker in slot s holds a unit
+	chSemDying = 904 // bit s: the worker in slot s is being killed
 	chPing     = 1024
 	chPong     = 1152
 	chStart    = 1280 // manual-reset: set once the parent has placed everything
@@ -135,7 +141,8 @@ const (
 	chLatSize  = 2048 // count, max, then samples
 	chFailText = 7168 // 1024 bytes
 	chRing     = 8192
-	chRecs     = chRing + 16384 // per-incarnation records, chRecSize bytes each
+	chSem      = chRing + 16384        // Semaphore, SemaphoreSize (512) bytes
+	chRecs     = chSem + SemaphoreSize // per-incarnation records, chRecSize bytes each
 	chRecSize  = 64
 )
 
@@ -531,9 +538,9 @@ func (c *chaos) rwOp(rng *rand.Rand, write bool) {
 	}
 }
 
-// semOp takes a unit, checks that at most chaosSemCap holders are in, and
-// gives it back. A timeout is no failure (killed holders' units may be
-// lost for a while, see TestChaos).
+// semOp takes a unit, checks that at most chaosSemCap live holders are
+// in, and gives it back. A timeout is no failure (5 workers share 2
+// units, and killed holders' units come back only after a wait slice).
 func (c *chaos) semOp(rng *rand.Rand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	t0 := time.Now()
@@ -550,9 +557,11 @@ func (c *chaos) semOp(rng *rand.Rand) {
 	c.stat(stSemAcquired).Add(1)
 	bit := uint64(1) << c.slot
 	held := c.w(chSemBits)
+	dying := c.w(chSemDying).Load()
 	old := held.Or(bit)
-	if old&bit != 0 || bits.OnesCount64(old|bit) > chaosSemCap {
-		c.failf("Semaphore of capacity %d over-admitted: holders %b after slot %d entered", chaosSemCap, old|bit, c.slot)
+	dying |= c.w(chSemDying).Load()
+	if old&bit != 0 || bits.OnesCount64((old|bit)&^dying) > chaosSemCap {
+		c.failf("Semaphore of capacity %d over-admitted: holders %b (being killed %b) after slot %d entered", chaosSemCap, old|bit, dying, c.slot)
 		return
 	}
 	chaosPause(rng)
@@ -886,8 +895,8 @@ type chaosVictim struct {
 	consumerClaim  bool // the ring held a slot it had claimed for receiving
 	producerClaim  bool
 	lostIdentified []uint64 // id<<32|seq of the message in its consumer claim
-	semGivenBack   bool
-	starting       bool // killed before it ran (opening the MemFile, or waiting for the start Event)
+	semHeld        bool     // killed holding a Semaphore unit
+	starting       bool     // killed before it ran (opening the MemFile, or waiting for the start Event)
 	targeted       string
 }
 
@@ -998,6 +1007,9 @@ func chaosParent(t *testing.T) {
 		v := chaosVictim{id: p.id, targeted: why}
 		v.killed = time.Now()
 		c.rec(p.id, recKill).Store(uint64(v.killed.UnixNano()))
+		if p.slot >= 0 {
+			c.w(chSemDying).Or(uint64(1) << p.slot)
+		}
 		p.killed.Store(true)
 		if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			c.failf("kill %d: %v", p.id, err)
@@ -1038,14 +1050,12 @@ func chaosParent(t *testing.T) {
 				}
 			}
 		}
-		// Give back a Semaphore unit it held (its bit is set after
-		// Acquire and cleared before Release).
+		// Forget its Semaphore holder bit (set after Acquire, cleared
+		// before Release): the Semaphore gives its unit back itself.
 		if p.slot >= 0 {
 			bit := uint64(1) << p.slot
-			if c.w(chSemBits).And(^bit)&bit != 0 {
-				c.sem.Release(1)
-				v.semGivenBack = true
-			}
+			v.semHeld = c.w(chSemBits).And(^bit)&bit != 0
+			c.w(chSemDying).And(^bit)
 		}
 		if v.consumerClaim && v.recvPhase == 0 {
 			c.failf("Ring: killed worker %d had a slot claimed for receiving while it was not receiving", p.id)
@@ -1085,8 +1095,10 @@ func chaosParent(t *testing.T) {
 			}
 			c.mutexOp(prng)
 			c.seqRead(&last)
-			if h := c.w(chSemBits).Load(); bits.OnesCount64(h) > chaosSemCap {
-				c.failf("Semaphore over-admitted: holders %b", h)
+			dying := c.w(chSemDying).Load()
+			h := c.w(chSemBits).Load()
+			if dying |= c.w(chSemDying).Load(); bits.OnesCount64(h&^dying) > chaosSemCap {
+				c.failf("Semaphore over-admitted: holders %b (being killed %b)", h, dying)
 			}
 			if got, set := c.w(chPingsGot).Load(), c.w(chPingsSet).Load(); got > set {
 				c.failf("Event: %d waits returned for %d Sets of an auto-reset event", got, set)
@@ -1270,11 +1282,21 @@ func chaosParent(t *testing.T) {
 	if semLeft > chaosSemCap {
 		c.failf("Semaphore count %d above its capacity", semLeft)
 	}
-	if semLeft > 0 && !c.sem.TryAcquire(int64(semLeft)) {
-		c.failf("Semaphore: TryAcquire(%d) with %d available failed", semLeft, semLeft)
-	} else if semLeft > 0 {
-		c.sem.Release(int64(semLeft))
+	// Every worker is dead: whatever units they held or were granted in
+	// their queue slots come back to the parent's Acquire of all of them
+	// (after one wait slice at most), and nobody is left queued.
+	semT0 := time.Now()
+	ctx, cancel := c.ctx()
+	if err := c.sem.Acquire(ctx, chaosSemCap); err != nil {
+		c.failf("Semaphore: the final Acquire(%d) with %d available: %v (units of killed holders not recovered)", chaosSemCap, semLeft, err)
+	} else {
+		if w := c.sem.Waiters(); w != 0 {
+			c.failf("Semaphore: %d waiters left after every worker was killed", w)
+		}
+		c.sem.Release(chaosSemCap)
 	}
+	cancel()
+	semRecovery := time.Since(semT0)
 	if got, set := c.w(chPingsGot).Load(), c.w(chPingsSet).Load(); got > set {
 		c.failf("Event: %d waits returned for %d Sets", got, set)
 	}
@@ -1323,7 +1345,7 @@ func chaosParent(t *testing.T) {
 	// before (TryBeginRecv had not returned); one killed holding its claim
 	// may have had it freed by a blocked producer before the post-mortem
 	// looked. Each may account for one lost message.
-	allowance, consumerClaims, producerClaims, semBack, starting := 0, 0, 0, 0, 0
+	allowance, consumerClaims, producerClaims, semHeld, starting := 0, 0, 0, 0, 0
 	for _, v := range victims {
 		if v.starting {
 			starting++
@@ -1337,8 +1359,8 @@ func chaosParent(t *testing.T) {
 		if v.producerClaim {
 			producerClaims++
 		}
-		if v.semGivenBack {
-			semBack++
+		if v.semHeld {
+			semHeld++
 		}
 	}
 	if lostOther > allowance {
@@ -1363,8 +1385,8 @@ func chaosParent(t *testing.T) {
 	fmt.Fprintf(&rep, "RWMutex: %d writes (final pair %d), %d reads, %d writer recoveries (%d repaired), %d readers told ErrOwnerDead; %s\n",
 		st(stRWWrites), rwFinal, st(stRWReads), st(stRWWriterRecov), st(stRWRepaired), st(stRWReaderTold), latLine(latRW))
 	fmt.Fprintf(&rep, "ErrOwnerDead naming no holder (dead reader, or holder died before naming itself / after clearing): %d\n", st(stUnnamed))
-	fmt.Fprintf(&rep, "Semaphore: %d acquired, %d Acquire timeouts (100 ms), %d units given back for killed holders, %d of %d units lost in a kill window\n",
-		st(stSemAcquired), st(stSemTimeouts), semBack, chaosSemCap-int(semLeft), chaosSemCap)
+	fmt.Fprintf(&rep, "Semaphore: %d acquired, %d Acquire timeouts (100 ms), %d workers killed holding a unit; after the last kill %d of %d units were free, the rest recovered in %v\n",
+		st(stSemAcquired), st(stSemTimeouts), semHeld, semLeft, chaosSemCap, semRecovery.Round(time.Millisecond))
 	fmt.Fprintf(&rep, "SeqLock: %d consistent loads, %d loads told the writer died mid-Store\n", st(stSeqLoads), st(stSeqDeadWriter))
 	fmt.Fprintf(&rep, "Event: %d pings, %d consumed, %d unanswered (all explained by a killed responder: %d)\n",
 		pings, c.w(chPingsGot).Load(), pongTimeouts, pongExplained)

@@ -40,7 +40,7 @@ func TestNilContext(t *testing.T) {
 		t.Fatalf("Event.Wait(nil) = %v", err)
 	}
 
-	s, _ := InitSemaphore(b[576:], 1, 0)
+	s, _ := InitSemaphore(b[2048:], 1, 0)
 	later(func() { s.Release(1) })
 	if err := s.Acquire(nilCtx, 1); err != nil {
 		t.Fatalf("Semaphore.Acquire(nil) = %v", err)

@@ -64,6 +64,12 @@
 // calls MarkConsistent, then unlocks (unlocking without MarkConsistent
 // leaves the mark for the next LockRecover). See ExampleMutex_LockRecover.
 //
+// A Semaphore has no inconsistent state to report: it records which
+// process holds which units (with a capacity) and gives back those of a
+// process that died, holding them or queued for them, to the waiters in
+// the order they came (see Semaphore). Its own critical sections are
+// journalled, so a process killed inside one is repaired by the next.
+//
 // Who is dead is the kernel's word, never a pid's: every process names
 // itself in lock words by a random 32-bit token and, while it has a
 // segment mapped, holds a kernel lock that dies with it on the segment's

@@ -322,18 +322,29 @@ func TestExploreEvent(t *testing.T) {
 }
 
 // semaphoreModel: procs processes take n units of a Semaphore of
-// capacity 2 (n = 1, or 2 for the last process), hold them for a step and
-// release them, iters times. Invariants: never more than 2 units held by
-// live processes at once (nor ever by all, dead ones included: their
-// units are not recovered); no lost wake-up while units are free and
-// someone waits for them. A killed holder's units are lost (issue: units
-// of a dead holder), so the others may wait for good.
+// capacity 2 (n = 1, or 2 for the last process, so that a large Acquire
+// queues among small ones), hold them for a step and release them, iters
+// times; any process may be killed at any step, inside the Semaphore's
+// critical sections and its Mutex included. Invariants:
+//   - never more than 2 units held by live processes at once;
+//   - whenever the internal lock is free, the state is one validate
+//     accepts: count + held units + unowned = capacity (dead processes'
+//     units still recorded until reaped), waiters counted, and the oldest
+//     queued waiter does not fit (it would have been granted);
+//   - FIFO: a granted queue slot is never younger than a queued one
+//     (grants go to the oldest waiter, and one that does not fit stops
+//     the rest);
+//   - no lost wake-up: when nothing can run and nobody was killed, no
+//     live waiter's slot is granted while it sleeps;
+//   - every live goroutine finishes (units of a killed holder and the
+//     queue slot of a killed waiter are recovered: kills may not stall);
+//   - at the end, units held by live processes (none) + count = capacity
+//     once dead processes' recorded units are counted back in.
 func semaphoreModel(procs, iters int) model {
-	return model{name: fmt.Sprintf("Semaphore %dx%d", procs, iters), procs: procs, killsMayStall: true, maxSteps: 4000, build: func(s *sw.Sim) {
+	return model{name: fmt.Sprintf("Semaphore %dx%d", procs, iters), procs: procs, maxSteps: 20000, build: func(s *sw.Sim) {
 		var sem Semaphore
 		sem.Init(2, 2)
 		held := make([]int, procs)
-		want := map[int]int{}
 		ctx := context.Background()
 		ps := make([]*sw.Proc, procs)
 		for i := range procs {
@@ -345,11 +356,9 @@ func semaphoreModel(procs, iters int) model {
 			}
 			s.Go(p, func() {
 				for range iters {
-					want[i] = n
 					if err := sem.Acquire(ctx, int64(n)); err != nil {
 						panic(err)
 					}
-					delete(want, i)
 					held[i] += n
 					sw.LoadUint32(&sem.count) // a step holding
 					held[i] -= n
@@ -357,33 +366,92 @@ func semaphoreModel(procs, iters int) model {
 				}
 			})
 		}
+		dead := func(token uint32) bool {
+			for _, p := range ps {
+				if p.Token == token {
+					return p.Dead
+				}
+			}
+			return false
+		}
 		s.Check(func() string {
 			total := 0
-			for _, h := range held {
-				total += h
+			for i, h := range held {
+				if !ps[i].Dead {
+					total += h
+				}
 			}
 			if total > 2 {
-				return fmt.Sprintf("%d units held of a capacity of 2", total)
+				return fmt.Sprintf("%d units held by live processes of a capacity of 2", total)
+			}
+			if sem.mu.state&mutexLocked != 0 {
+				return ""
+			}
+			if err := sem.validate(); err != nil {
+				return fmt.Sprintf("with the lock free: %v", err)
+			}
+			for i := range sem.slots {
+				g := &sem.slots[i]
+				if g.state != semGranted {
+					continue
+				}
+				for j := range sem.slots {
+					if q := &sem.slots[j]; q.state == semQueued && sem.ticket-q.ticket > sem.ticket-g.ticket {
+						return fmt.Sprintf("slot %d (ticket %d) granted while slot %d (ticket %d, older) is queued", i, g.ticket, j, q.ticket)
+					}
+				}
 			}
 			return ""
 		})
 		s.Idle(func() string {
 			if anyDead(ps) {
-				return "" // a killed releaser may die before its wake-up call: the slice bounds it
+				return "" // a killed granter may die before its wake-up call: the slice bounds it
 			}
-			for i, n := range want {
-				if uint32(n) <= sem.count {
-					return fmt.Sprintf("%d units are free and process %d sleeps waiting for %d", sem.count, i+1, n)
+			for i := range sem.slots {
+				if sl := &sem.slots[i]; sl.state == semGranted && !dead(sl.token) {
+					return fmt.Sprintf("slot %d of process %d is granted and its waiter sleeps", i, sl.token)
 				}
+			}
+			return ""
+		})
+		s.Final(func() string {
+			// A process killed inside a critical section, with nobody left
+			// to take its lock over, leaves a marked journal: the state is
+			// what redoing it gives (as the next locker would).
+			st := sem
+			for i := range min(st.jlen, semJournal) {
+				e := st.journal[i]
+				if p := st.journalWord(uint32(e >> 32)); p != nil {
+					*p = uint32(e)
+				}
+			}
+			back := uint64(st.count)
+			for i := range st.holders {
+				h := &st.holders[i]
+				if h.units == 0 {
+					continue
+				}
+				if !dead(h.token) {
+					return fmt.Sprintf("live process %d still holds %d units after it finished", h.token, h.units)
+				}
+				back += uint64(h.units)
+			}
+			if back+uint64(st.unowned) != 2 {
+				return fmt.Sprintf("count %d + dead holders' units + unowned %d = %d, want the capacity 2: units lost", st.count, st.unowned, back+uint64(st.unowned))
 			}
 			return ""
 		})
 	}}
 }
 
+// TestExploreSemaphore runs the model with 2 and 3 processes, and with 4
+// once each: only there can a unit come back while the Acquire(2) at the
+// head waits and an Acquire(1) is queued behind it (two others hold), the
+// schedule in which serving out of order would grant the Acquire(1).
 func TestExploreSemaphore(t *testing.T) {
 	explore(t, semaphoreModel(2, 2))
 	explore(t, semaphoreModel(3, 2))
+	explore(t, semaphoreModel(4, 1))
 }
 
 // seqLockModel: two writer processes Store values whose three words are

@@ -17,7 +17,7 @@ const (
 	MutexSize     = 16
 	RWMutexSize   = 288
 	EventSize     = 16
-	SemaphoreSize = 16
+	SemaphoreSize = 512
 )
 
 // The locks satisfy sync.Locker, like their sync counterparts.
@@ -67,18 +67,25 @@ func EventAt(b []byte) (*Event, error) {
 // bytes of b, which must be 8-byte aligned. All-zero bytes are a
 // Semaphore with count 0 and no capacity limit; see InitSemaphore.
 //
-// A count above a non-zero capacity is an error matching ErrCorrupt: no
-// correct Release leaves one (it panics first), so only a broken process
-// can have written it, and Release could not tell its caller's
-// over-release from that garbage.
+// The bytes were written by other processes, maybe broken ones, so they
+// are checked: a Semaphore of the earlier 16-byte layout (a count or
+// capacity with layout version 0) or of another layout version is an
+// error matching ErrVersion; bytes no correct process leaves (a count
+// above the capacity, units that do not add up to it, a malformed holder
+// entry or queue slot, a pending journal with a consistent lock) are an
+// error matching ErrCorrupt. Every invariant is checked when the
+// semaphore's lock is free; while another process is inside a critical
+// section only the version, count and capacity are (see Semaphore). If
+// a process died inside a section, SemaphoreAt repairs it first, as the
+// next operation would.
 func SemaphoreAt(b []byte) (*Semaphore, error) {
 	p, err := objectAt(b, SemaphoreSize, "Semaphore")
 	if err != nil {
 		return nil, err
 	}
 	s := (*Semaphore)(p)
-	if c, capacity := s.Count(), s.Capacity(); capacity > 0 && c > capacity {
-		return nil, fmt.Errorf("%w: Semaphore count %d above its capacity %d", ErrCorrupt, c, capacity)
+	if err := s.check(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -110,7 +110,22 @@ const (
 	modeWrite = "write" // LockContext
 	modeRead  = "read"  // RLockContext (RWMutex only)
 	modeNone  = "none"  // join only
+	modeSem   = "sem"   // holder: Acquire both units of the Semaphore at nsSemOff
 )
+
+// nsSemOff is where the pid-namespace tests place a Semaphore of
+// capacity 2 in the segment's user data, after the blocks.
+const nsSemOff = 512
+
+// nsSem returns that Semaphore.
+func nsSem(t *testing.T, f *MemFile) *Semaphore {
+	t.Helper()
+	s, err := SemaphoreAt(f.Bytes()[nsSemOff:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // lockIn takes the lock as mode says. A reader refused with ErrOwnerDead
 // holds nothing; a writer refused with it recovers (LockRecover,
@@ -178,6 +193,23 @@ func introduce(b *nsProc) {
 // holdFor takes the lock in mode (none: nothing), says so, releases it on
 // order nsRelease and returns on order nsExit (or when ctx ends).
 func holdFor(t *testing.T, ctx context.Context, f *MemFile, b *nsProc, mode string) {
+	if mode == modeSem {
+		s := nsSem(t, f)
+		if err := s.Acquire(ctx, 2); err != nil {
+			b.state.Store(nsFailed)
+			t.Fatalf("holder: Semaphore.Acquire: %v", err)
+		}
+		b.state.Store(nsHolding)
+		if !untilOrder(ctx, b, nsRelease) {
+			t.Fatal("holder: no order to release")
+		}
+		s.Release(2)
+		b.state.Store(nsReleased)
+		if !untilOrder(ctx, b, nsExit) {
+			t.Fatal("holder: no order to exit")
+		}
+		return
+	}
 	if mode != modeNone {
 		err := lockIn(ctx, f, mode)
 		if err != nil {
@@ -785,5 +817,54 @@ func nsTokenNotPidReaders(t *testing.T) {
 	bs[1].cmd.Store(nsExit)
 	if err := b.Wait(); err != nil {
 		t.Errorf("second reader: %v", err)
+	}
+}
+
+// TestPidNSSemaphore: the units of a Semaphore held by pid 1 of another
+// pid namespace stay its own while it lives (a waiter in the host
+// namespace times out, nothing recovered), and come back to that waiter
+// when the namespace's pid 1 is SIGKILLed (about one 50 ms slice, logged,
+// not asserted: the 20 s context only guards against a hang).
+func TestPidNSSemaphore(t *testing.T) {
+	testproc.RequirePidNS(t, false)
+	f, link := nsCreate(t, LockNone)
+	if _, err := InitSemaphore(f.Bytes()[nsSemOff:], 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	s := nsSem(t, f)
+	bs := nsBlocks(f)
+	holder := nsChild(t, link, "holder", 0, modeSem, false)
+	untilState(t, &bs[0], nsHolding, "holder")
+	inNewNamespace(t, &bs[0], "holder")
+	if s.Count() != 0 {
+		t.Fatalf("holder in its namespace holds both units, count %d", s.Count())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := s.Acquire(ctx, 2)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire against a live holder in another pid namespace = %v, want DeadlineExceeded", err)
+	}
+	if s.Count() != 0 || s.Waiters() != 0 {
+		t.Fatalf("after the timed-out Acquire: %s", semState(s))
+	}
+
+	got := acquireAsync(s, timeoutCtx(t, testproc.Scale(20*time.Second)), 2)
+	waitWaiters(t, s, 1)
+	init := testproc.NamespaceInit(t, holder)
+	killed := time.Now()
+	if err := syscall.Kill(init, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Acquire after the holder (pid 1 of its namespace) was killed = %v", err)
+	}
+	lat := time.Since(killed)
+	t.Logf("units of a killed holder in another pid namespace recovered %v after the kill (about one 50 ms slice expected)", lat.Round(10*time.Microsecond))
+	holder.Wait()
+	s.Release(2)
+	if s.Count() != 2 {
+		t.Fatalf("after the release: %s", semState(s))
 	}
 }
