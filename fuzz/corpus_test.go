@@ -26,6 +26,7 @@ var seedSets = map[string]func() []seed{
 	"FuzzMutexState":     mutexSeeds,
 	"FuzzRWMutexState":   rwmutexSeeds,
 	"FuzzEventState":     eventSeeds,
+	"FuzzCondState":      condSeeds,
 	"FuzzSemaphoreState": semaphoreSeeds,
 	"FuzzSemaphoreAt":    semaphoreAtSeeds,
 	"FuzzRing":           ringSeeds,

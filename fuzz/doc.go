@@ -17,6 +17,8 @@
 //	                    unlocked by several goroutines
 //	FuzzRWMutexState    the same for memfile.RWMutex, readers and writers
 //	FuzzEventState      a memfile.Event over garbage bytes: Set, Reset, Wait
+//	FuzzCondState       a memfile.Cond over garbage bytes: Signal, Broadcast,
+//	                    Wait under a Mutex
 //	FuzzSemaphoreState  a memfile.Semaphore over garbage bytes
 //	FuzzSemaphoreAt     memfile.SemaphoreAt over every byte of a Semaphore
 //	                    (journal, holder table, queue), in untracked memory

@@ -346,6 +346,23 @@ func eventSeeds() []seed {
 	}
 }
 
+// condOps signals, broadcasts and waits from every goroutine.
+var condOps = []byte{0x02, 0x42, 0x80, 0x03, 0x41, 0x82, 0x00, 0x43}
+
+// condSeeds: zero, a wrapped sequence, phantom and wrapped waiter counts,
+// all 0xFF, and garbage in the reserved bytes.
+func condSeeds() []seed {
+	ops := condOps
+	return []seed{
+		{"zero", []any{[]byte{}, ops}},
+		{"seq-wrap", []any{u32s(math.MaxUint32, 0), ops}},
+		{"phantom-waiters", []any{u32s(7, 5), ops}},
+		{"waiters-wrap", []any{u32s(0, math.MaxUint32), ops}},
+		{"ff", []any{fill(memfile.CondSize, 0xff), ops}},
+		{"reserved-garbage", []any{u32s(1, 0, 0xdeadbeef, 0xdeadbeef), ops}},
+	}
+}
+
 // semOps acquires and releases one or two units from every goroutine,
 // with every kind of operation once.
 var semOps = []byte{0x18, 0x58, 0x98, 0x3a, 0x7b, 0xbc, 0x1d, 0x58, 0x98, 0x38, 0x79, 0xba, 0x1e, 0x5a, 0x9b, 0x18}

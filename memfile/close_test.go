@@ -34,6 +34,7 @@ type closeRig struct {
 const (
 	rigMutex   = 0
 	rigRW      = 64
+	rigCond    = 3072
 	rigSem     = 4096
 	rigEmpty   = 8192
 	rigFull    = 16384
@@ -78,6 +79,9 @@ func newCloseRig(t testing.TB, lt LockType) *closeRig {
 	r.add("Semaphore.Acquire", func(ctx context.Context) error { return r.sem.Acquire(ctx, 1) })
 	r.add("Ring.Recv", func(ctx context.Context) error { _, err := r.empty.Recv(ctx, buf); return err })
 	r.add("Ring.Send", func(ctx context.Context) error { return r.full.Send(ctx, []byte("y")) })
+	cm, _ := MutexAt(b[rigCond:])
+	cc, _ := CondAt(b[rigCond+MutexSize:])
+	r.add("Cond.Wait", func(ctx context.Context) error { cm.Lock(); return cc.Wait(ctx, cm) })
 	return r
 }
 

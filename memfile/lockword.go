@@ -18,6 +18,7 @@ const (
 	RWMutexSize   = 288
 	EventSize     = 16
 	SemaphoreSize = 512
+	CondSize      = 16
 )
 
 // The locks satisfy sync.Locker, like their sync counterparts.
@@ -37,6 +38,8 @@ var (
 	_ [unsafe.Sizeof(Event{}) - EventSize]byte
 	_ [SemaphoreSize - unsafe.Sizeof(Semaphore{})]byte
 	_ [unsafe.Sizeof(Semaphore{}) - SemaphoreSize]byte
+	_ [CondSize - unsafe.Sizeof(Cond{})]byte
+	_ [unsafe.Sizeof(Cond{}) - CondSize]byte
 )
 
 // MutexAt returns the Mutex stored in the first MutexSize bytes of b,
