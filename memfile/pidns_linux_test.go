@@ -291,9 +291,98 @@ func TestPidNSHelper(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(ctx, f, b, mode, time.Duration(ms)*time.Millisecond, os.Getenv(envNSPhase2) == "1")
+	case "cond":
+		nsCondPlay(t, f, 1)
+	case "cond-holder":
+		m, _ := nsCond(t, f)
+		if err := m.LockContext(ctx); err != nil {
+			b.state.Store(nsFailed)
+			t.Fatal(err)
+		}
+		b.state.Store(nsHolding)
+		<-ctx.Done() // until killed
 	default:
 		t.Fatalf("unknown role %q", role)
 	}
+}
+
+// nsCondOff is where TestPidNSCond places a Mutex, a Cond after it and
+// a turn word after that, in the segment's user data.
+const nsCondOff = 1024
+
+// nsCond returns that Mutex and Cond.
+func nsCond(t *testing.T, f *MemFile) (*Mutex, *Cond) {
+	return condPair(t, f.Bytes()[nsCondOff:])
+}
+
+// nsCondRounds is how many turns each side of TestPidNSCond takes.
+const nsCondRounds = 300
+
+// nsCondPlay takes nsCondRounds turns as player me (0 or 1): wait under
+// the Mutex until the turn word says me, flip it, signal.
+func nsCondPlay(t *testing.T, f *MemFile, me uint64) {
+	m, c := nsCond(t, f)
+	turn := counter(f.Bytes(), nsCondOff+64)
+	for range nsCondRounds {
+		m.Lock()
+		for *turn != me {
+			if err := c.Wait(nil, m); err != nil {
+				m.Unlock()
+				t.Fatal(err)
+			}
+		}
+		*turn = 1 - me
+		m.Unlock()
+		c.Signal()
+	}
+}
+
+// TestPidNSCond: a Cond works between a process and pid 1 of another pid
+// namespace (turns taken through it), and a waiter whose Mutex was taken
+// meanwhile by pid 1 of another namespace keeps waiting while that
+// holder lives and, once it is killed, returns from Wait with the Mutex
+// held and an error matching ErrOwnerDead.
+func TestPidNSCond(t *testing.T) {
+	testproc.RequirePidNS(t, false)
+	f, link := nsCreate(t, LockNone)
+	player := nsChild(t, link, "cond", 0, modeNone, false)
+	nsCondPlay(t, f, 0)
+	if err := player.Wait(); err != nil {
+		t.Fatalf("the player in its own pid namespace: %v", err)
+	}
+	if turn := *counter(f.Bytes(), nsCondOff+64); turn != 0 {
+		t.Fatalf("turn %d after %d turns each, want 0", turn, nsCondRounds)
+	}
+
+	m, c := nsCond(t, f)
+	m.Lock()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Wait(timeoutCtx(t, testproc.Scale(30*time.Second)), m) }()
+	pollUntil(t, func() bool { return c.waitersNow() == 1 }, "the waiter asleep")
+	bs := nsBlocks(f)
+	holder := nsChild(t, link, "cond-holder", 1, modeNone, false)
+	untilState(t, &bs[1], nsHolding, "holder")
+	inNewNamespace(t, &bs[1], "holder")
+	c.Signal()
+	select {
+	case err := <-errc:
+		t.Fatalf("Wait returned %v while a live holder in another pid namespace has the Mutex", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := syscall.Kill(testproc.NamespaceInit(t, holder), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := <-errc; !errors.Is(err, ErrOwnerDead) {
+		t.Fatalf("Wait after the holder (pid 1 of its namespace) was killed = %v, want ErrOwnerDead", err)
+	}
+	t.Logf("Wait took the Mutex of a killed holder in another pid namespace %v after the kill", time.Since(killed).Round(10*time.Microsecond))
+	holder.Wait()
+	if st := m.State(); !st.Locked || !st.Inconsistent || st.Owner != self() {
+		t.Fatalf("after Wait: %+v, want held here, inconsistent", st)
+	}
+	m.MarkConsistent()
+	m.Unlock()
 }
 
 // nsCreate creates a memfile with lock lt (and room for the blocks),
