@@ -222,3 +222,75 @@ func TestCondKilledWaiter(t *testing.T) {
 	waitChildren(t, waiter)
 	t.Logf("the live waiter returned %v after the Signal (the dead one's registration stays: %d)", time.Since(t0), c.waitersNow())
 }
+
+// BenchmarkCondSignal: Signal and Broadcast with nobody waiting (one
+// atomic add and a load, no system call), beside sync.Cond's.
+func BenchmarkCondSignal(b *testing.B) {
+	b.Run("shmx", func(b *testing.B) {
+		_, c := condPair(b, make([]byte, 64))
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Signal()
+			c.Broadcast()
+		}
+	})
+	b.Run("sync", func(b *testing.B) {
+		c := sync.NewCond(new(sync.Mutex))
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Signal()
+			c.Broadcast()
+		}
+	})
+}
+
+// BenchmarkCondPingPong: two goroutines of one process take turns through
+// a Mutex and a Cond (one turn per op), beside sync.Mutex and sync.Cond.
+// Inside one process shmx loses by far (measured 30-34 µs against
+// 0.6-1.2 µs): its waits, the Mutex's included, block an OS thread in
+// the kernel where sync parks a goroutine (issue "waiting the Go way").
+// Across processes the alternative is a pthread condition variable.
+func BenchmarkCondPingPong(b *testing.B) {
+	run := func(b *testing.B, lock, unlock func(), wait func(), signal func()) {
+		turn := 0
+		done := make(chan struct{})
+		n := b.N
+		go func() {
+			for range n {
+				lock()
+				for turn != 1 {
+					wait()
+				}
+				turn = 0
+				unlock()
+				signal()
+			}
+			close(done)
+		}()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range n {
+			lock()
+			for turn != 0 {
+				wait()
+			}
+			turn = 1
+			unlock()
+			signal()
+		}
+		<-done
+	}
+	b.Run("shmx", func(b *testing.B) {
+		m, c := condPair(b, make([]byte, 64))
+		run(b, m.Lock, m.Unlock, func() {
+			if err := c.Wait(nil, m); err != nil {
+				b.Error(err)
+			}
+		}, c.Signal)
+	})
+	b.Run("sync", func(b *testing.B) {
+		var m sync.Mutex
+		c := sync.NewCond(&m)
+		run(b, m.Lock, m.Unlock, c.Wait, c.Signal)
+	})
+}
