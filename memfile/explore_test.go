@@ -544,6 +544,7 @@ func condModel(consumers, items int) model {
 			}
 			return ""
 		})
+		s.StallOK(func() bool { return ps[0].Dead }) // nobody left to produce
 		s.Idle(func() string {
 			if !anyDead(ps) && avail > 0 && sleeping > 0 && m.state&mutexLocked == 0 {
 				return fmt.Sprintf("%d items wait and %d consumers sleep in Cond.Wait (seq %d, waiters %d)", avail, sleeping, c.seq, c.waiters)
