@@ -359,6 +359,16 @@ func (s *Semaphore) waitHopeless(ctx context.Context) error {
 	}
 }
 
+// lost is the error of an await whose queue slot is not its own any
+// more: errClosed if Close replaced the memory by zeros meanwhile (a
+// waiter between two sleeps does not see the wake-up), else errSemLost.
+func (s *Semaphore) lost() error {
+	if closedAt(unsafe.Pointer(s)) {
+		return errClosed
+	}
+	return errSemLost
+}
+
 // await waits in queue slot i (ticket t) until it is granted u units or
 // ctx is done, looking for dead processes after every slice.
 func (s *Semaphore) await(ctx context.Context, i int, t, u uint32) error {
@@ -383,7 +393,7 @@ func (s *Semaphore) await(ctx context.Context, i int, t, u uint32) error {
 		var w semWakes
 		if sw.LoadUint32(&sl.token) != self() || sw.LoadUint32(&sl.ticket) != t {
 			s.unlock(&w)
-			return errSemLost
+			return s.lost()
 		}
 		switch sw.LoadUint32(&sl.state) {
 		case semGranted:
@@ -412,7 +422,7 @@ func (s *Semaphore) await(ctx context.Context, i int, t, u uint32) error {
 			return err
 		default:
 			s.unlock(&w)
-			return errSemLost
+			return s.lost()
 		}
 	}
 }
