@@ -3,6 +3,7 @@ package memfile
 import (
 	"context"
 	"fmt"
+	"unsafe"
 
 	sw "github.com/shmx/shmx/internal/word"
 )
@@ -120,6 +121,9 @@ func (c *Cond) wait(ctx context.Context, s uint32) error {
 		if err := sleep(ctx, &c.seq, s, sliceWait); err != nil {
 			return err
 		}
+	}
+	if closedAt(unsafe.Pointer(c)) {
+		return errClosed // seq "changed" because Close zeroed it between two sleeps
 	}
 	return nil
 }

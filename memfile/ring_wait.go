@@ -91,6 +91,13 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		// sleeper will wait on: re-check only now.
 		pos, ok, blocker := r.try(recv)
 		if ok {
+			if err := closedErr(mp); err != nil {
+				// Close replaced the ring by zeros since our last look
+				// (between two sleeps we miss its wake-up): the claim is
+				// in private memory, or, if it was made just before, is
+				// left to the peers as a departed process's.
+				return 0, err
+			}
 			// The bit stays set; the next publisher pays one needless
 			// wake-up, which is cheaper than knowing who else set it.
 			return pos, nil
