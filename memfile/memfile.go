@@ -365,7 +365,7 @@ func (f *MemFile) Event(i int) (*Event, error) {
 //     fs.ErrClosed (Lock and RLock panic with it, holding nothing; Unlock,
 //     RUnlock and MarkConsistent do nothing; Bytes returns nil);
 //   - a goroutine asleep in a wait on any word of the segment (a lock, an
-//     Event, a Semaphore, a Ring) is woken and returns such an error
+//     Event, a Semaphore, a Cond, a Ring) is woken and returns such an error
 //     within about a millisecond, having backed out as a cancelled wait
 //     does; a wait started later fails at once;
 //   - the segment's pages are not unmapped but replaced, at the same
