@@ -13,6 +13,8 @@ const (
 )
 
 func (s *sysDomain) retake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.fd >= 0 {
 		lockByte(s.fd, self)
 	}

@@ -3,6 +3,8 @@
 package live
 
 import (
+	"sync"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -22,8 +24,14 @@ func keyOf(fd uintptr, _ bool) (domainKey, error) {
 func drawToken() uint32 { return random() }
 
 // sysDomain holds this process's own descriptor of the segment file,
-// which carries the liveness lock on byte <token>.
-type sysDomain struct{ fd int }
+// which carries the liveness lock on byte <token>. mu keeps a judge
+// (a waiter in another goroutine, which may outlive its MemFile's Close)
+// from asking a descriptor that leave is closing, or one that the number
+// names after it was closed and reused for another file.
+type sysDomain struct {
+	mu sync.RWMutex
+	fd int
+}
 
 func (s *sysDomain) join(fd uintptr, _ bool) error {
 	dup, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
@@ -47,12 +55,21 @@ func (s *sysDomain) join(fd uintptr, _ bool) error {
 }
 
 func (s *sysDomain) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	unlockByte(s.fd, self)
 	unix.Close(s.fd)
 	s.fd = -1
 }
 
-func (s *sysDomain) judge(token uint32) Verdict { return judgeFD(s.fd, token) }
+func (s *sysDomain) judge(token uint32) Verdict {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.fd < 0 {
+		return Unknown // left: nothing vouches any more
+	}
+	return judgeFD(s.fd, token)
+}
 
 func probe(fd uintptr, token uint32) Verdict { return judgeFD(int(fd), token) }
 
