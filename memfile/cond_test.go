@@ -51,13 +51,13 @@ func TestCondSignalBroadcast(t *testing.T) {
 			done.Add(1)
 		})
 	}
-	pollUntil(t, func() bool { return c.waitersNow() == n }, "every goroutine asleep in Wait")
+	until(t, "every goroutine asleep in Wait", func() bool { return c.waitersNow() == n })
 	for i := 1; i <= n/2; i++ {
 		m.Lock()
 		tickets++
 		m.Unlock()
 		c.Signal()
-		pollUntil(t, func() bool { return done.Load() == int32(i) }, "a Signal let one waiter through")
+		until(t, "a Signal let one waiter through", func() bool { return done.Load() == int32(i) })
 	}
 	m.Lock()
 	tickets += n / 2
@@ -71,18 +71,6 @@ func TestCondSignalBroadcast(t *testing.T) {
 
 func (c *Cond) waitersNow() uint32 { return atomic.LoadUint32(&c.waiters) }
 
-// pollUntil polls cond for up to 10 s.
-func pollUntil(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(testproc.Scale(10 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-}
-
 // TestCondCancel: a Wait whose ctx is cancelled returns ctx's error with
 // the Mutex held and its registration gone; a nil ctx waits.
 func TestCondCancel(t *testing.T) {
@@ -94,7 +82,7 @@ func TestCondCancel(t *testing.T) {
 		m2 := m // the goroutine holds m for the Wait (a Mutex belongs to its process)
 		errc <- c.Wait(ctx, m2)
 	}()
-	pollUntil(t, func() bool { return c.waitersNow() == 1 }, "the waiter asleep")
+	until(t, "the waiter asleep", func() bool { return c.waitersNow() == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Wait = %v", err)
@@ -130,7 +118,7 @@ func TestCondOwnerDied(t *testing.T) {
 		m.Lock()
 		errc <- c.Wait(nil, m)
 	}()
-	pollUntil(t, func() bool { return c.waitersNow() == 1 }, "the waiter asleep")
+	until(t, "the waiter asleep", func() bool { return c.waitersNow() == 1 })
 	binary.LittleEndian.PutUint64(f.Bytes(), 0xdead5eed<<32|mutexLocked) // a holder that died
 	c.Signal()
 	select {
@@ -207,13 +195,13 @@ func TestCondKilledWaiter(t *testing.T) {
 	b, env := parentMapping(t)
 	m, c := condPair(t, b)
 	doomed := startChildren(t, 1, "TestCondKilledWaiter", "doomed", env)
-	pollUntil(t, func() bool { return c.waitersNow() == 1 }, "the doomed child asleep")
+	until(t, "the doomed child asleep", func() bool { return c.waitersNow() == 1 })
 	if err := doomed[0].Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	doomed[0].Wait()
 	waiter := startChildren(t, 1, "TestCondKilledWaiter", "waiter", env)
-	pollUntil(t, func() bool { return word(b, 72).Load() == 2 && c.waitersNow() == 2 }, "the second child asleep")
+	until(t, "the second child asleep", func() bool { return word(b, 72).Load() == 2 && c.waitersNow() == 2 })
 	m.Lock()
 	*counter(b, 64) = 1
 	m.Unlock()

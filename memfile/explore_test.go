@@ -176,6 +176,22 @@ func anyLive(ps []*sw.Proc) bool {
 	return false
 }
 
+// exclusive is the Mutex's invariant: at most one live process of ps is
+// inside (inside[i] counts process i's goroutines there; a killed
+// holder's critical section is over for good).
+func exclusive(ps []*sw.Proc, inside []int) string {
+	n := 0
+	for i, p := range ps {
+		if !p.Dead {
+			n += inside[i]
+		}
+	}
+	if n > 1 {
+		return fmt.Sprintf("%d processes inside the Mutex", n)
+	}
+	return ""
+}
+
 // mutexModel: procs processes of threads goroutines each lock the Mutex
 // iters times, stay inside for a step, and unlock. Invariants: at most
 // one live process is inside (a killed holder's critical section is over
@@ -224,18 +240,7 @@ func mutexModel(procs, threads, iters int) model {
 				})
 			}
 		}
-		s.Check(func() string {
-			n := 0
-			for i, p := range ps {
-				if !p.Dead {
-					n += inside[i]
-				}
-			}
-			if n > 1 {
-				return fmt.Sprintf("%d processes inside the Mutex", n)
-			}
-			return ""
-		})
+		s.Check(func() string { return exclusive(ps, inside) })
 		s.Idle(func() string {
 			if waiting > 0 && !anyDead(ps) && m.state&mutexLocked == 0 {
 				return fmt.Sprintf("the Mutex is free (state %#x) and %d goroutines wait for it", m.state, waiting)
@@ -533,16 +538,7 @@ func condModel(consumers, items int) model {
 			if fail != "" {
 				return fail
 			}
-			n := 0
-			for i, p := range ps {
-				if !p.Dead {
-					n += inside[i]
-				}
-			}
-			if n > 1 {
-				return fmt.Sprintf("%d processes inside the Mutex", n)
-			}
-			return ""
+			return exclusive(ps, inside)
 		})
 		s.StallOK(func() bool { return ps[0].Dead }) // nobody left to produce
 		s.Idle(func() string {

@@ -116,8 +116,9 @@ func fairWork(n int) {
 	}
 }
 
-// fairLoop does k lock/unlock pairs, timing each lock call into h.
-func fairLoop(lock, unlock func(), k int, h *waitHist, c *uint64) {
+// fairLoop does k lock/unlock pairs, 50 units of work inside and outside
+// units after each, timing each lock call into h.
+func fairLoop(lock, unlock func(), k, outside int, h *waitHist, c *uint64) {
 	tps := float64(shmx.TicksPerSecond())
 	for range k {
 		t0 := shmx.Ticks()
@@ -127,7 +128,7 @@ func fairLoop(lock, unlock func(), k int, h *waitHist, c *uint64) {
 		fairWork(50)
 		unlock()
 		h.add(uint64(float64(w) * 1e9 / tps))
-		fairWork(100)
+		fairWork(outside)
 	}
 }
 
@@ -141,7 +142,7 @@ func fairGoroutines(g int, lock, unlock func(), k int, h *waitHist, c *uint64) {
 		if i < k%g {
 			n++
 		}
-		wg.Go(func() { fairLoop(lock, unlock, n, &hs[i], c) })
+		wg.Go(func() { fairLoop(lock, unlock, n, 100, &hs[i], c) })
 	}
 	wg.Wait()
 	for i := range hs {
@@ -174,21 +175,9 @@ func fairReaders(r int, rlock, runlock func(), h *waitHist, stop func() bool) {
 	}
 }
 
-// fairWriter does k writes, with ten times more work outside the lock
-// than in, timing each lock call into h.
-func fairWriter(lock, unlock func(), k int, h *waitHist, c *uint64) {
-	tps := float64(shmx.TicksPerSecond())
-	for range k {
-		t0 := shmx.Ticks()
-		lock()
-		w := shmx.Ticks() - t0
-		*c++
-		fairWork(50)
-		unlock()
-		h.add(uint64(float64(w) * 1e9 / tps))
-		fairWork(500)
-	}
-}
+// fairWriterOutside is the RWMutex writer's work between writes: ten
+// times more than inside the lock.
+const fairWriterOutside = 500
 
 // fairPer is how many goroutines each process of the shmx rows runs:
 // half the CPUs, so that the two processes have a CPU per thread, as the
@@ -253,7 +242,7 @@ func BenchmarkRWMutexFairness(b *testing.B) {
 		rw, _ := RWMutexAt(mem)
 		var hw waitHist
 		runWithChild(b, mem, env, "rw-fair", b.N, func() {
-			fairWriter(rw.Lock, rw.Unlock, b.N, &hw, counter(mem, benchCounter))
+			fairLoop(rw.Lock, rw.Unlock, b.N, fairWriterOutside, &hw, counter(mem, benchCounter))
 			word(mem, benchStop).Store(1)
 		})
 		if got := *counter(mem, benchCounter); got != uint64(b.N) {
@@ -269,7 +258,7 @@ func BenchmarkRWMutexFairness(b *testing.B) {
 		var stop atomic.Bool
 		var wg sync.WaitGroup
 		wg.Go(func() { fairReaders(readers, rw.RLock, rw.RUnlock, &hr, stop.Load) })
-		fairWriter(rw.Lock, rw.Unlock, b.N, &hw, &c)
+		fairLoop(rw.Lock, rw.Unlock, b.N, fairWriterOutside, &hw, &c)
 		stop.Store(true)
 		wg.Wait()
 		hw.report(b, "w-")

@@ -159,3 +159,15 @@ func mustRecover(t testing.TB, l recoverer) {
 	l.MarkConsistent()
 	l.Unlock()
 }
+
+// until waits (10 s at most) for cond.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testproc.Scale(10 * time.Second))
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -479,13 +479,34 @@ func dirtyErr(old uint64) error {
 //
 //go:noinline
 func (m *Mutex) tryLockSlow() bool {
+	ok, _ := m.tryTake(mutexLocked | mutexStarving | mutexDirty)
+	return ok
+}
+
+// tryLockRecover takes m if it is free, also while it is inconsistent,
+// and reports whether it did and whether m was inconsistent. It does not
+// take a lock held by a dead owner, nor, if fair, one in fair mode
+// (waiters are owed it). The Semaphore's lock uses it.
+func (m *Mutex) tryLockRecover(fair bool) (locked, dirty bool) {
+	refuse := uint64(mutexLocked)
+	if fair {
+		refuse |= mutexStarving
+	}
+	ok, old := m.tryTake(refuse)
+	return ok, ok && old&mutexDirty != 0
+}
+
+// tryTake takes m without waiting unless its state has a bit of refuse
+// set, keeping the waiter bits; it reports whether it did and the state
+// it took m from.
+func (m *Mutex) tryTake(refuse uint64) (bool, uint64) {
 	for {
 		old := m.load()
-		if old&(mutexLocked|mutexStarving|mutexDirty) != 0 {
-			return false
+		if old&refuse != 0 {
+			return false, old
 		}
 		if m.cas(old, old&lowMask|lockedBySelf()) {
-			return true
+			return true, old
 		}
 	}
 }

@@ -358,7 +358,7 @@ func TestPidNSCond(t *testing.T) {
 	m.Lock()
 	errc := make(chan error, 1)
 	go func() { errc <- c.Wait(timeoutCtx(t, testproc.Scale(30*time.Second)), m) }()
-	pollUntil(t, func() bool { return c.waitersNow() == 1 }, "the waiter asleep")
+	until(t, "the waiter asleep", func() bool { return c.waitersNow() == 1 })
 	bs := nsBlocks(f)
 	holder := nsChild(t, link, "cond-holder", 1, modeNone, false)
 	untilState(t, &bs[1], nsHolding, "holder")
@@ -458,18 +458,6 @@ func untilState(t *testing.T, b *nsProc, v uint32, who string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not reach state %d in 20 s (state %d)", who, v, s)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// until waits (10 s at most) for cond.
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testproc.Scale(10 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -815,22 +815,6 @@ func (s *Semaphore) recoverLocked(w *semWakes) uint32 {
 	return got
 }
 
-// tryLockRecover takes m if it is free, also while it is inconsistent,
-// and reports whether it did and whether m was inconsistent. It does not
-// take a lock held by a dead owner, nor, if fair, one in fair mode
-// (waiters are owed it).
-func (m *Mutex) tryLockRecover(fair bool) (locked, dirty bool) {
-	for {
-		old := m.load()
-		if old&mutexLocked != 0 || fair && old&mutexStarving != 0 {
-			return false, false
-		}
-		if m.cas(old, old&lowMask|lockedBySelf()) {
-			return true, old&mutexDirty != 0
-		}
-	}
-}
-
 // check is SemaphoreAt's validation: every invariant under the lock when
 // it is free (repairing a dead process's section first), the words that
 // are each valid alone when it is in use.
