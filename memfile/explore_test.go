@@ -205,6 +205,7 @@ func mutexModel(procs, threads, iters int) model {
 		var dummy uint32
 		inside := make([]int, procs)
 		waiting := 0
+		lastAfterKill := false // the last Unlock began after a process was killed
 		ps := make([]*sw.Proc, procs)
 		for i := range procs {
 			ps[i] = s.Process()
@@ -235,15 +236,34 @@ func mutexModel(procs, threads, iters int) model {
 						inside[i]++
 						sw.LoadUint32(&dummy) // a step inside
 						inside[i]--
+						lastAfterKill = anyDead(ps)
 						m.Unlock()
 					}
 				})
 			}
 		}
-		s.Check(func() string { return exclusive(ps, inside) })
+		s.Check(func() string {
+			if st := m.state; waiters(st) > uint32(procs*threads) || (waiters(st) == 0) != (epochOf(st) == 0) {
+				return fmt.Sprintf("the waiter count is broken: state %#x", st)
+			}
+			return exclusive(ps, inside)
+		})
 		s.Idle(func() string {
 			if waiting > 0 && !anyDead(ps) && m.state&mutexLocked == 0 {
 				return fmt.Sprintf("the Mutex is free (state %#x) and %d goroutines wait for it", m.state, waiting)
+			}
+			return ""
+		})
+		// When every live goroutine is done, no registration is left but
+		// those of killed waiters, and those only if no Unlock began
+		// after the kill, or if the last one made no wake-up for them (a
+		// dead waiter owned the woken flag): an Unlock that woke for them
+		// found nobody and dropped them (the recount), so a dead waiter
+		// costs one wake-up, once.
+		s.Final(func() string {
+			st := m.state
+			if waiters(st) != 0 && (!anyDead(ps) || lastAfterKill && st&(mutexWoken|mutexLocked) == 0) {
+				return fmt.Sprintf("the live goroutines are done and the waiter count is stale: state %#x", st)
 			}
 			return ""
 		})

@@ -19,9 +19,10 @@ import (
 // and for 32- and 64-bit processes):
 //
 //	offset size meaning
-//	0      4    state: flag bits and waiter count (below); the futex word
+//	0      4    state: flag bits, epoch and waiter count (below); the futex word
 //	4      4    token of the owning process (internal/live), 0 when unlocked
-//	8      8    reserved, 0
+//	8      4    recounts: how many times the waiter count was dropped (any value is valid)
+//	12     4    reserved, 0
 //
 // Bytes 0-7 are one 64-bit word changed only by compare-and-swap, so
 // taking the lock and naming the owner is one atomic operation; its low
@@ -63,22 +64,25 @@ import (
 // for a broken one.
 //
 // A process killed while it waits (rather than while it holds) leaves
-// its registration in the waiter count, which is anonymous: the Mutex
-// stays correct and its sleepers are still woken at once, but from then
-// on every Unlock makes two wake-up system calls that find nobody (about
-// a microsecond; measured: 4 goroutines contending, 9x slower than
-// without), until the segment is made anew. Mutex.State shows the count.
-// (On FreeBSD, whose kernel does not count wake-ups, real sleepers may
-// also wait out a 50 ms slice; see dropStaleWoken.)
+// its registration in the waiter count, which is anonymous. The first
+// Unlock that then wakes for it finds nobody asleep (the kernel says so)
+// and drops the whole count, which the live waiters rebuild (see
+// recount): one wake-up system call that finds nobody, once, however
+// many waiters died, and the state word is back to 0, so that Lock and
+// Unlock take their one-CAS fast paths again. Mutex.State shows the
+// count. (FreeBSD's kernel does not count wake-ups: there the count
+// stays, and every Unlock makes a needless wake-up call; see
+// recount.)
 //
 // On Windows, cross-process wake-ups need the memory to be a mapping
 // registered with futex.Register (shm does this for every segment); an
 // unregistered mapping still works, with waiters noticing an unlock only
 // at the end of a 50 ms slice.
 type Mutex struct {
-	_     [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
-	state uint64       // low half: flags+waiters (futex word); high half: owner token
-	_     uint64       // reserved
+	_        [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
+	state    uint64       // low half: flags, epoch, waiters (futex word); high half: owner token
+	recounts uint32       // bumped by every recount; names the next epoch
+	_        uint32       // reserved
 }
 
 // The fields are plain words accessed only through sync/atomic functions:
@@ -93,12 +97,15 @@ const (
 	mutexWoken                   // a waiter is awake (spinning or just woken): Unlock need not wake another
 	mutexStarving                // fair mode: only waiters older than 1 ms may take the lock
 	mutexDirty                   // a holder died; cleared by MarkConsistent
-	mutexWaiterShift = iota      // bits 4..31 count registered waiters
+	mutexEpochShift  = iota      // bits 4..11: the epoch of the waiter count, 0 when the count is
+	mutexWaiterShift = 12        // bits 12..31 count registered waiters
 
-	mutexWaiter = 1 << mutexWaiterShift
-	maxWaiters  = lowMask >> mutexWaiterShift // the count's largest value
-	ownerShift  = 32
-	lowMask     = 1<<ownerShift - 1
+	mutexEpochMask = 0xFF << mutexEpochShift
+	mutexWaiter    = 1 << mutexWaiterShift
+	maxWaiters     = lowMask >> mutexWaiterShift // the count's largest value
+	mutexCountMask = maxWaiters << mutexWaiterShift
+	ownerShift     = 32
+	lowMask        = 1<<ownerShift - 1
 )
 
 // Fairness. Like sync.Mutex, the Mutex has two modes.
@@ -128,16 +135,67 @@ const (
 // waiters sleep (TestExploreMutex).
 //
 // Waiters never sleep longer than one slice (50 ms): after a slice they
-// check that the owner process is alive. A waiter that dies while
-// registered (killed while blocked in Lock) leaves its count behind: the
-// Mutex stays correct, but its state word no longer returns to 0, so Lock
-// and Unlock take their slow paths (a few CAS, no sleep), and an Unlock
-// may leave mutexWoken set for a waiter that is gone, so that the next
-// sleeper wakes at the end of its slice rather than at once, and clears
-// it. The count is not repaired (nothing tells which waiter died).
+// check that the owner process is alive.
+//
+// Dead waiters: the recount. A waiter that dies while registered (killed
+// while blocked in Lock) leaves its count behind, and nothing tells which
+// registration was its. But an Unlock that wakes for a registered waiter
+// learns from the kernel (sw.WakeCounts) whether anybody slept: when
+// nobody did although the count says somebody waits, it drops the whole
+// count, and every live waiter registers again. A live waiter must know
+// that its registration was dropped, without a second word it would have
+// to read atomically with the state: that is the epoch. Every
+// registration records the epoch bits of the state word it registered
+// in; the first registration into a count of 0 picks a fresh epoch, and
+// the count's return to 0, by the last waiter leaving or by a recount,
+// clears it, so that an idle Mutex is all zeros again and keeps its
+// fast paths. A waiter counts itself registered only while the state's
+// epoch is the one it registered in. The states and changes of the
+// count (c waiters in epoch e, e in 1..255; the flag bits aside):
+//
+//	from           to                 by                         when
+//	(c=0, e=0)     (1, next)          register                   a waiter that is not counted
+//	(c, e)         (c+1, e)           register                   c >= 1, c+1 <= maxWaiters
+//	(c, e)         (c-1, e)           acquire, unregister        a waiter of epoch e; c >= 2
+//	(1, e)         (0, 0)             acquire, unregister        the last waiter of epoch e
+//	(c, e)         (0, 0)             recount, by an Unlock      its wake-up found nobody asleep, c >= 1
+//
+// next is recounts%255+1, and recount bumps recounts before it drops the
+// count, so that the epoch chosen after a recount differs from the one
+// it dropped (a waiter that registered in the dropped count read the
+// state before the recount, so the state it now reads has a later epoch
+// or none): a dropped waiter sees a foreign epoch and registers anew
+// rather than decrementing somebody else's registration. Every change is
+// a CAS of the state word against the value the waiter or unlocker read,
+// so the epoch and the count always change together. 255 recounts while
+// one waiter is descheduled could bring its epoch back; it would then
+// take another waiter's registration for its own, and that waiter, not
+// counted, could sleep out one slice (50 ms) before it notices, once: a
+// delay, never a lost lock (decrements never go below 0 or change the
+// epoch of a count still above 0).
+//
+// A recount also drops a live waiter that was awake (between its
+// registration and its sleep, say) when the wake-up found nobody; it
+// registers again with one CAS, keeping its age (fair mode). Waiters
+// that fell asleep between the wake-up and the recount are woken by it
+// (one wake-all), and register again. TestExploreMutex checks, with
+// waiters killed at every step, that the count comes back.
 
 // waiters returns the waiter count of state word s.
 func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
+
+// epochOf returns the epoch bits of state word s.
+func epochOf(s uint64) uint32 { return uint32(s) >> mutexEpochShift & 0xFF }
+
+// register returns state word old with one more registered waiter: in a
+// fresh epoch if nobody was registered (see the recount).
+func (m *Mutex) register(old uint64) uint64 {
+	nw := old + mutexWaiter
+	if waiters(old) == 0 {
+		nw |= uint64(sw.LoadUint32(&m.recounts)%255+1) << mutexEpochShift
+	}
+	return nw
+}
 
 // Lock locks m, waiting as long as it takes.
 //
@@ -265,6 +323,11 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	w := waiter{}
 	for {
 		old := m.load()
+		if w.registered && epochOf(old) != w.epoch {
+			// A recount dropped our registration, and the woken flag
+			// with it: register again.
+			w.registered, w.awoke = false, false
+		}
 		saturated := waiters(old) == maxWaiters
 		if old&mutexLocked == 0 && (old&mutexStarving == 0 || w.long() || w.handedOff(old) || saturated && !w.registered) {
 			if m.cas(old, w.acquire(old)) {
@@ -290,8 +353,11 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				}
 				continue
 			}
-			if m.cas(old, old+mutexWaiter) {
-				w.registered, w.since = true, sw.Now()
+			if nw := m.register(old); m.cas(old, nw) {
+				w.registered, w.epoch = true, epochOf(nw)
+				if w.since.IsZero() {
+					w.since = sw.Now() // a registration again keeps the age
+				}
 			}
 			continue
 		}
@@ -303,11 +369,18 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 
 // waiter is the state of one goroutine in lockSlow.
 type waiter struct {
-	registered bool // counted in the waiter bits
-	awoke      bool // woke from a sleep: may own mutexWoken
-	spinning   bool // spinner started
+	registered bool   // counted in the waiter bits, in epoch epoch
+	epoch      uint32 // the epoch bits of the count we registered in
+	awoke      bool   // woke from a sleep: may own mutexWoken
+	spinning   bool   // spinner started
 	spinner    sw.Spinner
-	since      time.Time // when we registered
+	since      time.Time // when we first registered
+}
+
+// counted reports whether the waiter's registration is in the count of
+// state word s (a recount may have dropped it).
+func (w *waiter) counted(s uint64) bool {
+	return w.registered && epochOf(s) == w.epoch
 }
 
 // long reports whether the waiter has waited long enough to take the
@@ -334,18 +407,19 @@ func (w *waiter) acquire(old uint64) uint64 {
 	if w.awoke {
 		nw &^= mutexWoken
 	}
-	if w.registered {
+	if w.counted(old) {
 		nw -= mutexWaiter
 		if sw.Since(w.since) < 2*starveAfter {
 			nw &^= mutexStarving // the queue moves fast
 		}
 	}
 	if waiters(nw) == 0 {
-		// Nobody is left to be awake or starving. mutexWoken can be
-		// stale here: an Unlock may have set it for a registered waiter
-		// that had not slept yet and then took the free lock without
-		// sleeping, so it never knew the flag was its own.
-		nw &^= mutexStarving | mutexWoken
+		// Nobody is left to be awake or starving, and the epoch ends.
+		// mutexWoken can be stale here: an Unlock may have set it for a
+		// registered waiter that had not slept yet and then took the
+		// free lock without sleeping, so it never knew the flag was its
+		// own.
+		nw &^= mutexStarving | mutexWoken | mutexEpochMask
 	}
 	return nw
 }
@@ -443,12 +517,15 @@ func (m *Mutex) seize(old uint64) bool {
 func (m *Mutex) unregister(w *waiter) {
 	for {
 		old := m.load()
+		if !w.counted(old) {
+			return // a recount dropped us, and our woken flag with us
+		}
 		nw := old - mutexWaiter
 		if w.awoke {
 			nw &^= mutexWoken
 		}
 		if waiters(nw) == 0 {
-			nw &^= mutexStarving | mutexWoken
+			nw &^= mutexStarving | mutexWoken | mutexEpochMask
 		}
 		if m.cas(old, nw) {
 			if nw&mutexLocked == 0 && waiters(nw) != 0 {
@@ -542,7 +619,7 @@ func (m *Mutex) wakeOne(nw uint64) {
 		if m.cas(nw, nw|mutexWoken) {
 			n, err := sw.Wake(lowWord(&m.state), 1)
 			if n == 0 && err == nil && sw.WakeCounts {
-				m.dropStaleWoken()
+				m.recount()
 			}
 			return
 		}
@@ -550,24 +627,31 @@ func (m *Mutex) wakeOne(nw uint64) {
 	}
 }
 
-// dropStaleWoken clears the mutexWoken flag that wakeOne set for a
-// wake-up that found nobody asleep. Only a waiter that wakes clears the
-// flag otherwise, so when the count holds a waiter that died (see Mutex)
-// the flag would stay set and stop every later Unlock from waking
-// anyone: each sleeper would wait out its 50 ms slice. A waiter that fell
-// asleep between the wake-up and the clearing was skipped by any Unlock
-// that saw the flag, so it gets a wake-up of its own. Where the OS does
-// not count wake-ups (sw.WakeCounts: FreeBSD) the flag stays, and
-// sleepers may wait out their slices.
-func (m *Mutex) dropStaleWoken() {
+// recount drops the waiter count after wakeOne's wake-up found nobody
+// asleep although the count said somebody waits: registrations of
+// waiters that died, or of live ones that are awake, which register
+// again (see "Dead waiters: the recount"). It also clears the woken flag
+// wakeOne set (otherwise no later Unlock would wake anyone, and each
+// sleeper would wait out its 50 ms slice) and mutexStarving (a live
+// waiter that is old sets it again). Each try bumps recounts before its
+// CAS against the state read before the bump, so that every
+// registration in the count it drops read recounts before the bump.
+// Waiters that fell asleep since the wake-up (skipped by any Unlock that
+// saw the flag) are woken to register again. It stops when a waiter that
+// woke by itself took the flag: that waiter is alive and counted, and
+// the count stays for a later Unlock. Where the OS does not count
+// wake-ups (sw.WakeCounts: FreeBSD) it never runs: the flag stays,
+// sleepers may wait out their slices, and a dead waiter's count stays.
+func (m *Mutex) recount() {
 	for {
 		old := m.load()
 		if old&mutexWoken == 0 {
 			return // a waiter that woke by itself took the flag
 		}
-		if m.cas(old, old&^mutexWoken) {
-			break
+		sw.AddUint32(&m.recounts, 1)
+		if m.cas(old, old&^(mutexWoken|mutexStarving|mutexEpochMask|mutexCountMask)) {
+			wakeAll(lowWord(&m.state))
+			return
 		}
 	}
-	wake(lowWord(&m.state), 1)
 }

@@ -375,13 +375,15 @@ func TestMutexDeadWaiter(t *testing.T) {
 	}
 }
 
-// TestMutexDeadWaiterLeavesNoStaleWoken: a waiter killed while it waited
-// leaves its registration in the count. The Unlock that then finds nobody
-// asleep must not leave mutexWoken set, or every later Unlock would skip
-// its wake-up and real sleepers would wait out their 50 ms slices.
-func TestMutexDeadWaiterLeavesNoStaleWoken(t *testing.T) {
+// TestMutexDeadWaiterRecount: a waiter killed while it waited leaves
+// its registration in the count. The Unlock that then wakes for it finds
+// nobody asleep and must drop the count (the recount), so that the state
+// word is 0 again and later Locks and Unlocks take their fast paths (no
+// system call), while a real waiter that comes later is still counted,
+// woken and served.
+func TestMutexDeadWaiterRecount(t *testing.T) {
 	if !futex.WakeCounts {
-		t.Skip("this OS does not count wake-ups: the flag stays (documented on dropStaleWoken)")
+		t.Skip("this OS does not count wake-ups: the count stays (documented on recount)")
 	}
 	mem, _ := parentMapping(t)
 	m, err := MutexAt(mem)
@@ -389,32 +391,41 @@ func TestMutexDeadWaiterLeavesNoStaleWoken(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Lock()
-	atomic.AddUint64(&m.state, mutexWaiter) // the registration of a waiter that died
+	// The registration of a waiter that died: the first of its epoch.
+	atomic.StoreUint64(&m.state, m.register(m.load()))
+	if st := m.load(); waiters(st) != 1 || epochOf(st) == 0 {
+		t.Fatalf("state with one dead waiter: %#x", st)
+	}
 	m.Unlock()
-	if st := m.load(); st&mutexWoken != 0 || waiters(st) != 1 {
-		t.Fatalf("state after Unlock with one dead waiter: %#x, want the count 1 and no woken flag", st)
+	if st := m.load(); st != 0 {
+		t.Fatalf("state after the Unlock that found nobody asleep: %#x, want 0 (count dropped, no woken flag)", st)
+	}
+	if r := atomic.LoadUint32(&m.recounts); r != 1 {
+		t.Fatalf("recounts = %d, want 1", r)
 	}
 	// A real waiter now: Lock from another goroutine sleeps, and an
-	// Unlock must wake it (it would be woken anyway after a 50 ms slice,
-	// so the check is that the flag is clear again afterwards).
+	// Unlock must wake it; afterwards the word is all zeros.
 	m.Lock()
 	done := make(chan struct{})
 	go func() { m.Lock(); m.Unlock(); close(done) }()
-	for waiters(m.load()) < 2 {
+	for waiters(m.load()) < 1 {
 		runtime.Gosched()
+	}
+	if e := epochOf(m.load()); e != 2 {
+		t.Fatalf("epoch after the recount: %d, want 2 (fresh)", e)
 	}
 	m.Unlock()
 	<-done
-	if st := m.load(); st&(mutexWoken|mutexLocked) != 0 || waiters(st) != 1 {
-		t.Fatalf("state after a real waiter came and went: %#x, want only the dead waiter's count", st)
+	if st := m.load(); st != 0 {
+		t.Fatalf("state after a real waiter came and went: %#x, want 0", st)
 	}
 }
 
 // TestMutexKilledWaiter: a child process waits for the Mutex the parent
 // holds and is killed while it waits. Its registration stays in the
-// count (nothing can tell whose it was), but the parent's Unlock must
-// leave no stale woken flag, and the Mutex must still exclude and hand
-// over between processes.
+// count (nothing can tell whose it was) until the parent's Unlock, whose
+// wake-up finds nobody, drops it (where the kernel counts wake-ups), and
+// the Mutex must still exclude and hand over between processes.
 func TestMutexKilledWaiter(t *testing.T) {
 	if testproc.Role() == "waiter" {
 		m, _ := MutexAt(childMapping(t))
@@ -441,11 +452,11 @@ func TestMutexKilledWaiter(t *testing.T) {
 	cmds[0].Wait()
 	m.Unlock()
 	st := m.State()
-	if st.Waiters != 1 || st.Locked {
-		t.Fatalf("after the waiter died: %+v, want its registration left and the lock free", st)
+	if futex.WakeCounts && st != (MutexState{}) {
+		t.Fatalf("after the waiter died and an Unlock: %+v, want the count dropped (recount) and the lock free", st)
 	}
-	if futex.WakeCounts && st.Woken {
-		t.Fatalf("a stale woken flag after an Unlock that found nobody asleep: %+v", st)
+	if !futex.WakeCounts && (st.Waiters != 1 || st.Locked) {
+		t.Fatalf("after the waiter died: %+v, want its registration left and the lock free", st)
 	}
 	// Still a working lock across processes, dead registration and all:
 	// two TestMutexProcesses children increment the counter under it.
