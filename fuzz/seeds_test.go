@@ -86,8 +86,9 @@ func headerSeeds() []seed {
 		{"state-garbage", func(h *rawHeader) { h.state = 0x12345678 }},
 		{"version-0", func(h *rawHeader) { h.version = 0 }},
 		{"version-1", func(h *rawHeader) { h.version = 1 }},
-		{"version-3", func(h *rawHeader) { h.version = 3 }},
+		{"version-4", func(h *rawHeader) { h.version = 4 }},
 		{"version-max", func(h *rawHeader) { h.version = math.MaxUint32 }},
+		{"version-2", func(h *rawHeader) { h.version = 2 }},
 		{"hdrsize-64", func(h *rawHeader) { h.hdrSize = 64 }},
 		{"hdrsize-max", func(h *rawHeader) { h.hdrSize = math.MaxUint32 }},
 		{"locktype-3", func(h *rawHeader) { h.lock = 3 }},
@@ -395,7 +396,7 @@ func semaphoreSeeds() []seed {
 
 // semFields are the words of a Semaphore's documented layout that the
 // seeds set: one holder entry (token, units) and one queue slot (token,
-// n, ticket, state); version is 2 unless old is set.
+// n, ticket, state); version is 3 unless old is set.
 type semFields struct {
 	count, capacity, waiters, unowned, ticket uint32
 	mutex                                     uint32 // the Mutex's state word
@@ -405,11 +406,11 @@ type semFields struct {
 	slot                                      [4]uint32
 }
 
-// semState lays out a Semaphore of layout version 2.
+// semState lays out a Semaphore of layout version 3.
 func semState(f semFields) []byte {
 	b := make([]byte, memfile.SemaphoreSize)
 	le := binary.LittleEndian
-	for off, v := range map[int]uint32{0: f.count, 4: f.capacity, 8: f.waiters, 12: 2, 16: f.mutex, 32: f.unowned, 36: f.ticket, 40: f.jlen,
+	for off, v := range map[int]uint32{0: f.count, 4: f.capacity, 8: f.waiters, 12: 3, 16: f.mutex, 32: f.unowned, 36: f.ticket, 40: f.jlen,
 		128: f.holder[0], 132: f.holder[1], 256: f.slot[0], 260: f.slot[1], 264: f.slot[2], 268: f.slot[3]} {
 		le.PutUint32(b[off:], v)
 	}
@@ -432,6 +433,13 @@ func semaphoreAtSeeds() []seed {
 	}{
 		{"zero", nil},
 		{"old-layout", u32s(3, 5)},
+		{"version-2", func() []byte {
+			b := semState(semFields{count: 2, capacity: 4, unowned: 2, mutex: 1 << 4})
+			b[12] = 2 // the layout whose Mutex had no epoch
+			return b
+		}()},
+		{"mutex-epoch-without-count", semState(semFields{count: 2, capacity: 4, unowned: 2, mutex: 7 << 4})},
+		{"mutex-count-without-epoch", semState(semFields{count: 2, capacity: 4, unowned: 2, mutex: 1 << 12})},
 		{"ff", fill(memfile.SemaphoreSize, 0xff)},
 		{"bounded", semState(semFields{count: 2, capacity: 4, unowned: 2})},
 		{"foreign-holder", semState(semFields{count: 2, capacity: 4, holder: [2]uint32{deadToken, 2}})},

@@ -1016,6 +1016,15 @@ func rwMutexModel(readers int) model {
 					return fmt.Sprintf("reader slot %d underflowed: %#x", i, rw.slots[i])
 				}
 			}
+			if c := rw.rwait & rwaitCount; c > uint32(2*readers) || (c == 0) != (rw.rwait>>rwaitEpochShift == 0) {
+				return fmt.Sprintf("the readers' count is broken: rwait %#x", rw.rwait)
+			}
+			return ""
+		})
+		s.Final(func() string {
+			if !anyDead(ps) && (rw.rwait != 0 || waiters(rw.w.state) != 0) {
+				return fmt.Sprintf("nobody was killed, all are done, and a count is left: rwait %#x, writer %#x", rw.rwait, rw.w.state)
+			}
 			return ""
 		})
 		s.Idle(func() string {

@@ -81,7 +81,7 @@ func (rw *RWMutex) State() RWMutexState {
 		Writer:         rw.w.State(),
 		WriterIn:       r&rwWriter != 0,
 		WriterAsleep:   r&rwWriterSleeps != 0,
-		ReadersWaiting: sw.LoadUint32(&rw.rwait),
+		ReadersWaiting: sw.LoadUint32(&rw.rwait) & rwaitCount,
 		Inconsistent:   r&rwDirty != 0,
 	}
 	for i := range rw.slots {

@@ -9,7 +9,7 @@ import (
 	"github.com/shmx/shmx/internal/live"
 )
 
-// The participant table of a header (version 2) lists the processes that
+// The participant table of a header (since version 2) lists the processes that
 // have the segment open for writing, so that inspection tools can say who
 // holds what: lock words name processes by token (internal/live), and a
 // token says nothing to a person. The table is for showing only: no lock
@@ -35,7 +35,7 @@ import (
 const (
 	// ParticipantSize is the size of one participant entry.
 	ParticipantSize = 16
-	// maxParticipants is how many entries a version 2 header has.
+	// maxParticipants is how many entries a header has (versions 2 and 3).
 	maxParticipants = 64
 )
 

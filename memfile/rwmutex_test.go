@@ -3,6 +3,7 @@ package memfile
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmx/shmx/futex"
 	"github.com/shmx/shmx/internal/testproc"
 )
 
@@ -538,5 +540,61 @@ func checkNothingHeld(t *testing.T, rw *RWMutex, when string) {
 	st := rw.State()
 	if st.WriterIn || len(st.Readers) > 0 || st.Writer.Locked {
 		t.Fatalf("%s: RWMutex still held: %+v", when, st)
+	}
+}
+
+// TestRWMutexKilledReaderWaiter: a child process waits for the read lock
+// while the parent holds the write lock, registered in the readers'
+// count, and is killed. The parent's Unlock, whose wake-up of the gate
+// finds nobody, must drop the count (where the kernel counts wake-ups),
+// so that later writers make no wake-up calls for it, and the RWMutex
+// must still serve readers that wait.
+func TestRWMutexKilledReaderWaiter(t *testing.T) {
+	if testproc.Role() == "reader" {
+		rw, _ := RWMutexAt(childMapping(t))
+		rw.RLock() // until killed
+		t.Fatal("the reader got in while the parent held the write lock")
+	}
+	b, env := parentMapping(t)
+	rw, err := RWMutexAt(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.Lock()
+	cmds := startChildren(t, 1, "TestRWMutexKilledReaderWaiter", "reader", env)
+	deadline := time.Now().Add(testproc.Scale(30 * time.Second))
+	for rw.State().ReadersWaiting == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the child never registered as a waiting reader")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmds[0].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmds[0].Wait()
+	rw.Unlock()
+	if got := atomic.LoadUint32(&rw.rwait); futex.WakeCounts && got != 0 {
+		t.Fatalf("rwait after the dead reader and an Unlock: %#x, want 0 (recount)", got)
+	}
+	// A live reader that waits is still counted, woken and served.
+	rw.Lock()
+	done := make(chan error, 1)
+	go func() {
+		err := rw.RLockContext(timeoutCtx(t, testproc.Scale(10*time.Second)))
+		if err == nil {
+			rw.RUnlock()
+		}
+		done <- err
+	}()
+	for rw.State().ReadersWaiting == 0 {
+		runtime.Gosched()
+	}
+	rw.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := atomic.LoadUint32(&rw.rwait); got != 0 {
+		t.Fatalf("rwait after a live reader came and went: %#x, want 0", got)
 	}
 }

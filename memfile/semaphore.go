@@ -91,7 +91,7 @@ import (
 //	0      4    count: units available now
 //	4      4    capacity: the most units there can be (0: no limit)
 //	8      4    waiters: queue slots in state queued
-//	12     4    layout version: 2, or 0 for all-zero bytes (below)
+//	12     4    layout version: 3, or 0 for all-zero bytes (below)
 //	16     16   mu: the Mutex that guards everything else
 //	32     4    unowned: units out that no holder entry records
 //	36     4    ticket: the next waiter's ticket (queue order)
@@ -108,9 +108,12 @@ import (
 // with a count or capacity reads as version 0 with non-zero fields and is
 // refused with an error matching ErrVersion, never misread. All-zero
 // bytes (which the old layout read the same way) are a valid empty
-// semaphore without capacity; its first operation stores version 2 before
+// semaphore without capacity; its first operation stores version 3 before
 // it changes anything else, so version 0 always means "every other word
-// is 0" (the Mutex aside).
+// is 0" (the Mutex aside). Version 2 had the same words but an older
+// Mutex state (a waiter count without an epoch, see Mutex): it is
+// refused with ErrVersion, since a process of that build and one of this
+// one would misread each other's waiter counts.
 //
 // Invariants at every unlock: with a capacity, count + Σ holder units +
 // unowned = capacity, and holders and unowned are 0 without one; a
@@ -178,7 +181,7 @@ const (
 	semHolders = 16
 	semSlots   = 16
 	semJournal = 8
-	semVersion = 2
+	semVersion = 3
 )
 
 // Queue slot states.
@@ -496,7 +499,7 @@ func (s *Semaphore) tryLock() bool {
 }
 
 // locked completes lock and tryLock once mu is held: repair if it was
-// inconsistent (giving it back if that fails), version 2 if all-zero.
+// inconsistent (giving it back if that fails), version 3 if all-zero.
 func (s *Semaphore) locked(dirty bool) error {
 	if dirty {
 		var w semWakes

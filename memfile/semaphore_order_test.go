@@ -377,15 +377,16 @@ func TestSemaphoreAtLayout(t *testing.T) {
 		{"zero", func() {}, nil},
 		{"old layout with units", func() { le(0, 3); le(4, 5) }, ErrVersion},
 		{"old layout waiter count", func() { le(8, 1) }, ErrVersion},
-		{"version 3", func() { le(12, 3) }, ErrVersion},
+		{"version 2 (Mutex without epochs)", func() { le(12, 2) }, ErrVersion},
+		{"version 4", func() { le(12, 4) }, ErrVersion},
 		{"version 0 with a holder", func() { le(128, 7) }, ErrCorrupt},
-		{"count above capacity", func() { le(12, 2); le(0, 3); le(4, 2) }, ErrCorrupt},
-		{"units do not add up", func() { le(12, 2); le(0, 1); le(4, 2) }, ErrCorrupt},
-		{"pending journal, lock consistent", func() { le(12, 2); le(40, 1) }, ErrCorrupt},
-		{"slot state 3", func() { le(12, 2); le(256, 1); le(268, 3) }, ErrCorrupt},
-		{"waiters without a slot", func() { le(12, 2); le(8, 1) }, ErrCorrupt},
+		{"count above capacity", func() { le(12, semVersion); le(0, 3); le(4, 2) }, ErrCorrupt},
+		{"units do not add up", func() { le(12, semVersion); le(0, 1); le(4, 2) }, ErrCorrupt},
+		{"pending journal, lock consistent", func() { le(12, semVersion); le(40, 1) }, ErrCorrupt},
+		{"slot state 3", func() { le(12, semVersion); le(256, 1); le(268, 3) }, ErrCorrupt},
+		{"waiters without a slot", func() { le(12, semVersion); le(8, 1) }, ErrCorrupt},
 		{"valid queued slot", func() {
-			le(12, 2)
+			le(12, semVersion)
 			le(8, 1)
 			le(36, 1)
 			le(256, 9)
