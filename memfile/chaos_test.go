@@ -1397,6 +1397,13 @@ func chaosParent(t *testing.T) {
 		fmt.Fprintf(&rep, " %s %v;", chaosWaitNames[k], time.Duration(c.w(chWorst+8*k).Load()).Round(time.Microsecond))
 	}
 	t.Log(rep.String())
+	// Registrations of killed waiters left in the waiter counts after the
+	// final Lock/Unlock rounds above: an Unlock whose wake-up found nobody
+	// dropped them (a dead waiter that owned a Mutex's woken flag keeps
+	// its count until a live waiter wakes).
+	ms, rs := c.mu.State(), c.rw.State()
+	t.Logf("waiter registrations left: Mutex %d (woken %v), RWMutex writers %d (woken %v), readers at the gate %d",
+		ms.Waiters, ms.Woken, rs.Writer.Waiters, rs.Writer.Woken, rs.ReadersWaiting)
 
 	for _, k := range []int{latMutex, latRW} {
 		if _, n, worst := c.latencies(k); n > 0 && worst > wait {

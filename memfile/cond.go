@@ -28,9 +28,9 @@ import (
 //
 //	offset size meaning
 //	0      4    seq: changed by every Signal and Broadcast; the futex word
-//	4      4    waiters: goroutines registered to sleep (so Signal and
-//	            Broadcast make no system call without one)
-//	8      8    reserved, 0
+//	4      8    waiters: a waitCount of the goroutines registered to sleep
+//	            (so Signal and Broadcast make no system call without one)
+//	12     4    reserved, 0
 //
 // A waiter reads seq before it unlocks the Mutex and sleeps only while
 // seq still has that value, so a Signal that comes after it unlocked is
@@ -44,8 +44,10 @@ import (
 //
 // Dead processes. A waiter killed while it sleeps is gone from the
 // kernel's queue, so Signal wakes a live one; it leaves its registration
-// in the waiter count (as an Event's waiter does), which only makes later
-// Signals and Broadcasts call the kernel for nobody. A holder of the
+// in the waiter count, until a Signal or Broadcast whose wake-up finds
+// nobody drops the count and bumps seq (live waiters take that for a
+// spurious wake-up and register again; see waitCount): one needless
+// wake-up call, once. A holder of the
 // Mutex that dies is the Mutex's business: Wait locks the Mutex again
 // with LockRecover and reports an inconsistent one (see Wait).
 //
@@ -53,13 +55,16 @@ import (
 //
 //	word     from   to     by                       when
 //	seq      s      s+1    Signal, Broadcast        always (wraps)
-//	waiters  n      n+1    Wait                     before its sleep, after its spin
+//	seq      s      s+1    a recount of waiters     a wake-up found nobody (see waitCount)
+//	waiters  n      n+1    Wait                     before its sleep, after its spin, and
+//	                                                again if a recount dropped it
 //	waiters  n      n-1    Wait                     after seq changed, ctx was done or f closed
+//	waiters  n      0      Signal, Broadcast        recount: the wake-up found nobody
 type Cond struct {
 	_       [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
 	seq     uint32
-	waiters uint32
-	_       uint64
+	waiters waitCount
+	_       uint32
 }
 
 // CondAt returns the Cond stored in the first CondSize bytes of b, which
@@ -115,10 +120,18 @@ func (c *Cond) wait(ctx context.Context, s uint32) error {
 	if changed() || spinFor(handoffSpinBudget, changed) {
 		return nil
 	}
-	sw.AddUint32(&c.waiters, 1)
-	defer sw.AddUint32(&c.waiters, ^uint32(0))
+	epoch := c.waiters.register()
+	defer func() { c.waiters.unregister(epoch) }()
 	for !changed() {
-		if err := sleep(ctx, &c.seq, s, sliceWait); err != nil {
+		if epoch != 0 && !c.waiters.counted(epoch) {
+			epoch = c.waiters.register() // a recount dropped us: see waitCount
+			continue
+		}
+		slice := sliceWait
+		if epoch == 0 {
+			slice = shortWait // not counted: nobody wakes us
+		}
+		if err := sleep(ctx, &c.seq, s, slice); err != nil {
 			return err
 		}
 	}
@@ -133,15 +146,17 @@ func (c *Cond) wait(ctx context.Context, s uint32) error {
 // waiter's condition is usually changed under it.
 func (c *Cond) Signal() {
 	sw.AddUint32(&c.seq, 1)
-	if sw.LoadUint32(&c.waiters) > 0 {
-		wake(&c.seq, 1)
+	if c.waiters.n() > 0 {
+		woke, err := sw.Wake(&c.seq, 1)
+		c.waiters.woke(woke, err, &c.seq, 1)
 	}
 }
 
 // Broadcast wakes every goroutine waiting on c, in every process.
 func (c *Cond) Broadcast() {
 	sw.AddUint32(&c.seq, 1)
-	if sw.LoadUint32(&c.waiters) > 0 {
-		sw.WakeAll(&c.seq)
+	if c.waiters.n() > 0 {
+		woke, err := sw.WakeAll(&c.seq)
+		c.waiters.woke(woke, err, &c.seq, 1)
 	}
 }

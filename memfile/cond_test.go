@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmx/shmx/futex"
 	"github.com/shmx/shmx/internal/testproc"
 )
 
@@ -69,7 +70,7 @@ func TestCondSignalBroadcast(t *testing.T) {
 	}
 }
 
-func (c *Cond) waitersNow() uint32 { return atomic.LoadUint32(&c.waiters) }
+func (c *Cond) waitersNow() uint32 { return c.waiters.n() }
 
 // TestCondCancel: a Wait whose ctx is cancelled returns ctx's error with
 // the Mutex held and its registration gone; a nil ctx waits.
@@ -208,7 +209,14 @@ func TestCondKilledWaiter(t *testing.T) {
 	t0 := time.Now()
 	c.Signal()
 	waitChildren(t, waiter)
-	t.Logf("the live waiter returned %v after the Signal (the dead one's registration stays: %d)", time.Since(t0), c.waitersNow())
+	t.Logf("the live waiter returned %v after the Signal (the dead one's registration stays until a wake-up finds nobody: %d)", time.Since(t0), c.waitersNow())
+	// The next Signal's wake-up finds nobody asleep: the dead waiter's
+	// registration is dropped (where the kernel counts wake-ups), and
+	// later Signals make no system call.
+	c.Signal()
+	if n := c.waitersNow(); futex.WakeCounts && n != 0 {
+		t.Fatalf("waiters after a Signal that found nobody: %d, want 0 (recount)", n)
+	}
 }
 
 // BenchmarkCondSignal: Signal and Broadcast with nobody waiting (one

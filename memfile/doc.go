@@ -70,6 +70,14 @@
 // the order they came (see Semaphore). Its own critical sections are
 // journalled, so a process killed inside one is repaired by the next.
 //
+// A process killed while it waits (for a Mutex, an RWMutex, an Event or a
+// Cond) leaves its registration in the object's waiter count, which is
+// anonymous. The first wake-up made for it finds nobody asleep; the waker
+// then drops the count and the live waiters register again (an epoch in
+// the count tells them theirs was dropped): one needless wake-up, once,
+// however many died. (FreeBSD's kernel does not say how many sleepers a
+// wake-up woke: there the count stays.)
+//
 // Who is dead is the kernel's word, never a pid's: every process names
 // itself in lock words by a random 32-bit token and, while it has a
 // segment mapped, holds a kernel lock that dies with it on the segment's

@@ -37,9 +37,12 @@ func (k EventKind) String() string {
 // Layout (EventSize = 16 bytes, 8-byte aligned, the same everywhere):
 //
 //	offset size meaning
-//	0      4    state: bit 0 set, bit 1 manual-reset; the futex word
-//	4      4    number of waiters (so Set makes no system call without one)
-//	8      8    reserved, 0
+//	0      4    state: bit 0 set, bit 1 manual-reset, bits 2-31 bumped when
+//	            the waiter count is recounted; the futex word
+//	4      8    waiters: a waitCount (so Set makes no system call without
+//	            a waiter, and a waiter that dies costs one needless
+//	            wake-up, once: see waitCount)
+//	12     4    reserved, 0
 //
 // Several Sets of an auto-reset event with no waiter in between release
 // one waiter, not several: the event is set or not, it does not count
@@ -47,14 +50,15 @@ func (k EventKind) String() string {
 type Event struct {
 	_       [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
 	state   uint32
-	waiters uint32
-	_       uint64
+	waiters waitCount
+	_       uint32
 }
 
 // Event state bits.
 const (
 	eventSet    = 1 << iota // signalled
 	eventManual             // manual-reset kind, fixed by Init
+	eventNudge              // the unit of bits 2-31: a recount of the waiters changes the word (see waitCount)
 )
 
 // InitEvent places an Event over b like EventAt and initialises it to the
@@ -76,7 +80,7 @@ func (e *Event) Init(kind EventKind) {
 	if kind == ManualReset {
 		s = eventManual
 	}
-	sw.StoreUint32(&e.waiters, 0)
+	sw.StoreUint32(&e.waiters.word, 0)
 	sw.StoreUint32(&e.state, s)
 }
 
@@ -102,14 +106,15 @@ func (e *Event) Set() {
 	}
 	// The store above comes before this load and a waiter's count comes
 	// before its look at the state, so one of us sees the other.
-	n := sw.LoadUint32(&e.waiters)
+	n := e.waiters.n()
 	if n == 0 {
 		return
 	}
 	if sw.LoadUint32(&e.state)&eventManual == 0 {
 		n = 1
 	}
-	wake(&e.state, int(n))
+	woke, err := sw.Wake(&e.state, int(n))
+	e.waiters.woke(woke, err, &e.state, eventNudge)
 }
 
 // Reset clears e.
@@ -154,18 +159,26 @@ func (e *Event) Wait(ctx context.Context) error {
 	if spinFor(handoffSpinBudget, e.TryWait) {
 		return nil
 	}
-	sw.AddUint32(&e.waiters, 1)
+	epoch := e.waiters.register()
 	for {
 		s := sw.LoadUint32(&e.state)
 		if s&eventSet != 0 {
 			if e.TryWait() {
-				sw.AddUint32(&e.waiters, ^uint32(0))
+				e.waiters.unregister(epoch)
 				return nil
 			}
 			continue
 		}
-		if err := sleep(ctx, &e.state, s, sliceWait); err != nil {
-			e.giveUp()
+		if epoch != 0 && !e.waiters.counted(epoch) {
+			epoch = e.waiters.register() // a recount dropped us: see waitCount
+			continue
+		}
+		slice := sliceWait
+		if epoch == 0 {
+			slice = shortWait // not counted: nobody wakes us
+		}
+		if err := sleep(ctx, &e.state, s, slice); err != nil {
+			e.giveUp(epoch)
 			return err
 		}
 	}
@@ -173,8 +186,8 @@ func (e *Event) Wait(ctx context.Context) error {
 
 // giveUp removes a waiter that stops waiting. An auto-reset Set may have
 // woken it rather than another waiter: pass the wake-up on.
-func (e *Event) giveUp() {
-	n := sw.AddUint32(&e.waiters, ^uint32(0))
+func (e *Event) giveUp(epoch uint32) {
+	n := e.waiters.unregister(epoch)
 	if n > 0 && sw.LoadUint32(&e.state)&(eventSet|eventManual) == eventSet {
 		wake(&e.state, 1)
 	}

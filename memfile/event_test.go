@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmx/shmx/futex"
 	"github.com/shmx/shmx/internal/testproc"
 )
 
@@ -54,14 +55,14 @@ func eventWaiters(t *testing.T, e *Event, n int) (*atomic.Int32, *sync.WaitGroup
 			done.Add(1)
 		})
 	}
-	for atomic.LoadUint32(&e.waiters) != uint32(n) {
+	for e.waiters.n() != uint32(n) {
 		time.Sleep(time.Millisecond)
 	}
 	return &done, &wg
 }
 
-// waitCount waits until c reaches want, or fails.
-func waitCount(t *testing.T, load func() int32, want int32) {
+// waitUntilCount waits until c reaches want, or fails.
+func waitUntilCount(t *testing.T, load func() int32, want int32) {
 	t.Helper()
 	deadline := time.Now().Add(testproc.Scale(10 * time.Second))
 	for load() < want {
@@ -77,7 +78,7 @@ func TestEventAutoResetWakesOne(t *testing.T) {
 	done, wg := eventWaiters(t, &e, 4)
 	for i := int32(1); i <= 4; i++ {
 		e.Set()
-		waitCount(t, done.Load, i)
+		waitUntilCount(t, done.Load, i)
 		time.Sleep(20 * time.Millisecond) // time for a wrong second wake-up
 		if got := done.Load(); got != i {
 			t.Fatalf("after %d Sets, %d waiters returned", i, got)
@@ -142,18 +143,18 @@ func TestEventProcesses(t *testing.T) {
 	manual, _ := InitEvent(b[64:], ManualReset)
 	cmds := startChildren(t, n, "TestEventProcesses", "waiter", env)
 	load := func(off int) func() int32 { return func() int32 { return int32(word(b, off).Load()) } }
-	waitCount(t, func() int32 { return int32(atomic.LoadUint32(&auto.waiters)) }, n)
+	waitUntilCount(t, func() int32 { return int32(auto.waiters.n()) }, n)
 	for i := int32(1); i <= n; i++ {
 		auto.Set()
-		waitCount(t, load(256), i)
+		waitUntilCount(t, load(256), i)
 		time.Sleep(testproc.Scale(30 * time.Millisecond))
 		if got := load(256)(); got != i {
 			t.Fatalf("after %d Sets, %d processes were released", i, got)
 		}
 	}
-	waitCount(t, func() int32 { return int32(atomic.LoadUint32(&manual.waiters)) }, n)
+	waitUntilCount(t, func() int32 { return int32(manual.waiters.n()) }, n)
 	manual.Set()
-	waitCount(t, load(260), n)
+	waitUntilCount(t, load(260), n)
 	waitChildren(t, cmds)
 }
 
@@ -168,5 +169,46 @@ func TestEventZeroAllocs(t *testing.T) {
 		e.Reset()
 	}); n != 0 {
 		t.Fatalf("%v allocations per round", n)
+	}
+}
+
+// TestEventKilledWaiter: a child process waits on an auto-reset Event and
+// is killed while it sleeps. Its registration stays in the waiter count
+// until the parent's Set, whose wake-up finds nobody and drops it (where
+// the kernel counts wake-ups); the Set is not lost, and a live waiter
+// that comes later is counted, woken and served.
+func TestEventKilledWaiter(t *testing.T) {
+	if testproc.Role() == "waiter" {
+		e, _ := EventAt(childMapping(t))
+		e.Wait(nil) // until killed
+		t.Fatal("the waiter returned from an Event nobody set")
+	}
+	b, env := parentMapping(t)
+	e, err := EventAt(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := startChildren(t, 1, "TestEventKilledWaiter", "waiter", env)
+	until(t, "the child waiting", func() bool { return e.waiters.n() == 1 })
+	if err := cmds[0].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmds[0].Wait()
+	e.Set()
+	if n := e.waiters.n(); futex.WakeCounts && n != 0 {
+		t.Fatalf("waiters after a Set that found nobody: %d, want 0 (recount)", n)
+	}
+	if !e.TryWait() {
+		t.Fatal("the Set was lost")
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Wait(timeoutCtx(t, testproc.Scale(10*time.Second))) }()
+	until(t, "a live waiter", func() bool { return e.waiters.n() == 1 })
+	e.Set()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if w := atomic.LoadUint32(&e.waiters.word); w != 0 {
+		t.Fatalf("waiter count after a live waiter came and went: %#x, want 0", w)
 	}
 }

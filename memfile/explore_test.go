@@ -325,6 +325,24 @@ func eventModel(rounds int) model {
 			wait(&gate, b)
 		})
 		s.Go(b, func() { wait(&gate, b) })
+		events := []*Event{&ping, &pong, &gate}
+		s.Check(func() string {
+			for _, e := range events {
+				if msg := e.waiters.broken(2); msg != "" {
+					return "an Event's waiter count " + msg
+				}
+			}
+			return ""
+		})
+		// Without a kill every registration is taken out again.
+		s.Final(func() string {
+			for _, e := range events {
+				if !anyDead([]*sw.Proc{a, b}) && e.waiters.word != 0 {
+					return fmt.Sprintf("all are done and an Event's waiter count is left: %#x", e.waiters.word)
+				}
+			}
+			return ""
+		})
 		s.Idle(func() string {
 			for _, e := range []*Event{&ping, &pong, &gate} {
 				for p, n := range waiting[e] {
@@ -558,18 +576,24 @@ func condModel(consumers, items int) model {
 			if fail != "" {
 				return fail
 			}
+			if msg := c.waiters.broken(uint32(consumers)); msg != "" {
+				return "the Cond's waiter count " + msg
+			}
 			return exclusive(ps, inside)
 		})
 		s.StallOK(func() bool { return ps[0].Dead }) // nobody left to produce
 		s.Idle(func() string {
 			if !anyDead(ps) && avail > 0 && sleeping > 0 && m.state&mutexLocked == 0 {
-				return fmt.Sprintf("%d items wait and %d consumers sleep in Cond.Wait (seq %d, waiters %d)", avail, sleeping, c.seq, c.waiters)
+				return fmt.Sprintf("%d items wait and %d consumers sleep in Cond.Wait (seq %d, waiters %#x)", avail, sleeping, c.seq, c.waiters.word)
 			}
 			return ""
 		})
 		s.Final(func() string {
 			if !anyDead(ps) && taken != items {
 				return fmt.Sprintf("%d of %d items taken", taken, items)
+			}
+			if !anyDead(ps) && c.waiters.word != 0 {
+				return fmt.Sprintf("all are done and the Cond's waiter count is left: %#x", c.waiters.word)
 			}
 			return ""
 		})
@@ -1016,14 +1040,14 @@ func rwMutexModel(readers int) model {
 					return fmt.Sprintf("reader slot %d underflowed: %#x", i, rw.slots[i])
 				}
 			}
-			if c := rw.rwait & rwaitCount; c > uint32(2*readers) || (c == 0) != (rw.rwait>>rwaitEpochShift == 0) {
-				return fmt.Sprintf("the readers' count is broken: rwait %#x", rw.rwait)
+			if msg := rw.rwait.broken(uint32(2 * readers)); msg != "" {
+				return "the readers' count " + msg
 			}
 			return ""
 		})
 		s.Final(func() string {
-			if !anyDead(ps) && (rw.rwait != 0 || waiters(rw.w.state) != 0) {
-				return fmt.Sprintf("nobody was killed, all are done, and a count is left: rwait %#x, writer %#x", rw.rwait, rw.w.state)
+			if !anyDead(ps) && (rw.rwait.word != 0 || waiters(rw.w.state) != 0) {
+				return fmt.Sprintf("nobody was killed, all are done, and a count is left: rwait %#x, writer %#x", rw.rwait.word, rw.w.state)
 			}
 			return ""
 		})
@@ -1091,4 +1115,14 @@ func headerModel() model {
 
 func TestExploreHeader(t *testing.T) {
 	explore(t, headerModel())
+}
+
+// broken describes what is wrong with a waitCount of at most max
+// registrations ("" if nothing is): the explorer's check of its table.
+func (c *waitCount) broken(max uint32) string {
+	n, e := c.word&waitCountMask, c.word>>waitEpochShift
+	if n > max || (n == 0) != (e == 0) {
+		return fmt.Sprintf("is broken: %#x (%d registrations, epoch %d)", c.word, n, e)
+	}
+	return ""
 }

@@ -81,7 +81,7 @@ func (rw *RWMutex) State() RWMutexState {
 		Writer:         rw.w.State(),
 		WriterIn:       r&rwWriter != 0,
 		WriterAsleep:   r&rwWriterSleeps != 0,
-		ReadersWaiting: sw.LoadUint32(&rw.rwait) & rwaitCount,
+		ReadersWaiting: rw.rwait.n(),
 		Inconsistent:   r&rwDirty != 0,
 	}
 	for i := range rw.slots {
@@ -104,7 +104,7 @@ type EventState struct {
 // State returns a snapshot of e, for inspection tools.
 func (e *Event) State() EventState {
 	s := sw.LoadUint32(&e.state)
-	st := EventState{Kind: AutoReset, Set: s&eventSet != 0, Waiters: sw.LoadUint32(&e.waiters)}
+	st := EventState{Kind: AutoReset, Set: s&eventSet != 0, Waiters: e.waiters.n()}
 	if s&eventManual != 0 {
 		st.Kind = ManualReset
 	}

@@ -54,7 +54,7 @@ func TestEventState(t *testing.T) {
 	}
 	e.Init(ManualReset)
 	e.Set()
-	atomic.StoreUint32(&e.waiters, 3)
+	atomic.StoreUint32(&e.waiters.word, 3|1<<waitEpochShift)
 	if st := e.State(); st != (EventState{Kind: ManualReset, Set: true, Waiters: 3}) {
 		t.Fatalf("manual, set, 3 waiters: %+v", st)
 	}

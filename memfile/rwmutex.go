@@ -27,9 +27,8 @@ const rwSlots = 16
 //	            (new readers wait), bit 1 that writer sleeps on this word,
 //	            bit 2 a holder died and nobody has called MarkConsistent
 //	20     4    gate: bumped when a writer leaves; waiting readers sleep here
-//	24     4    rwait: readers registered to sleep on gate (low 24 bits) and
-//	            the epoch of that count (high 8 bits, 0 when the count is)
-//	28     4    recounts of rwait (any value is valid)
+//	24     8    rwait: the readers registered to sleep on gate, a waitCount
+//	            (see its layout: the count heals after a reader dies there)
 //	32     128  16 reader slots of 8 bytes: token (internal/live) of a
 //	            reading process (4), read holds of that process counted in
 //	            this slot (4); all 0 when free (see the slot state machine)
@@ -64,8 +63,7 @@ type RWMutex struct {
 	w      Mutex
 	rstate uint32
 	gate   uint32
-	rwait  uint32
-	rrecnt uint32
+	rwait  waitCount // readers registered to sleep on gate
 	slots  [rwSlots]uint64
 	_      [rwSlots]uint64 // reserved, 0
 }
@@ -169,7 +167,7 @@ func (rw *RWMutex) RUnlock() {
 // readers that wait for a free slot.
 func (rw *RWMutex) afterReadLeave(freed bool) {
 	rw.wakeWriter()
-	if freed && sw.LoadUint32(&rw.rwait) != 0 {
+	if freed && rw.rwait.n() != 0 {
 		rw.openGate()
 	}
 }
@@ -193,104 +191,15 @@ func (rw *RWMutex) wakeWriter() {
 	}
 }
 
-// openGate wakes every reader sleeping on the gate.
+// openGate wakes every reader sleeping on the gate. A wake-up that finds
+// nobody although readers are registered drops their count (they died,
+// or are awake and register again: see waitCount), so that a reader
+// killed at the gate costs one needless wake-up, once.
 func (rw *RWMutex) openGate() {
 	sw.AddUint32(&rw.gate, 1)
-	if n := sw.LoadUint32(&rw.rwait) & rwaitCount; n > 0 {
+	if n := rw.rwait.n(); n > 0 {
 		woke, err := sw.Wake(&rw.gate, int(n))
-		if woke == 0 && err == nil && sw.WakeCounts {
-			rw.recountReaders()
-		}
-	}
-}
-
-// The readers' count. A reader that must sleep on the gate registers in
-// rwait, so that a leaving writer (or a freed slot) knows to wake
-// somebody. A reader killed while registered would leave its count
-// behind, and every later writer would make a wake-up call for it; so,
-// as with the Mutex's waiters (see "Dead waiters: the recount" in
-// mutex.go), a wake-up of the gate that finds nobody asleep drops the
-// count, and live readers register again: they know, because each
-// registration records the epoch of the count it joined (the high 8
-// bits of rwait), and the count's return to 0 clears the epoch. The
-// states and changes of rwait (c readers in epoch e, e in 1..255):
-//
-//	from         to            by                       when
-//	(0, 0)       (1, next)     a reader registers       next = rrecnt%255+1
-//	(c, e)       (c+1, e)      a reader registers       c >= 1
-//	(c, e)       (c-1, e)      a reader of epoch e      leaving rlock; c >= 2
-//	(1, e)       (0, 0)        the last reader of e     leaving rlock
-//	(c, e)       (0, 0)        recountReaders           openGate's wake-up found nobody
-//
-// A reader whose epoch is gone neither decrements nor sleeps before it
-// has registered again. rrecnt is bumped before the recount's CAS, which
-// is against the rwait read before the bump, so a later epoch differs
-// from the dropped one (255 recounts while one reader is descheduled
-// could repeat it: that reader would then sleep uncounted for one slice,
-// 50 ms, once).
-const (
-	rwaitCount      = 1<<24 - 1
-	rwaitEpochShift = 24
-)
-
-// registerReader counts a reader that is about to sleep on the gate and
-// returns the epoch it registered in.
-func (rw *RWMutex) registerReader() uint32 {
-	for {
-		old := sw.LoadUint32(&rw.rwait)
-		nw := old + 1
-		if old&rwaitCount == 0 {
-			nw = 1 | (sw.LoadUint32(&rw.rrecnt)%255+1)<<rwaitEpochShift
-		} else if old&rwaitCount == rwaitCount {
-			return 0 // full (only garbage gets here): wait uncounted, in slices
-		}
-		if sw.CompareAndSwapUint32(&rw.rwait, old, nw) {
-			return nw >> rwaitEpochShift
-		}
-	}
-}
-
-// readerCounted reports whether a reader that registered in epoch is
-// still counted in rwait.
-func (rw *RWMutex) readerCounted(epoch uint32) bool {
-	return epoch != 0 && sw.LoadUint32(&rw.rwait)>>rwaitEpochShift == epoch
-}
-
-// unregisterReader takes a reader of epoch out of rwait, unless a
-// recount dropped it.
-func (rw *RWMutex) unregisterReader(epoch uint32) {
-	for {
-		old := sw.LoadUint32(&rw.rwait)
-		if epoch == 0 || old>>rwaitEpochShift != epoch || old&rwaitCount == 0 {
-			return
-		}
-		nw := old - 1
-		if nw&rwaitCount == 0 {
-			nw = 0
-		}
-		if sw.CompareAndSwapUint32(&rw.rwait, old, nw) {
-			return
-		}
-	}
-}
-
-// recountReaders drops rwait after a wake-up of the gate found nobody
-// asleep: the registrations of dead readers, or of live ones that are
-// awake (they register again). Readers that fell asleep on the gate since
-// the wake-up are woken, with the gate moved on, so that one about to
-// sleep does not either.
-func (rw *RWMutex) recountReaders() {
-	for {
-		old := sw.LoadUint32(&rw.rwait)
-		if old == 0 {
-			return
-		}
-		sw.AddUint32(&rw.rrecnt, 1)
-		if sw.CompareAndSwapUint32(&rw.rwait, old, 0) {
-			sw.AddUint32(&rw.gate, 1)
-			sw.WakeAll(&rw.gate)
-			return
-		}
+		rw.rwait.woke(woke, err, &rw.gate, 1)
 	}
 }
 
@@ -482,7 +391,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 	registered, epoch := false, uint32(0)
 	defer func() {
 		if registered {
-			rw.unregisterReader(epoch)
+			rw.rwait.unregister(epoch)
 		}
 	}()
 	for {
@@ -494,10 +403,10 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 			}
 			return rw.openAfterWait()
 		}
-		if !registered || !rw.readerCounted(epoch) && epoch != 0 {
-			// Not counted yet, or a recount dropped us: register (read
-			// after g, so that a recount since moved the gate on).
-			epoch, registered = rw.registerReader(), true
+		if !registered || epoch != 0 && !rw.rwait.counted(epoch) {
+			// Not counted yet, or a recount dropped us: register (the
+			// count is read after g, see waitCount).
+			epoch, registered = rw.rwait.register(), true
 			continue // re-check before sleeping
 		}
 		slice := sliceWait
@@ -565,7 +474,7 @@ func (rw *RWMutex) reapSlots() {
 	}
 	if reaped {
 		rw.wakeWriter()
-		if sw.LoadUint32(&rw.rwait) != 0 {
+		if rw.rwait.n() != 0 {
 			rw.openGate()
 		}
 	}
@@ -715,7 +624,7 @@ func (rw *RWMutex) endWrite() {
 			break
 		}
 	}
-	if sw.LoadUint32(&rw.rwait) != 0 {
+	if rw.rwait.n() != 0 {
 		rw.openGate()
 	}
 	rw.w.Unlock()

@@ -574,7 +574,7 @@ func TestRWMutexKilledReaderWaiter(t *testing.T) {
 	}
 	cmds[0].Wait()
 	rw.Unlock()
-	if got := atomic.LoadUint32(&rw.rwait); futex.WakeCounts && got != 0 {
+	if got := atomic.LoadUint32(&rw.rwait.word); futex.WakeCounts && got != 0 {
 		t.Fatalf("rwait after the dead reader and an Unlock: %#x, want 0 (recount)", got)
 	}
 	// A live reader that waits is still counted, woken and served.
@@ -594,7 +594,7 @@ func TestRWMutexKilledReaderWaiter(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := atomic.LoadUint32(&rw.rwait); got != 0 {
+	if got := atomic.LoadUint32(&rw.rwait.word); got != 0 {
 		t.Fatalf("rwait after a live reader came and went: %#x, want 0", got)
 	}
 }
