@@ -42,6 +42,10 @@ type model struct {
 	maxSteps      int
 }
 
+// The explorer's schedules are short: probe for a stale woken flag (see
+// wakeOne) at every second Unlock that finds one, so that they reach it.
+func init() { wokenProbe = 2 }
+
 // schedules returns how many schedules each model runs.
 func schedules(t *testing.T) int {
 	if v := os.Getenv("SHMX_EXPLORE_N"); v != "" {

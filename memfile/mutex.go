@@ -22,7 +22,7 @@ import (
 //	0      4    state: flag bits, epoch and waiter count (below); the futex word
 //	4      4    token of the owning process (internal/live), 0 when unlocked
 //	8      4    recounts: how many times the waiter count was dropped (any value is valid)
-//	12     4    reserved, 0
+//	12     4    wokenSeen: Unlocks that found a waiter awake (any value is valid)
 //
 // Bytes 0-7 are one 64-bit word changed only by compare-and-swap, so
 // taking the lock and naming the owner is one atomic operation; its low
@@ -79,10 +79,10 @@ import (
 // unregistered mapping still works, with waiters noticing an unlock only
 // at the end of a 50 ms slice.
 type Mutex struct {
-	_        [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
-	state    uint64       // low half: flags, epoch, waiters (futex word); high half: owner token
-	recounts uint32       // bumped by every recount; names the next epoch
-	_        uint32       // reserved
+	_         [0]sw.Uint64 // 8-byte alignment on 32-bit platforms too
+	state     uint64       // low half: flags, epoch, waiters (futex word); high half: owner token
+	recounts  uint32       // bumped by every recount; names the next epoch
+	wokenSeen uint32       // Unlocks that made no wake-up for an awake waiter (see wakeOne)
 }
 
 // The fields are plain words accessed only through sync/atomic functions:
@@ -609,11 +609,34 @@ func (m *Mutex) unlockSlow() {
 	}
 }
 
+// wokenProbe: one Unlock in this many of those that find a waiter awake
+// (mutexWoken) wakes a sleeper anyway, in case the flag is stale.
+var wokenProbe = uint32(256)
+
 // wakeOne wakes a sleeping waiter after an unlock left the state nw,
 // unless there is none or one is awake already.
+//
+// The woken flag belongs to a waiter that is awake, and only that waiter
+// clears it: if it is killed awake, the flag stays, and with it the count.
+// Unlocks then make no wake-up at all (the count stays, the fast paths do
+// not come back), and a live waiter that sleeps meanwhile notices only
+// at the end of a slice. So one Unlock in wokenProbe that finds the flag
+// set wakes a sleeper anyway: if the kernel finds nobody, recount drops
+// the count and the flag. A live owner of the flag (a spinner, or a
+// waiter just woken) loses nothing by it: it takes the free lock as
+// before, or registers again. Under contention this costs one wake-up in
+// wokenProbe of the Unlocks that make none.
 func (m *Mutex) wakeOne(nw uint64) {
 	for {
-		if waiters(nw) == 0 || nw&(mutexLocked|mutexWoken) != 0 {
+		if waiters(nw) == 0 || nw&mutexLocked != 0 {
+			return
+		}
+		if nw&mutexWoken != 0 {
+			if sw.AddUint32(&m.wokenSeen, 1)%wokenProbe == 0 {
+				if n, err := sw.Wake(lowWord(&m.state), 1); n == 0 && err == nil && sw.WakeCounts {
+					m.recount()
+				}
+			}
 			return
 		}
 		if m.cas(nw, nw|mutexWoken) {

@@ -421,6 +421,29 @@ func TestMutexDeadWaiterRecount(t *testing.T) {
 	}
 }
 
+// TestMutexDeadAwakeWaiter: a waiter killed while awake leaves the woken
+// flag beside its registration, so no Unlock wakes for it; one Unlock in
+// wokenProbe that finds the flag wakes anyway, finds nobody, and drops
+// both (recount): the state word is 0 again after at most wokenProbe
+// Lock/Unlock pairs.
+func TestMutexDeadAwakeWaiter(t *testing.T) {
+	if !futex.WakeCounts {
+		t.Skip("this OS does not count wake-ups: the count stays (documented on recount)")
+	}
+	var m Mutex
+	atomic.StoreUint64(&m.state, m.register(0)|mutexWoken)
+	pairs := 0
+	for m.load() != 0 {
+		if pairs > int(wokenProbe) {
+			t.Fatalf("state %#x after %d Lock/Unlock pairs, want 0 within %d", m.load(), pairs, wokenProbe)
+		}
+		m.Lock()
+		m.Unlock()
+		pairs++
+	}
+	t.Logf("healed after %d Lock/Unlock pairs", pairs)
+}
+
 // TestMutexKilledWaiter: a child process waits for the Mutex the parent
 // holds and is killed while it waits. Its registration stays in the
 // count (nothing can tell whose it was) until the parent's Unlock, whose
