@@ -98,42 +98,44 @@ func (r *closeRig) add(name string, fn func(context.Context) error) {
 func TestCloseWakesWaiters(t *testing.T) {
 	for _, lt := range []LockType{LockMutex, LockRWMutex} {
 		for _, withCtx := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v/ctx=%v", lt, withCtx), func(t *testing.T) {
-				r := newCloseRig(t, lt)
-				ctx := context.Background()
-				if withCtx {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, time.Hour)
-					defer cancel()
-				}
-				errs := make([]chan error, len(r.starts))
-				for i, fn := range r.starts {
-					errs[i] = make(chan error, 1)
-					go func() { errs[i] <- fn(ctx) }()
-				}
-				time.Sleep(20 * time.Millisecond) // all past their spin, asleep
-				for i, c := range errs {
-					select {
-					case err := <-c:
-						t.Fatalf("%s returned %v before Close", r.names[i], err)
-					default:
+			for _, strat := range []WaitStrategy{Backoff, BusySpin, Block} {
+				t.Run(fmt.Sprintf("%v/ctx=%v/%v", lt, withCtx, strat), func(t *testing.T) {
+					r := newCloseRig(t, lt)
+					ctx := WithWaitStrategy(context.Background(), strat)
+					if withCtx {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, time.Hour)
+						defer cancel()
 					}
-				}
-				if err := r.f.Close(); err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-				for i, c := range errs {
-					select {
-					case err := <-c:
-						if !errors.Is(err, fs.ErrClosed) {
-							t.Errorf("%s returned %v after Close, want an error matching fs.ErrClosed", r.names[i], err)
+					errs := make([]chan error, len(r.starts))
+					for i, fn := range r.starts {
+						errs[i] = make(chan error, 1)
+						go func() { errs[i] <- fn(ctx) }()
+					}
+					time.Sleep(20 * time.Millisecond) // all past their spin, asleep
+					for i, c := range errs {
+						select {
+						case err := <-c:
+							t.Fatalf("%s returned %v before Close", r.names[i], err)
+						default:
 						}
-					case <-time.After(10 * time.Second):
-						t.Fatalf("%s still waits 10 s after Close", r.names[i])
 					}
-				}
-				r.afterClose(t)
-			})
+					if err := r.f.Close(); err != nil {
+						t.Fatalf("Close: %v", err)
+					}
+					for i, c := range errs {
+						select {
+						case err := <-c:
+							if !errors.Is(err, fs.ErrClosed) {
+								t.Errorf("%s returned %v after Close, want an error matching fs.ErrClosed", r.names[i], err)
+							}
+						case <-time.After(10 * time.Second):
+							t.Fatalf("%s still waits 10 s after Close", r.names[i])
+						}
+					}
+					r.afterClose(t)
+				})
+			}
 		}
 	}
 }

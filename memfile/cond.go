@@ -96,13 +96,15 @@ var errCondInconsistent = fmt.Errorf("memfile: Cond.Wait locked the Mutex again 
 //     closed; m's memory is private zeros now, where an Unlock harms
 //     nobody (see MemFile.Close).
 //
-// Wait spins for up to 10 µs before it sleeps, so a Signal from a process
-// running on another CPU costs no system call on either side.
+// Wait waits as ctx's WaitStrategy says: by default (Backoff) it spins
+// for up to 10 µs before it sleeps, so a Signal from a process running on
+// another CPU costs no system call on either side.
 func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
+	strat := WaitStrategyOf(ctx)
 	ctx = cancellable(ctx)
 	s := sw.LoadUint32(&c.seq)
 	m.Unlock()
-	err := c.wait(ctx, s)
+	err := c.wait(ctx, strat, s)
 	inconsistent, lerr := m.lockRecover(nil)
 	switch {
 	case lerr != nil:
@@ -113,12 +115,20 @@ func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
 	return err
 }
 
-// wait waits for seq to change from s, or for ctx; it returns ctx's error
-// or errClosed, else nil.
-func (c *Cond) wait(ctx context.Context, s uint32) error {
+// wait waits for seq to change from s, or for ctx, as strat says; it
+// returns ctx's error or errClosed, else nil.
+func (c *Cond) wait(ctx context.Context, strat WaitStrategy, s uint32) error {
 	changed := func() bool { return sw.LoadUint32(&c.seq) != s }
-	if changed() || spinFor(handoffSpinBudget, changed) {
+	if changed() || strat.spinPhase(changed) {
 		return nil
+	}
+	if !strat.registers() {
+		for !changed() {
+			if err := poll(ctx, &c.seq, s, sliceWait); err != nil {
+				return err
+			}
+		}
+		return c.closedAfterWait()
 	}
 	epoch := c.waiters.register()
 	defer func() { c.waiters.unregister(epoch) }()
@@ -135,8 +145,14 @@ func (c *Cond) wait(ctx context.Context, s uint32) error {
 			return err
 		}
 	}
+	return c.closedAfterWait()
+}
+
+// closedAfterWait returns errClosed if seq "changed" because Close zeroed
+// c between two sleeps, else nil.
+func (c *Cond) closedAfterWait() error {
 	if closedAt(unsafe.Pointer(c)) {
-		return errClosed // seq "changed" because Close zeroed it between two sleeps
+		return errClosed
 	}
 	return nil
 }

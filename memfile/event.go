@@ -143,10 +143,13 @@ func (e *Event) TryWait() bool {
 
 // Wait waits until e is set (consuming the signal of an auto-reset
 // event) or ctx is done; then it returns ctx.Err() and leaves e
-// unchanged. Cancellation is noticed at once (nil ctx means context.Background()). Wait spins for up to
-// 10 µs before it sleeps, so a hand-off between processes running on
-// different CPUs costs no system call on either side.
+// unchanged. Cancellation is noticed at once (nil ctx means
+// context.Background()). It waits as ctx's WaitStrategy says: by default
+// (Backoff) it spins for up to 10 µs before it sleeps, so a hand-off
+// between processes running on different CPUs costs no system call on
+// either side.
 func (e *Event) Wait(ctx context.Context) error {
+	strat := WaitStrategyOf(ctx)
 	ctx = cancellable(ctx)
 	if e.TryWait() {
 		return nil
@@ -156,8 +159,11 @@ func (e *Event) Wait(ctx context.Context) error {
 	}
 	// A peer on another CPU usually sets the event within a microsecond
 	// or two: spin for that before paying a futex sleep and wake-up.
-	if spinFor(handoffSpinBudget, e.TryWait) {
+	if strat.spinPhase(e.TryWait) {
 		return nil
+	}
+	if !strat.registers() {
+		return e.poll(ctx)
 	}
 	epoch := e.waiters.register()
 	for {
@@ -179,6 +185,22 @@ func (e *Event) Wait(ctx context.Context) error {
 		}
 		if err := sleep(ctx, &e.state, s, slice); err != nil {
 			e.giveUp(epoch)
+			return err
+		}
+	}
+}
+
+// poll is Wait for BusySpin: uncounted, so Set makes no system call.
+func (e *Event) poll(ctx context.Context) error {
+	for {
+		s := sw.LoadUint32(&e.state)
+		if s&eventSet != 0 {
+			if e.TryWait() {
+				return nil
+			}
+			continue
+		}
+		if err := poll(ctx, &e.state, s, sliceWait); err != nil {
 			return err
 		}
 	}

@@ -40,6 +40,9 @@ type model struct {
 	// a kill that does not end is no failure; every invariant still is.
 	killsMayStall bool
 	maxSteps      int
+	// share, if above 1, runs this model on 1/share of the schedules: a
+	// variant of a model that runs in full beside it.
+	share int
 }
 
 // The explorer's schedules are short: probe for a stale woken flag (see
@@ -81,6 +84,9 @@ func explore(t *testing.T, m model) {
 		return
 	}
 	n := schedules(t)
+	if m.share > 1 {
+		n = max(n/m.share, 1)
+	}
 	rng := rand.New(rand.NewPCG(uint64(len(m.name)), 42))
 	// A first schedule tells how long one runs, to place kills.
 	steps := max(sw.Explore(sw.Config{Seed: 1}, m.build).Steps, 8)
@@ -300,11 +306,25 @@ func TestExploreMutexRegressions(t *testing.T) {
 // events, rounds times, and a manual-reset event releases every waiter
 // of three processes. Invariants: nothing can run while an event is set
 // and a goroutine sleeps in Wait (a lost wake-up); both sides finish.
-func eventModel(rounds int) model {
-	return model{name: fmt.Sprintf("Event ping-pong %d", rounds), procs: 2, killsMayStall: true, maxSteps: 4000, build: func(s *sw.Sim) {
+func eventModel(rounds int) model { return eventModelWith(rounds, Backoff) }
+
+// eventModelWith is eventModel with every Wait under strategy strat.
+func eventModelWith(rounds int, strat WaitStrategy) model {
+	name := fmt.Sprintf("Event ping-pong %d", rounds)
+	if strat != Backoff {
+		name += " " + strat.String()
+	}
+	steps, share := 4000, 1
+	if strat != Backoff {
+		share = 5 // the variants: a fifth of the schedules
+	}
+	if strat == BusySpin {
+		steps = 8000 // polling takes steps
+	}
+	return model{name: name, procs: 2, killsMayStall: true, maxSteps: steps, share: share, build: func(s *sw.Sim) {
 		var ping, pong, gate Event
 		gate.Init(ManualReset)
-		ctx := context.Background()
+		ctx := WithWaitStrategy(context.Background(), strat)
 		a, b := s.Process(), s.Process()
 		waiting := map[*Event]map[*sw.Proc]int{&ping: {}, &pong: {}, &gate: {}}
 		wait := func(e *Event, p *sw.Proc) {
@@ -366,6 +386,8 @@ func eventModel(rounds int) model {
 func TestExploreEvent(t *testing.T) {
 	explore(t, eventModel(2))
 	explore(t, eventModel(3))
+	explore(t, eventModelWith(2, BusySpin))
+	explore(t, eventModelWith(2, Block))
 }
 
 // semaphoreModel: procs processes take n units of a Semaphore of

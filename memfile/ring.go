@@ -37,7 +37,9 @@ import (
 // # Blocking
 //
 // Send blocks only when the ring is full, Recv only when it is empty,
-// after a short spin. Each direction has a 32-bit epoch word on its own
+// as their ctx's WaitStrategy says: by default after a short spin; with
+// BusySpin they poll and never set the sleeper bit below, so the other
+// side makes no system call; with Block they sleep at once. Each direction has a 32-bit epoch word on its own
 // cache line; its bit 0 means "someone may be asleep on this word". A
 // sleeper sets the bit (compare-and-swap, unless it is already set),
 // re-checks the ring, and only then calls sw.Wait(epoch, value with the

@@ -38,11 +38,42 @@ func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	strat := WaitStrategyOf(ctx)
 	var pos uint64
-	if spinFor(handoffSpinBudget, func() (ok bool) { pos, ok, _ = r.try(recv); return ok }) {
+	if strat.spinPhase(func() (ok bool) { pos, ok, _ = r.try(recv); return ok }) {
 		return pos, nil
 	}
+	if !strat.registers() {
+		return r.poll(ctx, recv)
+	}
 	return r.sleep(ctx, recv)
+}
+
+// poll is acquire for BusySpin: it retries the claim without setting the
+// sleeper bit, so the other side makes no system call, and every slice
+// it does what a sleeper does after one: take a slot from a claimant the
+// kernel says is dead.
+func (r *Ring) poll(ctx context.Context, recv bool) (uint64, error) {
+	epoch := r.sendEpoch
+	if recv {
+		epoch = r.recvEpoch
+	}
+	var pos uint64
+	var blocker uint32
+	var stuck ringStuck
+	err := pollTry(ctx, (*uint32)(unsafe.Pointer(epoch)), func() (ok bool) {
+		pos, ok, blocker = r.try(recv)
+		return ok
+	}, func() {
+		if stuck.behind(blocker, r.token) && gone(r.slots, blocker) {
+			if recv {
+				r.reclaimRecv(blocker)
+			} else {
+				r.reclaimSend(blocker)
+			}
+		}
+	})
+	return pos, err
 }
 
 // sleep is the futex slow path of acquire.

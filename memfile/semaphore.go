@@ -285,11 +285,14 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // meanwhile are given back). If n exceeds a non-zero capacity, Acquire
 // waits for ctx without hope and without queueing, as x/sync/semaphore
 // does. Cancellation is noticed at once (nil ctx means
-// context.Background()). Like Event.Wait, Acquire spins for up to 10 µs
-// before it queues. An error matching ErrCorrupt reports bytes no correct
-// process wrote.
+// context.Background()). Like Event.Wait, Acquire waits as ctx's
+// WaitStrategy says: by default it spins for up to 10 µs before it
+// queues; with BusySpin it queues and polls its queue slot instead of
+// sleeping. An error matching ErrCorrupt reports bytes no correct process
+// wrote.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	u := units(n)
+	strat := WaitStrategyOf(ctx)
 	ctx = cancellable(ctx)
 	if ctx != nil && ctx.Err() != nil {
 		return ctx.Err() // done before the call: fail, as x/sync does
@@ -302,13 +305,13 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	if ok {
 		return nil
 	}
-	return s.acquireSlow(ctx, u)
+	return s.acquireSlow(ctx, strat, u)
 }
 
 // acquireSlow is Acquire when the units were not there at once: spin,
 // look for dead processes, queue, wait.
-func (s *Semaphore) acquireSlow(ctx context.Context, u uint32) error {
-	if spinFor(handoffSpinBudget, func() bool { return s.mayTake(u) && s.TryAcquire(int64(u)) }) {
+func (s *Semaphore) acquireSlow(ctx context.Context, strat WaitStrategy, u uint32) error {
+	if strat.spinPhase(func() bool { return s.mayTake(u) && s.TryAcquire(int64(u)) }) {
 		return nil
 	}
 	for {
@@ -337,7 +340,7 @@ func (s *Semaphore) acquireSlow(ctx context.Context, u uint32) error {
 		}
 		s.unlock(&w)
 		if i >= 0 {
-			return s.await(ctx, i, t, u)
+			return s.await(ctx, strat, i, t, u)
 		}
 		// Still full: poll for room (nobody wakes this word).
 		if err := sleep(ctx, &s.jlen, sw.LoadUint32(&s.jlen), shortWait); err != nil {
@@ -374,10 +377,10 @@ func (s *Semaphore) lost() error {
 
 // await waits in queue slot i (ticket t) until it is granted u units or
 // ctx is done, looking for dead processes after every slice.
-func (s *Semaphore) await(ctx context.Context, i int, t, u uint32) error {
+func (s *Semaphore) await(ctx context.Context, strat WaitStrategy, i int, t, u uint32) error {
 	sl := &s.slots[i]
 	for {
-		err := sleep(ctx, &sl.state, semQueued, sliceWait)
+		err := strat.waitOn(ctx, &sl.state, semQueued, sliceWait)
 		if err == nil && sw.LoadUint32(&sl.state) == semQueued {
 			// Woken without a grant, or a slice ended: look for dead
 			// holders and waiters.

@@ -139,6 +139,7 @@ type thread struct {
 	deadline time.Duration
 	prio     int
 	panicked any
+	paused   bool // its last step was a Pause: it spins, waiting for another
 }
 
 // sim is the schedule running now; one at a time.
@@ -399,6 +400,15 @@ func (s *Sim) pick(ready []*thread) *thread {
 				}
 			}
 		}
+		// A goroutine that paused (it spins on a word another must
+		// change) drops to the lowest priority, as a spinner does below.
+		for _, t := range ready {
+			if t.paused && len(ready) > 1 {
+				t.paused = false
+				s.lowest--
+				t.prio = s.lowest
+			}
+		}
 		best := ready[0]
 		for _, t := range ready[1:] {
 			if t.prio > best.prio {
@@ -421,7 +431,20 @@ func (s *Sim) pick(ready []*thread) *thread {
 		s.lastID = best.id
 		return best
 	case Exhaustive:
-		// Option 0 is the goroutine that ran last, if it can go on.
+		// Option 0 is the goroutine that ran last, if it can go on and
+		// did not Pause: a spinner that pauses gives way (a switch that
+		// costs no preemption), or a spin loop would never let the
+		// goroutine it waits for run.
+		if last := s.last(); last != nil && last.paused && len(ready) > 1 {
+			last.paused = false
+			for i, t := range ready {
+				if t == last {
+					ready = append(append(ready[:i:i], ready[i+1:]...), last)
+					break
+				}
+			}
+			s.lastID = -1
+		}
 		if last := s.last(); last != nil {
 			for i, t := range ready {
 				if t == last && i > 0 {

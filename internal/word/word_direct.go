@@ -58,6 +58,9 @@ func Until(t time.Time) time.Duration { return time.Until(t) }
 // Sleep is time.Sleep.
 func Sleep(d time.Duration) { time.Sleep(d) }
 
+// Pause is shmx.Pause.
+func Pause() { shmx.Pause() }
+
 // Spinner is shmx.Spinner.
 type Spinner = shmx.Spinner
 

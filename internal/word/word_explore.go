@@ -233,6 +233,18 @@ func Sleep(d time.Duration) {
 	yield()
 }
 
+// Pause is the spin-loop hint of a goroutine that polls a word another
+// must change (shmx.Pause outside an exploration): a scheduling point
+// after which the explorer runs another goroutine first, if one can run,
+// without counting it as a preemption. Without it a bounded-preemption
+// enumeration or a strict priority would let a poll loop spin for ever.
+func Pause() {
+	if _, t := running(); t != nil {
+		t.paused = true
+	}
+	yield()
+}
+
 // Spinner spins a few steps (not a time budget): each Spin is a
 // scheduling point.
 type Spinner struct{ left int }
