@@ -49,6 +49,30 @@ const (
 type demoConfig struct {
 	n       int
 	maxTime time.Duration
+	wait    memfile.WaitStrategy
+}
+
+// waitStrategies are the -wait flag's values.
+var waitStrategies = []memfile.WaitStrategy{memfile.Backoff, memfile.BusySpin, memfile.Block}
+
+// waitFlag is a flag.Value naming a memfile.WaitStrategy.
+type waitFlag struct{ s *memfile.WaitStrategy }
+
+func (f waitFlag) String() string {
+	if f.s == nil {
+		return memfile.Backoff.String()
+	}
+	return f.s.String()
+}
+
+func (f waitFlag) Set(v string) error {
+	for _, s := range waitStrategies {
+		if s.String() == v {
+			*f.s = s
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown wait strategy %q (backoff, busy-spin or block)", v)
 }
 
 func runDemo(args []string) error {
@@ -56,8 +80,9 @@ func runDemo(args []string) error {
 	var c demoConfig
 	fs.IntVar(&c.n, "n", 50000, "number of round trips (request + response)")
 	fs.DurationVar(&c.maxTime, "d", 10*time.Second, "stop after this long even if -n round trips are not done")
+	fs.Var(waitFlag{&c.wait}, "wait", "how both processes wait for each other's Event: backoff (spin about 10 µs, then sleep), busy-spin (poll, a CPU each) or block (sleep at once)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: shmx demo [-n round-trips] [-d max-duration]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: shmx demo [-n round-trips] [-d max-duration] [-wait strategy]\n\n"+
 			"Starts a writer and a reader process that ping-pong messages through a memfile\n"+
 			"(a Mutex guards the data, two Events signal request and response), then prints\n"+
 			"the message rate and round-trip latency percentiles.\n\n")
@@ -88,10 +113,11 @@ func demo(w io.Writer, c demoConfig) error {
 	}
 	defer f.Close()
 	fmt.Fprintf(w, "memfile %s -> segment %s (Mutex + 2 Events); writer and reader processes ping-pong %d round trips\n", link, f.OSID(), c.n)
+	fmt.Fprintf(w, "wait strategy: %s (%s; choose with -wait)\n", c.wait, waitDoc(c.wait))
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.maxTime+30*time.Second)
 	defer cancel()
-	common := []string{"-link", link, "-n", strconv.Itoa(c.n), "-d", c.maxTime.String()}
+	common := []string{"-link", link, "-n", strconv.Itoa(c.n), "-d", c.maxTime.String(), "-wait", c.wait.String()}
 	reader, err := startPeer(ctx, append([]string{"-role", "reader"}, common...), io.Discard)
 	if err != nil {
 		return err
@@ -135,6 +161,7 @@ func runDemoPeer(args []string) error {
 	var c demoConfig
 	fs.IntVar(&c.n, "n", 0, "round trips")
 	fs.DurationVar(&c.maxTime, "d", 0, "maximum duration")
+	fs.Var(waitFlag{&c.wait}, "wait", "wait strategy")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -147,7 +174,7 @@ func runDemoPeer(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.maxTime+20*time.Second)
+	ctx, cancel := context.WithTimeout(memfile.WithWaitStrategy(context.Background(), c.wait), c.maxTime+20*time.Second)
 	defer cancel()
 	switch *role {
 	case "writer":
@@ -268,4 +295,15 @@ func report(w io.Writer, rtts []time.Duration, elapsed time.Duration, last strin
 	if last != "" {
 		fmt.Fprintf(w, "last exchange: %s\n", last)
 	}
+}
+
+// waitDoc says in a few words what strategy s costs.
+func waitDoc(s memfile.WaitStrategy) string {
+	switch s {
+	case memfile.BusySpin:
+		return "each waiter polls, a CPU each while it waits, no system calls"
+	case memfile.Block:
+		return "each waiter sleeps in the kernel at once: least CPU, a system call per hand-off"
+	}
+	return "each waiter spins about 10 µs, then sleeps in the kernel: the default"
 }
