@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/shmx/shmx/memfile"
 	"os"
 	"strings"
 	"testing"
@@ -53,14 +54,22 @@ func TestDoctor(t *testing.T) {
 
 // TestDemo runs the demo end to end with real writer and reader processes.
 func TestDemo(t *testing.T) {
-	var out bytes.Buffer
-	if err := demo(&out, demoConfig{n: 200, maxTime: 2 * time.Minute}); err != nil {
-		t.Fatalf("demo: %v\n%s", err, out.String())
+	for _, s := range waitStrategies {
+		t.Run(s.String(), func(t *testing.T) {
+			var out bytes.Buffer
+			if err := demo(&out, demoConfig{n: 200, maxTime: 2 * time.Minute, wait: s}); err != nil {
+				t.Fatalf("demo: %v\n%s", err, out.String())
+			}
+			for _, want := range []string{"wait strategy: " + s.String() + " (", "200 round trips", "messages/s", "p50", "p99.9", "last exchange: ping #200 -> pong #200"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("demo output lacks %q:\n%s", want, out.String())
+				}
+			}
+			t.Logf("\n%s", out.String())
+		})
 	}
-	for _, want := range []string{"200 round trips", "messages/s", "p50", "p99.9", "last exchange: ping #200 -> pong #200"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
-		}
+	var f waitFlag = waitFlag{new(memfile.WaitStrategy)}
+	if err := f.Set("spin"); err == nil {
+		t.Error("-wait spin accepted")
 	}
-	t.Logf("\n%s", out.String())
 }
