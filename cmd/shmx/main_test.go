@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
-	"github.com/shmx/shmx/memfile"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmx/shmx/memfile"
 )
 
 // TestMain lets the test binary stand in for the shmx binary when the
