@@ -673,7 +673,7 @@ func (m *Mutex) recount() {
 		}
 		sw.AddUint32(&m.recounts, 1)
 		if m.cas(old, old&^(mutexWoken|mutexStarving|mutexEpochMask|mutexCountMask)) {
-			wakeAll(lowWord(&m.state))
+			sw.WakeAll(lowWord(&m.state)) // in every process: stragglers anywhere register again
 			return
 		}
 	}
