@@ -42,6 +42,18 @@ import (
 // Ring, "Dead producers and consumers") never holds the publisher back:
 // the publisher frees its entry after waiting one RingWaitSlice behind it.
 //
+// A publisher held back does not wake for every message a subscriber
+// reads, which would make publisher and subscribers take turns one slot
+// at a time: it sleeps until the slowest cursor has freed a quarter of
+// the ring, and says which cursor that is in the wakeAt word; a
+// subscriber whose cursor crosses it, with the publisher's sleeper bit
+// set, wakes it (a faster subscriber that crosses first makes a wake-up
+// that finds the slowest not there yet, at most one per subscriber per
+// quarter ring). The publisher stores wakeAt before it sets the bit and
+// rescans, and a subscriber stores its cursor before it loads the bit
+// and then wakeAt: as for the epoch protocol, either the rescan sees the
+// cursor or the subscriber sees the bit and the target.
+//
 // # Joining under back-pressure
 //
 // A joiner stores its cursor c, then increments the join counter, then
@@ -97,6 +109,7 @@ import (
 //	384    4    pubEpoch    the held-back publisher sleeps on it (own line)
 //	512    8    role        publisher: token<<32 | handle number, 0 if none
 //	520    8    joins       incremented by every joiner (back-pressure)
+//	528    8    wakeAt      the cursor a held-back publisher waits for (back-pressure)
 //	640         subscriber table: entry i at 640 + i*128
 //
 // Each subscriber entry (128 bytes, so that subscribers never share a
@@ -133,6 +146,7 @@ type Broadcast struct {
 	pubEpoch  *sw.Uint32
 	role      *sw.Uint64
 	joins     *sw.Uint64
+	wakeAt    *sw.Uint64
 	subsTable unsafe.Pointer
 }
 
@@ -195,6 +209,7 @@ const (
 	bcPubEpochOff = 384
 	bcRoleOff     = 512
 	bcJoinsOff    = 520
+	bcWakeAtOff   = 528
 
 	bcWriting = 1          // mark bit: the message is being written
 	bcSkip    = ^uint32(0) // length of an aborted message
@@ -293,6 +308,7 @@ func bcLayout(b []byte, c BroadcastConfig) {
 	ringWord32(b, bcPubEpochOff).Store(0)
 	ringWord64(b, bcRoleOff).Store(0)
 	ringWord64(b, bcJoinsOff).Store(0)
+	ringWord64(b, bcWakeAtOff).Store(0)
 	for i := range c.Subscribers {
 		off := BroadcastHeaderSize + i*bcEntrySize
 		for w := 0; w < 24; w += 8 {

@@ -227,6 +227,12 @@ func (p *Publisher) room() bool {
 	return p.next < p.limit
 }
 
+// roomFor rescans and reports whether k messages may be written.
+func (p *Publisher) roomFor(k uint64) bool {
+	p.scan(p.bc.joins.Load())
+	return p.next+k <= p.limit
+}
+
 // scan computes the bound from the table: every held entry's cursor, at
 // most p.next (a stale or garbage cursor ahead of the publisher counts as
 // caught up), plus capacity. j is the join counter, loaded before.
@@ -263,6 +269,12 @@ func (p *Publisher) waitRoom(ctx context.Context) error {
 		return nil
 	}
 	bc := p.bc
+	// Sleep until a quarter of the ring is free (see Broadcast, on
+	// back-pressure): the slowest cursor must reach target. p.next >=
+	// capacity here, since some cursor >= 0 holds it back.
+	batch := max(bc.capacity/4, 1)
+	target := p.next - bc.capacity + batch
+	bc.wakeAt.Store(target)
 	word := epochAddr(bc.pubEpoch)
 	for {
 		e := bc.pubEpoch.Load()
@@ -272,7 +284,7 @@ func (p *Publisher) waitRoom(ctx context.Context) error {
 			}
 			e |= ringSleeper
 		}
-		if p.room() {
+		if p.roomFor(batch) {
 			if closedAt(unsafe.Pointer(word)) {
 				return errClosed // Close zeroed the table since the last sleep
 			}
@@ -459,10 +471,14 @@ func (s *Subscriber) poll(buf []byte, inPlace bool) (int, readResult) {
 // advance moves the cursor to seq, publishing it for the publisher
 // (back-pressure) and for inspection.
 func (s *Subscriber) advance(seq uint64) {
+	prev := s.next
 	s.next = seq
 	s.e.cursor.Store(seq)
-	if s.bc.bp {
-		epochWake(s.bc.pubEpoch)
+	if bc := s.bc; bc.bp && bc.pubEpoch.Load()&ringSleeper != 0 {
+		// The held-back publisher waits for a cursor to cross wakeAt.
+		if w := bc.wakeAt.Load(); prev < w && w <= seq {
+			epochWake(bc.pubEpoch)
+		}
 	}
 }
 

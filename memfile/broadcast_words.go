@@ -40,6 +40,7 @@ func bcHandle(b []byte, c BroadcastConfig) *Broadcast {
 		pubEpoch:  ringWord32(b, bcPubEpochOff),
 		role:      ringWord64(b, bcRoleOff),
 		joins:     ringWord64(b, bcJoinsOff),
+		wakeAt:    ringWord64(b, bcWakeAtOff),
 		subsTable: unsafe.Pointer(&b[BroadcastHeaderSize]),
 	}
 }
