@@ -29,6 +29,18 @@ func (bc *Broadcast) ownerGone(w uint64) bool {
 	return tok != 0 && tok != self() && gone(bc.slots, tok)
 }
 
+// bcMaxSeq bounds the sequences of a sound ring: at a billion messages a
+// second it is reached after 146 years, so a tail beyond it is garbage,
+// refused before any arithmetic on it could wrap.
+const bcMaxSeq = 1 << 62
+
+func (bc *Broadcast) checkTail() error {
+	if t := bc.tail.Load(); t >= bcMaxSeq {
+		return fmt.Errorf("memfile: broadcast tail %#x beyond any sound sequence: %w", t, ErrCorrupt)
+	}
+	return nil
+}
+
 // Publisher is the handle of the process that holds a Broadcast's
 // publisher role. It is for one goroutine at a time.
 type Publisher struct {
@@ -53,6 +65,9 @@ type Publisher struct {
 // Publisher and its Close. It returns fs.ErrClosed (wrapped) if the
 // MemFile holding the ring is closed while it waits.
 func (bc *Broadcast) Publisher(ctx context.Context) (*Publisher, error) {
+	if err := bc.checkTail(); err != nil {
+		return nil, err
+	}
 	own := bcOwnWord()
 	ctx = cancellable(ctx)
 	for {
@@ -337,6 +352,9 @@ type Subscriber struct {
 // Subscribe returns the publisher never overwrites a message this
 // subscriber has not read (while it lives and until Close).
 func (bc *Broadcast) Subscribe(from StartAt) (*Subscriber, error) {
+	if err := bc.checkTail(); err != nil {
+		return nil, err
+	}
 	own := bcOwnWord()
 	e := bc.claimEntry(own)
 	if e == nil {
@@ -363,8 +381,8 @@ func (bc *Broadcast) Subscribe(from StartAt) (*Subscriber, error) {
 		}
 		// See "Joining under back-pressure" on Broadcast.
 		bc.joins.Add(1)
-		if bc.tail.Load() < c+bc.capacity {
-			break
+		if t2 := bc.tail.Load(); t2 < c || t2-c < bc.capacity {
+			break // (t2 < c: only in corrupt memory, whose tail went back)
 		}
 	}
 	s.next = c

@@ -655,3 +655,18 @@ func BenchmarkBroadcastNextInPlace(b *testing.B) {
 		m.Done()
 	}
 }
+
+// TestBroadcastGarbageTail: a tail no sound ring reaches (another
+// process wrote garbage) is refused by Subscribe and Publisher with
+// ErrCorrupt instead of wrapping their arithmetic (the joiner's loop of
+// a back-pressure ring never ended on a tail near 2^64).
+func TestBroadcastGarbageTail(t *testing.T) {
+	bc := newBroadcast(t, nil, BroadcastConfig{SlotSize: 8, Capacity: 4, Subscribers: 1, BackPressure: true})
+	bc.tail.Store(^uint64(0))
+	if _, err := bc.Subscribe(StartNewest); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Subscribe on a garbage tail: %v", err)
+	}
+	if _, err := bc.Publisher(nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Publisher on a garbage tail: %v", err)
+	}
+}
