@@ -386,6 +386,12 @@ func (bc *Broadcast) Subscribe(from StartAt) (*Subscriber, error) {
 		}
 	}
 	s.next = c
+	if bc.bp {
+		// Between the claim and the store of c the entry showed its
+		// previous cursor, which may have held the publisher back: it
+		// may sleep for a cursor this store crossed.
+		epochWake(bc.pubEpoch)
+	}
 	return s, nil
 }
 
