@@ -24,15 +24,19 @@ import (
 // per subscriber (a write per message per subscriber; each subscriber
 // reads through a 64 KiB buffer, which favours the sockets).
 //
-// A run has two phases. Throughput: for half the duration the publisher
-// sends as fast as it can, then an end-of-phase message; the rate is the
-// message count over the time from the first send to the last
-// subscriber's receipt of that end message. Latency: for the other half
-// the publisher sends one message every bcGap, stamped with the wall
-// clock (comparable across processes on one machine); each subscriber
-// records receipt minus stamp and reports its p50 and p99. The latency
-// group also runs the memfile Ring's 64 B round trip and halves it, the
-// one-way hand-off the goal is stated against.
+// A run has three phases. Throughput: for half the duration the
+// publisher sends as fast as it can, then an end-of-phase message; the
+// rate is the message count over the time from the first send to the
+// last subscriber's receipt of that end message. Closed-loop latency,
+// for a quarter: the publisher sends a message stamped with the wall
+// clock (comparable across processes on one machine) and waits until
+// every subscriber has acknowledged it (an Event set by the last one;
+// for the sockets, a byte back on each), then sends the next: the way
+// the Ring's round trip, which the goal is stated against, is timed
+// (its half is a row of the latency group). Paced latency, for the last
+// quarter: one message every bcGap, acknowledged by nobody, so that
+// every subscriber sleeps between messages. Each subscriber records
+// receipt minus stamp and reports its p50 and p99 of each.
 const (
 	bcSubs   = 4
 	bcSize   = 64
@@ -41,6 +45,7 @@ const (
 	bcNormal = 0
 	bcEnd    = 1 // end of the throughput phase
 	bcStop   = 2
+	bcAck    = 3 // a stamped message to acknowledge (closed loop)
 )
 
 // bcRun is what one transport's run measured.
@@ -49,9 +54,12 @@ type bcRun struct {
 	err   error
 	rate  float64 // messages per second to all subscribers
 	msgs  int64
-	p50   [bcSubs]float64
+	p50   [bcSubs]float64 // closed loop
 	p99   [bcSubs]float64
-	count [bcSubs]int64 // latency samples per subscriber
+	count [bcSubs]int64 // closed-loop samples per subscriber
+	// paced: the p50 and p99 of the subscriber with the highest p50
+	pacedP50, pacedP99 float64
+	pacedN             int64
 }
 
 // broadcastRows lists the broadcast groups; each transport runs once and
@@ -98,13 +106,25 @@ func (e *env) broadcastRows() []row {
 		return r, err
 	}})
 	for i := range bcSubs {
-		name := fmt.Sprintf("%s, subscriber %d p50", shmName, i)
+		name := fmt.Sprintf("%s, subscriber %d p50", shmName, i) // closed loop
 		rows = append(rows, row{gl, name, true, "", lat(&shm, shmRun, i)})
 	}
 	for i := range bcSubs {
 		name := fmt.Sprintf("%s, subscriber %d p50", sockName, i)
 		rows = append(rows, row{gl, name, false, fmt.Sprintf("%s, subscriber %d p50", shmName, i), lat(&sock, sockRun, i)})
 	}
+	paced := func(r *bcRun, do func(context.Context) error) func(context.Context) (Result, error) {
+		return func(ctx context.Context) (Result, error) {
+			if err := do(ctx); err != nil {
+				return Result{Unit: NsPerOp}, err
+			}
+			return Result{Unit: NsPerOp, Value: r.pacedP50, P50: r.pacedP50, P99: r.pacedP99, Ops: r.pacedN}, nil
+		}
+	}
+	gp := fmt.Sprintf("%s: paced latency, one message every %v, slowest subscriber", g, bcGap)
+	rows = append(rows,
+		row{gp, shmName, true, "", paced(&shm, shmRun)},
+		row{gp, sockName, false, shmName, paced(&sock, sockRun)})
 	return rows
 }
 
@@ -116,8 +136,9 @@ func bcMessage(msg []byte, stamp int64, seq uint64, kind uint64) []byte {
 	return msg
 }
 
-// bcPublish runs both phases, sending each message with send.
-func (e *env) bcPublish(ctx context.Context, send func([]byte) error) (msgs int64, t0 time.Time, err error) {
+// bcPublish runs the three phases, sending each message with send;
+// acked waits until every subscriber has acknowledged a bcAck message.
+func (e *env) bcPublish(ctx context.Context, send func([]byte) error, acked func() error) (msgs int64, t0 time.Time, err error) {
 	msg := make([]byte, bcSize)
 	t0 = time.Now()
 	deadline := t0.Add(e.Duration / 2)
@@ -129,10 +150,20 @@ func (e *env) bcPublish(ctx context.Context, send func([]byte) error) (msgs int6
 	if err := send(bcMessage(msg, 0, uint64(msgs), bcEnd)); err != nil {
 		return 0, t0, err
 	}
-	deadline = time.Now().Add(e.Duration / 2)
-	for seq := msgs + 1; time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
+	seq := uint64(msgs + 1)
+	deadline = time.Now().Add(e.Duration / 4)
+	for ; time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
+		if err := send(bcMessage(msg, time.Now().UnixNano(), seq, bcAck)); err != nil {
+			return 0, t0, err
+		}
+		if err := acked(); err != nil {
+			return 0, t0, err
+		}
+	}
+	deadline = time.Now().Add(e.Duration / 4)
+	for ; time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
 		next := time.Now().Add(bcGap)
-		if err := send(bcMessage(msg, time.Now().UnixNano(), uint64(seq), bcNormal)); err != nil {
+		if err := send(bcMessage(msg, time.Now().UnixNano(), seq, bcNormal)); err != nil {
 			return 0, t0, err
 		}
 		for time.Now().Before(next) {
@@ -142,13 +173,22 @@ func (e *env) bcPublish(ctx context.Context, send func([]byte) error) (msgs int6
 }
 
 // bcReport is what a subscriber reports: messages of the throughput
-// phase, wall time of the end message, latency p50, p99 and samples.
-type bcReport [5]int64
+// phase, wall time of the end message, closed-loop p50, p99 and samples,
+// paced p50, p99 and samples.
+type bcReport [8]int64
 
-// bcReceive is a subscriber's loop: recv returns the next message.
-func bcReceive(recv func() ([]byte, error)) (bcReport, error) {
+// bcReceive is a subscriber's loop: recv returns the next message, ack
+// acknowledges a bcAck one.
+func bcReceive(recv func() ([]byte, error), ack func() error) (bcReport, error) {
 	var r bcReport
-	lat := make([]int64, 0, 1<<16)
+	closed, paced := make([]int64, 0, 1<<16), make([]int64, 0, 1<<16)
+	pct := func(lat []int64, at []int64) {
+		slices.Sort(lat)
+		if n := len(lat); n > 0 {
+			at[0], at[1] = lat[n/2], lat[int(0.99*float64(n-1))]
+		}
+		at[2] = int64(len(lat))
+	}
 	for {
 		m, err := recv()
 		if err != nil {
@@ -159,14 +199,16 @@ func bcReceive(recv func() ([]byte, error)) (bcReport, error) {
 		case kind == bcEnd:
 			r[1] = time.Now().UnixNano()
 		case kind == bcStop:
-			slices.Sort(lat)
-			if n := len(lat); n > 0 {
-				r[2], r[3] = lat[n/2], lat[int(0.99*float64(n-1))]
-			}
-			r[4] = int64(len(lat))
+			pct(closed, r[2:5])
+			pct(paced, r[5:8])
 			return r, nil
+		case kind == bcAck:
+			closed = append(closed, time.Now().UnixNano()-stamp)
+			if err := ack(); err != nil {
+				return r, err
+			}
 		case stamp != 0:
-			lat = append(lat, time.Now().UnixNano()-stamp)
+			paced = append(paced, time.Now().UnixNano()-stamp)
 		case r[1] == 0:
 			r[0]++
 		}
@@ -182,6 +224,9 @@ func bcCollect(r *bcRun, msgs int64, t0 time.Time, reps []bcReport) error {
 		}
 		end = max(end, rep[1])
 		r.p50[i], r.p99[i], r.count[i] = float64(rep[2]), float64(rep[3]), rep[4]
+		if i == 0 || float64(rep[5]) > r.pacedP50 {
+			r.pacedP50, r.pacedP99, r.pacedN = float64(rep[5]), float64(rep[6]), rep[7]
+		}
 	}
 	r.msgs = msgs
 	if d := time.Duration(end - t0.UnixNano()); d > 0 {
@@ -199,7 +244,7 @@ var bcConfig = memfile.BroadcastConfig{SlotSize: bcSize, Capacity: bcCap, Subscr
 
 func (e *env) broadcastShm(ctx context.Context, r *bcRun) error {
 	ringLen, resOff := bcLayout()
-	s, err := e.newShared(resOff + 64*bcSubs)
+	s, err := e.newShared(resOff + 64*(bcSubs+1))
 	if err != nil {
 		return err
 	}
@@ -220,7 +265,16 @@ func (e *env) broadcastShm(ctx context.Context, r *bcRun) error {
 		return err
 	}
 	defer p.Close()
-	msgs, t0, err := e.bcPublish(ctx, func(m []byte) error { return p.Publish(ctx, m) })
+	// The acknowledgements: a counter after the reports; the subscriber
+	// that brings it to bcSubs sets the response Event.
+	acks := s.u64(offPayload + resOff + 64*bcSubs)
+	msgs, t0, err := e.bcPublish(ctx, func(m []byte) error { return p.Publish(ctx, m) }, func() error {
+		if err := s.resp.Wait(ctx); err != nil {
+			return err
+		}
+		acks.Store(0)
+		return nil
+	})
 	if err != nil {
 		killPeers(peers)
 		return err
@@ -264,9 +318,17 @@ func (e *env) broadcastSock(ctx context.Context, r *bcRun) error {
 		defer c.Close()
 		conns[i] = c
 	}
+	ack := make([]byte, 1)
 	msgs, t0, err := e.bcPublish(ctx, func(m []byte) error {
 		for _, c := range conns {
 			if _, err := c.Write(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		for _, c := range conns {
+			if _, err := io.ReadFull(c, ack); err != nil {
 				return err
 			}
 		}
@@ -331,7 +393,9 @@ func broadcastPeer(ctx context.Context, a peerArgs) error {
 		}
 		br := bufio.NewReaderSize(c, 64<<10)
 		buf := make([]byte, bcSize)
-		rep, err := bcReceive(func() ([]byte, error) { _, err := io.ReadFull(br, buf); return buf, err })
+		one := []byte{1}
+		rep, err := bcReceive(func() ([]byte, error) { _, err := io.ReadFull(br, buf); return buf, err },
+			func() error { _, err := c.Write(one); return err })
 		if err != nil {
 			return err
 		}
@@ -361,7 +425,14 @@ func broadcastPeer(ctx context.Context, a peerArgs) error {
 		return err
 	}
 	buf := make([]byte, bcSize)
-	rep, err := bcReceive(func() ([]byte, error) { n, err := sub.Recv(ctx, buf); return buf[:n], err })
+	acks := s.u64(offPayload + resOff + 64*bcSubs)
+	rep, err := bcReceive(func() ([]byte, error) { n, err := sub.Recv(ctx, buf); return buf[:n], err },
+		func() error {
+			if acks.Add(1) == bcSubs {
+				s.resp.Set()
+			}
+			return nil
+		})
 	if err != nil {
 		return err
 	}
