@@ -13,7 +13,7 @@ import (
 // holder and each subscriber's cursor, lag and liveness.
 func TestInfoBroadcast(t *testing.T) {
 	cfg := memfile.BroadcastConfig{SlotSize: 32, Capacity: 4, Subscribers: 3}
-	link := filepath.Join(t.TempDir(), "b.link")
+	link := filepath.Join(testDir(t), "b.link")
 	f, err := memfile.Create(link, memfile.LockNone, 256+memfile.BroadcastSize(cfg))
 	if err != nil {
 		t.Fatal(err)
