@@ -670,3 +670,45 @@ func TestBroadcastGarbageTail(t *testing.T) {
 		t.Fatalf("Publisher on a garbage tail: %v", err)
 	}
 }
+
+// TestBroadcastJoinUnderBackPressure: a publisher whose cached bound
+// was computed before a subscriber joined (every cursor caught up, so
+// the bound allows a whole lap) must not overwrite the joiner's first
+// message: the join counter makes it rescan. Deterministic, one
+// goroutine; the joiner starts at the oldest message.
+func TestBroadcastJoinUnderBackPressure(t *testing.T) {
+	const capacity = 4
+	bc := newBroadcast(t, nil, BroadcastConfig{SlotSize: 8, Capacity: capacity, Subscribers: 2, BackPressure: true})
+	p := bcPublisher(t, bc)
+	a := bcSubscribe(t, bc, StartNewest)
+	buf := make([]byte, 8)
+	for i := range 2 * capacity {
+		if err := p.Publish(context.Background(), bcMsg(buf, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Recv(nil, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a is caught up at 8; the publisher may write 8..11 by its bound.
+	p.TryPublish(bcMsg(buf, 8))
+	a.Recv(nil, buf) // caught up again: the bound now allows 9..12
+	z := bcSubscribe(t, bc, StartOldest)
+	first := z.Position() // 9+1-4 = 6
+	if first != 9+1-capacity {
+		t.Fatalf("joined at %d", first)
+	}
+	sent := 9
+	for p.TryPublish(bcMsg(buf, uint64(sent))) {
+		sent++
+	}
+	if sent != int(first)+capacity {
+		t.Fatalf("published up to %d with a joiner at %d: want %d", sent, first, int(first)+capacity)
+	}
+	for want := first; want < uint64(sent); want++ {
+		n, ok, err := z.TryRecv(buf)
+		if seq, cerr := bcCheck(buf[:n], 8); !ok || err != nil || cerr != nil || seq != want {
+			t.Fatalf("joiner's message %d: %v %v %v seq %d", want, ok, err, cerr, seq)
+		}
+	}
+}
