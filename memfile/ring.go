@@ -331,6 +331,15 @@ func ringInitGone(b []byte, token uint32) bool {
 // (up to ringInitWait) for the live initialiser it names. A word in any
 // other state is left for RingAt to judge.
 func ringInit(b []byte, slotSize, capacity int) error {
+	return initHeaderWord(b, "ring", ringReadyState, func() { ringLayout(b, slotSize, capacity) })
+}
+
+// initHeaderWord is the header state machine above for any layout that
+// uses it (the Ring, the Broadcast): the state word at b[0:8] goes to
+// ready (the layout's magic in the high half) once layout has run, by
+// this process or by the live initialiser it waits for; a dead
+// initialiser is taken over. what names the layout in errors.
+func initHeaderWord(b []byte, what string, ready uint64, layout func()) error {
 	state := ringWord64(b, ringStateOff)
 	mine := ringInitState(self())
 	deadline := sw.Now().Add(ringInitWait)
@@ -344,16 +353,16 @@ func ringInit(b []byte, slotSize, capacity int) error {
 		case uint32(w) == ringIniting:
 			if tok := uint32(w >> 32); !ringInitGone(b, tok) || !state.CompareAndSwap(w, mine) {
 				if sw.Now().After(deadline) {
-					return fmt.Errorf("memfile: ring: initialiser (token %08x) never finished: %w: %w", tok, ErrNotReady, ErrCorrupt)
+					return fmt.Errorf("memfile: %s: initialiser (token %08x) never finished: %w: %w", what, tok, ErrNotReady, ErrCorrupt)
 				}
 				sw.Sleep(time.Millisecond)
 				continue
 			}
 		default:
-			return nil // ready, or garbage that RingAt names
+			return nil // ready, or garbage that the layout's At names
 		}
-		ringLayout(b, slotSize, capacity)
-		if state.CompareAndSwap(mine, ringReadyState) {
+		layout()
+		if state.CompareAndSwap(mine, ready) {
 			return nil
 		}
 	}

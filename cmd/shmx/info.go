@@ -13,15 +13,18 @@ import (
 func runInfo(args []string) error {
 	fs := flag.NewFlagSet("shmx info", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: shmx info <link-file | segment-name>\n\n"+
+		fmt.Fprint(fs.Output(), "usage: shmx info [-broadcast offsets] <link-file | segment-name>\n\n"+
 			"Prints the header of a segment, the processes that have it open (its\n"+
 			"participant table: token, pid, pid namespace, alive or dead), and the state\n"+
 			"of its lock and events: held or not, by which process, waiters. Processes\n"+
 			"are named by token, as lock words name them; alive or dead is the kernel's\n"+
 			"word (the liveness lock each process holds on the segment's file), never a\n"+
 			"guess from a pid. Read-only: the segment's bytes are read (or, where segments\n"+
-			"are not files, mapped read-only), never written, and this command joins nothing.\n")
+			"are not files, mapped read-only), never written, and this command joins nothing.\n"+
+			"With -broadcast, also the memfile.Broadcast at each data offset given.\n\n")
+		fs.PrintDefaults()
 	}
+	bcast := fs.String("broadcast", "", "data `offsets` (comma-separated) of memfile.Broadcast rings to describe")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
 	}
@@ -29,7 +32,14 @@ func runInfo(args []string) error {
 		fs.Usage()
 		return usageError{fmt.Errorf("want one link file or segment name, have %d arguments", fs.NArg())}
 	}
-	return info(os.Stdout, fs.Arg(0))
+	offs, err := parseOffsets(*bcast)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := info(os.Stdout, fs.Arg(0)); err != nil || len(offs) == 0 {
+		return err
+	}
+	return broadcastInfo(os.Stdout, fs.Arg(0), offs)
 }
 
 // parseErr passes -h through and makes any other flag error a usage error.

@@ -159,6 +159,7 @@ func (e *env) rows() []row {
 		rs = append(rs, e.messageRows(n)...)
 	}
 	rs = append(rs, e.bulkRows()...)
+	rs = append(rs, e.broadcastRows()...)
 	return rs
 }
 

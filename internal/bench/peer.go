@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/shmx/shmx/internal/cbench"
@@ -45,6 +46,9 @@ func RunPeer(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.limit)
 	defer cancel()
+	if strings.HasPrefix(a.kind, "bcast-") {
+		return broadcastPeer(ctx, a)
+	}
 	if a.network != "" {
 		return streamPeer(ctx, a)
 	}
