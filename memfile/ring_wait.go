@@ -110,11 +110,11 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		if err := closedErr(mp); err != nil {
 			return 0, err
 		}
-		if stuck.behind(blocker, r.token) && gone(r.slots, blocker) {
-			if recv {
-				r.reclaimRecv(blocker)
-			} else {
-				r.reclaimSend(blocker)
+		if stuck.behind(blocker, r.token) {
+			// A batch producer that died holds consecutive slots: repair
+			// them all now, asking the kernel again before each, rather
+			// than one per slice.
+			for gone(r.slots, blocker) && r.reclaim(recv, blocker) {
 			}
 		}
 	}
@@ -171,4 +171,13 @@ func (r *Ring) try(recv bool) (uint64, bool, uint32) {
 		return r.claimRecv()
 	}
 	return r.claimSend()
+}
+
+// reclaim repairs the slot at head (recv) or tail held by the dead
+// claimant, as reclaimRecv or reclaimSend.
+func (r *Ring) reclaim(recv bool, dead uint32) bool {
+	if recv {
+		return r.reclaimRecv(dead)
+	}
+	return r.reclaimSend(dead)
 }
