@@ -741,6 +741,146 @@ func TestExploreRing(t *testing.T) {
 	explore(t, ringModel(1, 2, 3))
 }
 
+// ringBatchModel is ringModel with the batch form: producers processes
+// send msgs messages each with SendBatch, batch at a time, into a ring
+// of capacity 4 (so a batch claims several slots, or stops at a full
+// ring and claims the rest later); consumers processes receive with
+// TryRecvBatch (batch buffers; the second consumer with TryRecv, so
+// single and batch claims race) and Reclaim; one more goroutine of the
+// first producer's process calls Reclaim now and then. A process killed
+// mid-batch leaves several consecutive slots claimed, or several claimed
+// ones not yet passed by tail or head. Invariants: no message twice;
+// each consumer sees each producer's messages in order; at the end every
+// message of a SendBatch that returned was received, except at most
+// batch per killed consumer (the messages its last claim held); every
+// live goroutine finishes.
+func ringBatchModel(producers, consumers, msgs, batch int) model {
+	return model{name: fmt.Sprintf("Ring batch %dP%dC%dx%d", producers, consumers, msgs, batch), procs: producers + consumers, maxSteps: 40000, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(8, 4)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		if _, err := InitRing(b, 8, 4); err != nil {
+			panic(err)
+		}
+		ctx := context.Background()
+		sent := map[[2]int]bool{}
+		got := map[[2]int]int{}
+		fail := ""
+		finished := make([]bool, producers)
+		var prods, cons []*sw.Proc
+		for p := range producers {
+			pr := s.Process()
+			prods = append(prods, pr)
+			s.Go(pr, func() {
+				r, err := RingAt(b)
+				if err != nil {
+					panic(err)
+				}
+				out := make([][]byte, 0, batch)
+				for i := 0; i < msgs; i += batch {
+					out = out[:0]
+					for j := i; j < min(i+batch, msgs); j++ {
+						out = append(out, []byte{byte(p), byte(j)})
+					}
+					if n, err := r.SendBatch(ctx, out); err != nil || n != len(out) {
+						panic(fmt.Sprintf("SendBatch = %d, %v", n, err))
+					}
+					for _, m := range out {
+						sent[[2]int{p, int(m[1])}] = true
+					}
+				}
+				finished[p] = true
+			})
+			if p == 0 {
+				s.Go(pr, func() {
+					r, _ := RingAt(b)
+					for range 3 {
+						r.Reclaim()
+					}
+				})
+			}
+		}
+		for c := range consumers {
+			cp := s.Process()
+			cons = append(cons, cp)
+			s.Go(cp, func() {
+				r, err := RingAt(b)
+				if err != nil {
+					panic(err)
+				}
+				last := map[int]int{}
+				bufs := make([][]byte, batch)
+				for {
+					for i := range bufs {
+						bufs[i] = make([]byte, 8)
+					}
+					n := 0
+					if c == 1 {
+						if k, ok := r.TryRecv(bufs[0]); ok {
+							bufs[0], n = bufs[0][:k], 1
+						}
+					} else {
+						n, _ = r.TryRecvBatch(bufs)
+					}
+					for _, m := range bufs[:n] {
+						if len(m) != 2 {
+							fail = fmt.Sprintf("a message of %d bytes", len(m))
+							return
+						}
+						k := [2]int{int(m[0]), int(m[1])}
+						if got[k]++; got[k] > 1 {
+							fail = fmt.Sprintf("message %v received twice", k)
+						}
+						if l, seen := last[k[0]]; seen && k[1] <= l {
+							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
+						}
+						last[k[0]] = k[1]
+					}
+					if n > 0 {
+						continue
+					}
+					over := true // every producer finished or was killed
+					for i, pr := range prods {
+						over = over && (finished[i] || pr.Dead)
+					}
+					if r.Reclaim() == 0 && over && r.Len() == 0 {
+						return
+					}
+					sw.Sleep(10 * time.Microsecond)
+				}
+			})
+		}
+		s.Check(func() string { return fail })
+		s.StallOK(func() bool { return anyDead(cons) && !anyLive(cons) })
+		s.Final(func() string {
+			if !anyLive(cons) {
+				return ""
+			}
+			lost := 0
+			for k := range sent {
+				if got[k] == 0 {
+					lost++
+				}
+			}
+			allowed := 0
+			for _, c := range cons {
+				if c.Dead {
+					allowed += batch
+				}
+			}
+			if lost > allowed {
+				return fmt.Sprintf("%d sent messages never received, %d consumers killed", lost, allowed/batch)
+			}
+			return ""
+		})
+	}}
+}
+
+func TestExploreRingBatch(t *testing.T) {
+	explore(t, ringBatchModel(1, 1, 6, 3))
+	explore(t, ringBatchModel(2, 1, 4, 2))
+	explore(t, ringBatchModel(1, 2, 6, 3))
+}
+
 // reclaimRaceModel is the situation of the issue "reclaimSend moves head
 // over a committed message": a consumer died holding position 0 of a full
 // ring of 4 (its claim never released, head not moved), reclaimers
