@@ -265,16 +265,24 @@ func (r *Ring) checkBatch(msgs [][]byte) {
 	}
 }
 
-// fill writes msgs into the slots claimed from pos on, publishes each,
-// and then wakes a sleeping consumer if there is one.
+// fill writes msgs into the slots claimed from pos on, then publishes
+// them, and then wakes a sleeping consumer if there is one. All the
+// copies come before the first publication because each publication is
+// a locked instruction, which waits for every store before it: written
+// that way, the stores to the batch's lines (each fetched from the
+// consumer that last read it) are in flight together, not one after the
+// other.
 func (r *Ring) fill(pos uint64, msgs [][]byte) {
 	if len(msgs) == 0 {
 		return
 	}
 	for i, m := range msgs {
-		p := pos + uint64(i)
-		copy(r.payload(r.slot(p)), m)
-		r.publish(p, uint32(len(m)))
+		s := r.slot(pos + uint64(i))
+		copy(r.payload(s), m)
+		s.length = uint32(len(m))
+	}
+	for i := range msgs {
+		r.publish(pos + uint64(i))
 	}
 	r.wakeIfSleeping(r.recvEpoch)
 }
@@ -331,6 +339,9 @@ func (r *Ring) RecvBatch(ctx context.Context, bufs [][]byte) (int, error) {
 // aborted sends), frees the slots, wakes a sleeping producer if there is
 // one, and returns how many messages it delivered and whether one was
 // truncated.
+//
+// All the copies come before the first release, for the reason given on
+// fill: the loads of the batch's lines are then in flight together.
 func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 	for i := range k {
 		p := pos + uint64(i)
@@ -344,7 +355,9 @@ func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 			bufs[got] = b[:n]
 			got++
 		}
-		r.free(p)
+	}
+	for i := range k {
+		r.free(pos + uint64(i))
 	}
 	r.wakeIfSleeping(r.sendEpoch)
 	return got, short

@@ -60,6 +60,14 @@ func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
 // claimSend1 is claimSend but leaves tail at the claimed position, for
 // claimSendN to move it once past all of its claims.
 func (r *Ring) claimSend1() (pos uint64, ok bool, blocker uint32) {
+	// First the compare-and-swap that succeeds when the slot at tail is
+	// free, without loading the state first: the load would fetch the
+	// line shared and the compare-and-swap fetch it again exclusive, two
+	// trips to the consumer that released it instead of one.
+	t := r.tail.Load()
+	if r.slot(t).state.CompareAndSwap(ringPack(uint32(t), 0), ringPack(uint32(t), r.token)) {
+		return t, true, 0
+	}
 	for range ringTries {
 		t := r.tail.Load()
 		s := r.slot(t)
@@ -97,6 +105,10 @@ func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 // claimRecv1 is claimRecv but leaves head at the claimed position (see
 // claimSend1).
 func (r *Ring) claimRecv1() (pos uint64, ok bool, blocker uint32) {
+	h := r.head.Load() // the compare-and-swap first, as in claimSend1
+	if r.slot(h).state.CompareAndSwap(ringPack(uint32(h+1), 0), ringPack(uint32(h+1), r.token)) {
+		return h, true, 0
+	}
 	for range ringTries {
 		h := r.head.Load()
 		s := r.slot(h)
@@ -126,18 +138,17 @@ func (r *Ring) claimRecv1() (pos uint64, ok bool, blocker uint32) {
 // one that took this process for dead): the message is then dropped rather
 // than published into a slot someone else now owns, and nothing panics.
 func (r *Ring) commit(pos uint64, n uint32) {
-	if r.publish(pos, n) {
+	r.slot(pos).length = n
+	if r.publish(pos) {
 		r.wakeIfSleeping(r.recvEpoch)
 	}
 }
 
-// publish is commit without the wake-up, for a batch that wakes once
-// after its last slot; it reports whether the slot was still this
-// process's to publish.
-func (r *Ring) publish(pos uint64, n uint32) bool {
-	s := r.slot(pos)
-	s.length = n
-	return s.state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0))
+// publish is commit after the length was written, without the wake-up,
+// for a batch that wakes once after its last slot; it reports whether the
+// slot was still this process's to publish.
+func (r *Ring) publish(pos uint64) bool {
+	return r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0))
 }
 
 // release frees the slot claimed for receiving at pos for the next lap, and
@@ -167,8 +178,7 @@ func (r *Ring) claimSendN(n int) (pos uint64, k int, blocker uint32) {
 	k = 1
 	for k < n {
 		p := pos + uint64(k)
-		s, free := r.slot(p), ringPack(uint32(p), 0)
-		if s.state.Load() != free || !s.state.CompareAndSwap(free, ringPack(uint32(p), r.token)) {
+		if !r.slot(p).state.CompareAndSwap(ringPack(uint32(p), 0), ringPack(uint32(p), r.token)) {
 			break
 		}
 		k++
@@ -187,8 +197,7 @@ func (r *Ring) claimRecvN(n int) (pos uint64, k int, blocker uint32) {
 	k = 1
 	for k < n {
 		p := pos + uint64(k)
-		s, ready := r.slot(p), ringPack(uint32(p+1), 0)
-		if s.state.Load() != ready || !s.state.CompareAndSwap(ready, ringPack(uint32(p+1), r.token)) {
+		if !r.slot(p).state.CompareAndSwap(ringPack(uint32(p+1), 0), ringPack(uint32(p+1), r.token)) {
 			break
 		}
 		k++

@@ -39,7 +39,13 @@ func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
 		return 0, err
 	}
 	var pos uint64
-	if spinFor(handoffSpinBudget, func() (ok bool) { pos, ok, _ = r.try(recv); return ok }) {
+	if spinFor(handoffSpinBudget, func() (ok bool) {
+		if !r.ready(recv) {
+			return false
+		}
+		pos, ok, _ = r.try(recv)
+		return ok
+	}) {
 		return pos, nil
 	}
 	return r.sleep(ctx, recv)
@@ -180,4 +186,19 @@ func (r *Ring) reclaim(recv bool, dead uint32) bool {
 		return r.reclaimRecv(dead)
 	}
 	return r.reclaimSend(dead)
+}
+
+// ready reports, by loads alone, whether a claim in the given direction
+// may succeed now (or has a claimant to help on): the spin of acquire
+// asks it before each try, so that a spinning waiter reads the slot at
+// tail (head) shared while the process it waits for is still using it,
+// rather than taking the line away from it with a failing
+// compare-and-swap every time.
+func (r *Ring) ready(recv bool) bool {
+	if recv {
+		h := r.head.Load()
+		return int32(uint32(r.slot(h).state.Load())-uint32(h+1)) >= 0
+	}
+	t := r.tail.Load()
+	return int32(uint32(r.slot(t).state.Load())-uint32(t)) >= 0
 }
