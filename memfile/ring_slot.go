@@ -13,11 +13,11 @@ import sw "github.com/shmx/shmx/internal/word"
 // Transitions (who makes them; each is one compare-and-swap from the exact
 // state on the left):
 //
-//	(pos, 0)     -> (pos, P)      claimSend by P
-//	(pos, P)     -> (pos+1, 0)    commit by P (a message, or ringSkip)
+//	(pos, 0)     -> (pos, P)      claimSend by P (or claimSendN, for each of its positions)
+//	(pos, P)     -> (pos+1, 0)    commit (or publish, in a batch) by P (a message, or ringSkip)
 //	(pos, P)     -> (pos+1, C)    reclaimRecv by C, P judged dead; C then releases
-//	(pos+1, 0)   -> (pos+1, C)    claimRecv by C
-//	(pos+1, C)   -> (pos+cap, 0)  release by C
+//	(pos+1, 0)   -> (pos+1, C)    claimRecv by C (or claimRecvN, for each of its positions)
+//	(pos+1, C)   -> (pos+cap, 0)  release (or free, in a batch) by C
 //	(pos+1, C)   -> (pos+cap, 0)  reclaimSend by a producer, C judged dead
 //
 // A claim needs only the slot's state, not the counter: the batch claims
