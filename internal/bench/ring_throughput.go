@@ -225,7 +225,7 @@ func (e *env) ringThroughputC(ctx context.Context) (Result, error) {
 			}
 			per := time.Since(t0) / ringTPCalibrate
 			n := int64(e.Duration / max(per, 1))
-			n = min(max(n, 100000), 1<<32)
+			n = min(max(n, 100000), 1<<30)
 			s.u64(offN).Store(uint64(n))
 			s.param.Set()
 			t0 = time.Now()
