@@ -42,8 +42,8 @@ const (
 	ringTPMsg   = 64
 	ringTPCap   = 256 // = cbench.SPSCSlots
 	ringTPBatch = 32
-	// ringTPCalibrate is the message count of the C rows' sizing run.
-	ringTPCalibrate = 200000
+	// ringTPChunk is the message count of one C loop of the C rows.
+	ringTPChunk = 1 << 16
 	// Where the consumer reports: messages and the sum of their words.
 	offTPCount = offResults
 	offTPSum   = offResults + 8
@@ -203,10 +203,10 @@ func ringTPReport(s *shared, count, sum uint64) error {
 	return nil
 }
 
-// ringThroughputC measures the C SPSC ring: the C loops cannot stop on a
-// flag, so a first run of ringTPCalibrate messages sizes the second to
-// last about Duration (as pongC does), and the parent hands the count to
-// the peer through the memfile.
+// ringThroughputC measures the C SPSC ring: the parent produces in C
+// loops of ringTPChunk messages, looking at the clock between two (the
+// cgo call is once per chunk), for Duration, then sends the C consumer
+// its stop message.
 func (e *env) ringThroughputC(ctx context.Context) (Result, error) {
 	if !cbench.Available {
 		return Result{Unit: OpsPerSec}, errNoCgo
@@ -216,53 +216,38 @@ func (e *env) ringThroughputC(ctx context.Context) (Result, error) {
 		func(s *shared) (Result, error) {
 			mem := s.b[offPayload:]
 			deadline, _ := ctx.Deadline()
-			t0 := time.Now()
-			if err := cbench.SPSCProduce(mem, 0, ringTPCalibrate, deadline); err != nil {
+			n := 0
+			start := time.Now()
+			for time.Since(start) < e.Duration {
+				if err := cbench.SPSCProduce(mem, n, ringTPChunk, deadline); err != nil {
+					return Result{}, err
+				}
+				n += ringTPChunk
+			}
+			if err := cbench.SPSCStop(mem, deadline); err != nil {
 				return Result{}, err
 			}
 			if err := s.resp.Wait(ctx); err != nil {
 				return Result{}, err
 			}
-			per := time.Since(t0) / ringTPCalibrate
-			n := int64(e.Duration / max(per, 1))
-			n = min(max(n, 100000), 1<<30)
-			s.u64(offN).Store(uint64(n))
-			s.param.Set()
-			t0 = time.Now()
-			if err := cbench.SPSCProduce(mem, ringTPCalibrate, int(n), deadline); err != nil {
-				return Result{}, err
+			d := time.Since(start)
+			if got, sum := s.u64(offTPCount).Load(), s.u64(offTPSum).Load(); got != uint64(n) || sum != ringTPSum(0, uint64(n)) {
+				return Result{}, fmt.Errorf("the C consumer got %d messages summing to %d, want %d summing to %d", got, sum, n, ringTPSum(0, uint64(n)))
 			}
-			if err := s.resp.Wait(ctx); err != nil {
-				return Result{}, err
-			}
-			d := time.Since(t0)
-			if sum := s.u64(offTPSum).Load(); sum != ringTPSum(ringTPCalibrate, uint64(n)) {
-				return Result{}, fmt.Errorf("the C consumer's sum %d, want %d", sum, ringTPSum(ringTPCalibrate, uint64(n)))
-			}
-			return Result{Unit: OpsPerSec, Value: float64(n) / d.Seconds(), Ops: n}, nil
+			return Result{Unit: OpsPerSec, Value: float64(n) / d.Seconds(), Ops: int64(n)}, nil
 		})
 }
 
-// ringTPPeerC consumes the calibration run and then the measured run of
-// the count the parent publishes, and reports the measured run's sum.
+// ringTPPeerC consumes in C until the stop message and reports.
 func ringTPPeerC(ctx context.Context, s *shared, _ string) error {
 	if !cbench.Available {
 		return errNoCgo
 	}
-	mem := s.b[offPayload:]
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return errors.New("bench peer: no -limit")
 	}
-	if _, err := cbench.SPSCConsume(mem, ringTPCalibrate, deadline); err != nil {
-		return err
-	}
-	s.resp.Set()
-	if err := s.param.Wait(ctx); err != nil {
-		return err
-	}
-	n := s.u64(offN).Load()
-	sum, err := cbench.SPSCConsume(mem, int(n), deadline)
+	n, sum, err := cbench.SPSCConsume(s.b[offPayload:], deadline)
 	if err != nil {
 		return err
 	}

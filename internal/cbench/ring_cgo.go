@@ -61,27 +61,42 @@ static int spsc_produce(void *p, long first, long n, int64_t deadline) {
 	return 0;
 }
 
-// spsc_consume receives n messages, copying each out, adds up all their
-// words into *sum, and returns 0, or -1 past deadline (see spsc_produce).
-static int spsc_consume(void *p, long n, int64_t deadline, uint64_t *sum) {
+// spsc_consume receives messages, copying each out, until one whose
+// first word is SPSC_STOP, adds up all the words of the others into *sum,
+// counts them into *count, and returns 0, or -1 past deadline (see
+// spsc_produce).
+#define SPSC_STOP UINT64_MAX
+static int spsc_consume(void *p, int64_t deadline, uint64_t *sum, uint64_t *count) {
 	spsc_t *r = (spsc_t *)p;
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-	uint64_t buf[SPSC_MSG / 8], s = 0;
-	for (long i = 0; i < n; i++) {
+	uint64_t buf[SPSC_MSG / 8], s = 0, n = 0;
+	for (;;) {
 		for (long spins = 0; head == tail; spins++) {
 			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 			if (head != tail) break;
 			spsc_pause();
-			if ((spins & 0xfffff) == 0xfffff && spsc_now() > deadline) return -1;
+			if ((spins & 0xfffff) == 0xfffff && spsc_now() > deadline) {
+				*sum += s;
+				*count += n;
+				return -1;
+			}
 		}
 		memcpy(buf, r->slot[head % SPSC_SLOTS], SPSC_MSG);
 		head++;
 		__atomic_store_n(&r->head, head, __ATOMIC_RELEASE);
+		if (buf[0] == SPSC_STOP) break;
 		for (int w = 0; w < SPSC_MSG / 8; w++) s += buf[w];
+		n++;
 	}
 	*sum += s;
+	*count += n;
 	return 0;
+}
+
+// spsc_stop sends the message that ends spsc_consume.
+static int spsc_stop(void *p, int64_t deadline) {
+	return spsc_produce(p, (long)-1, 1, deadline);
 }
 */
 import "C"
@@ -135,19 +150,31 @@ func SPSCProduce(mem []byte, first, n int, deadline time.Time) error {
 	return nil
 }
 
-// SPSCConsume receives n messages from the ring in mem, in C, copying
-// each out, and returns the sum of all their words; it fails if no
-// message comes before deadline.
-func SPSCConsume(mem []byte, n int, deadline time.Time) (uint64, error) {
+// SPSCConsume receives messages from the ring in mem, in C, copying
+// each out, until SPSCStop's, and returns how many and the sum of all
+// their words; it fails if no message comes before deadline.
+func SPSCConsume(mem []byte, deadline time.Time) (n, sum uint64, err error) {
 	p, err := spscMem(mem)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var sum C.uint64_t
-	if C.spsc_consume(p, C.long(n), C.int64_t(monoDeadline(deadline)), &sum) != 0 {
-		return uint64(sum), errSPSCStuck
+	var cn, csum C.uint64_t
+	if C.spsc_consume(p, C.int64_t(monoDeadline(deadline)), &csum, &cn) != 0 {
+		err = errSPSCStuck
 	}
-	return uint64(sum), nil
+	return uint64(cn), uint64(csum), err
+}
+
+// SPSCStop sends the message that ends SPSCConsume.
+func SPSCStop(mem []byte, deadline time.Time) error {
+	p, err := spscMem(mem)
+	if err != nil {
+		return err
+	}
+	if C.spsc_stop(p, C.int64_t(monoDeadline(deadline))) != 0 {
+		return errSPSCStuck
+	}
+	return nil
 }
 
 // monoDeadline converts deadline to CLOCK_MONOTONIC nanoseconds.

@@ -21,4 +21,7 @@ func SPSCInit(mem []byte) error { panic(unavailable) }
 func SPSCProduce(mem []byte, first, n int, deadline time.Time) error { panic(unavailable) }
 
 // SPSCConsume is unavailable in this build.
-func SPSCConsume(mem []byte, n int, deadline time.Time) (uint64, error) { panic(unavailable) }
+func SPSCConsume(mem []byte, deadline time.Time) (n, sum uint64, err error) { panic(unavailable) }
+
+// SPSCStop is unavailable in this build.
+func SPSCStop(mem []byte, deadline time.Time) error { panic(unavailable) }

@@ -7,8 +7,8 @@ import (
 )
 
 // TestSPSC moves messages through the C SPSC ring between two
-// goroutines, more than a lap at a time and in two runs: every word
-// arrives (the sum is exact).
+// goroutines, more than a lap at a time and in two runs each ended by
+// SPSCStop: every message arrives (count and sum exact).
 func TestSPSC(t *testing.T) {
 	if !Available {
 		t.Skip("C baselines need cgo on Linux or FreeBSD")
@@ -23,8 +23,17 @@ func TestSPSC(t *testing.T) {
 	first := 0
 	for _, n := range []int{1000, 100000} {
 		done := make(chan error, 1)
-		go func() { done <- SPSCProduce(b, first, n, deadline) }()
-		sum, err := SPSCConsume(b, n, deadline)
+		go func() {
+			err := SPSCProduce(b, first, n/2, deadline)
+			if err == nil {
+				err = SPSCProduce(b, first+n/2, n-n/2, deadline)
+			}
+			if err == nil {
+				err = SPSCStop(b, deadline)
+			}
+			done <- err
+		}()
+		got, sum, err := SPSCConsume(b, deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,12 +44,12 @@ func TestSPSC(t *testing.T) {
 		for i := first; i < first+n; i++ {
 			want += 8 * uint64(i)
 		}
-		if sum != want {
-			t.Fatalf("sum of %d messages %d, want %d", n, sum, want)
+		if got != uint64(n) || sum != want {
+			t.Fatalf("%d messages summing to %d, want %d summing to %d", got, sum, n, want)
 		}
 		first += n
 	}
-	if _, err := SPSCConsume(b, 1, time.Now().Add(10*time.Millisecond)); err == nil {
+	if _, _, err := SPSCConsume(b, time.Now().Add(10*time.Millisecond)); err == nil {
 		t.Fatal("SPSCConsume of an empty ring with no producer returned")
 	}
 }
