@@ -754,8 +754,19 @@ func TestExploreRing(t *testing.T) {
 // message of a SendBatch that returned was received, except at most
 // batch per killed consumer (the messages its last claim held); every
 // live goroutine finishes.
-func ringBatchModel(producers, consumers, msgs, batch int) model {
-	return model{name: fmt.Sprintf("Ring batch %dP%dC%dx%d", producers, consumers, msgs, batch), procs: producers + consumers, maxSteps: 40000, build: func(s *sw.Sim) {
+//
+// With blocking, the one consumer waits in RecvBatch instead (the batch
+// claim after a sleep), and every producer ends with a stop message
+// (producer id, 0xff); the consumer returns once it has every live
+// producer's stop. A killed producer sends no stop, so a schedule that
+// killed one may end with the consumer asleep (StallOK); without a kill
+// a consumer asleep at the end is a lost wake-up.
+func ringBatchModel(producers, consumers, msgs, batch int, blocking bool) model {
+	name := fmt.Sprintf("Ring batch %dP%dC%dx%d", producers, consumers, msgs, batch)
+	if blocking {
+		name += " blocking"
+	}
+	return model{name: name, procs: producers + consumers, maxSteps: 40000, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(8, 4)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 		if _, err := InitRing(b, 8, 4); err != nil {
@@ -789,6 +800,11 @@ func ringBatchModel(producers, consumers, msgs, batch int) model {
 					}
 				}
 				finished[p] = true
+				if blocking {
+					if err := r.Send(ctx, []byte{byte(p), 0xff}); err != nil {
+						panic(err)
+					}
+				}
 			})
 			if p == 0 {
 				s.Go(pr, func() {
@@ -809,12 +825,18 @@ func ringBatchModel(producers, consumers, msgs, batch int) model {
 				}
 				last := map[int]int{}
 				bufs := make([][]byte, batch)
+				stops := 0
 				for {
 					for i := range bufs {
 						bufs[i] = make([]byte, 8)
 					}
 					n := 0
-					if c == 1 {
+					if blocking {
+						var err error
+						if n, err = r.RecvBatch(ctx, bufs); err != nil || n == 0 {
+							panic(fmt.Sprintf("RecvBatch = %d, %v", n, err))
+						}
+					} else if c == 1 {
 						if k, ok := r.TryRecv(bufs[0]); ok {
 							bufs[0], n = bufs[0][:k], 1
 						}
@@ -826,6 +848,10 @@ func ringBatchModel(producers, consumers, msgs, batch int) model {
 							fail = fmt.Sprintf("a message of %d bytes", len(m))
 							return
 						}
+						if m[1] == 0xff {
+							stops++
+							continue
+						}
 						k := [2]int{int(m[0]), int(m[1])}
 						if got[k]++; got[k] > 1 {
 							fail = fmt.Sprintf("message %v received twice", k)
@@ -834,6 +860,12 @@ func ringBatchModel(producers, consumers, msgs, batch int) model {
 							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
 						}
 						last[k[0]] = k[1]
+					}
+					if blocking {
+						if stops == producers {
+							return
+						}
+						continue
 					}
 					if n > 0 {
 						continue
@@ -850,7 +882,29 @@ func ringBatchModel(producers, consumers, msgs, batch int) model {
 			})
 		}
 		s.Check(func() string { return fail })
-		s.StallOK(func() bool { return anyDead(cons) && !anyLive(cons) })
+		s.StallOK(func() bool { return anyDead(cons) && !anyLive(cons) || blocking && anyDead(prods) })
+		if blocking {
+			// Nothing can run and nobody was killed (a killed publisher may
+			// die before its wake-up call: the slice bounds that): the
+			// consumer must not sleep on a committed message at head, nor
+			// a producer on a free slot at tail. The words are read from
+			// the memory itself (layout on Ring; stride 64).
+			word := func(off int) uint64 { return mem[off/8] }
+			state := func(pos uint64) uint64 { return word(RingHeaderSize + int(pos%4)*64) }
+			s.Idle(func() string {
+				if anyDead(prods) || anyDead(cons) || !anyLive(cons) {
+					return ""
+				}
+				h, t := word(ringHeadOff), word(ringTailOff)
+				if state(h) == ringPack(uint32(h+1), 0) {
+					return fmt.Sprintf("message %d is committed at head and every goroutine sleeps", h)
+				}
+				if state(t) == ringPack(uint32(t), 0) && !allTrue(finished) {
+					return fmt.Sprintf("slot %d is free at tail and every goroutine sleeps", t)
+				}
+				return ""
+			})
+		}
 		s.Final(func() string {
 			if !anyLive(cons) {
 				return ""
@@ -875,10 +929,21 @@ func ringBatchModel(producers, consumers, msgs, batch int) model {
 	}}
 }
 
+func allTrue(bs []bool) bool {
+	for _, b := range bs {
+		if !b {
+			return false
+		}
+	}
+	return true
+}
+
 func TestExploreRingBatch(t *testing.T) {
-	explore(t, ringBatchModel(1, 1, 6, 3))
-	explore(t, ringBatchModel(2, 1, 4, 2))
-	explore(t, ringBatchModel(1, 2, 6, 3))
+	explore(t, ringBatchModel(1, 1, 6, 3, false))
+	explore(t, ringBatchModel(2, 1, 4, 2, false))
+	explore(t, ringBatchModel(1, 2, 6, 3, false))
+	explore(t, ringBatchModel(1, 1, 6, 3, true))
+	explore(t, ringBatchModel(2, 1, 4, 2, true))
 }
 
 // reclaimRaceModel is the situation of the issue "reclaimSend moves head

@@ -243,13 +243,9 @@ func (r *Ring) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	}
 	sent := 0
 	for sent < len(msgs) {
-		pos, k, _ := r.claimSendN(len(msgs) - sent)
-		if k == 0 {
-			p, err := r.acquire(ctx, false)
-			if err != nil {
-				return sent, err
-			}
-			pos, k = p, 1
+		pos, k, err := r.acquireN(ctx, false, len(msgs)-sent)
+		if err != nil {
+			return sent, err
 		}
 		r.fill(pos, msgs[sent:sent+k])
 		sent += k
@@ -295,43 +291,52 @@ func (r *Ring) fill(pos uint64, msgs [][]byte) {
 // truncated to it; the error then wraps io.ErrShortBuffer (the count
 // still includes it). Slots of aborted sends are skipped and not counted.
 func (r *Ring) TryRecvBatch(bufs [][]byte) (int, error) {
-	got, short := 0, false
+	got, short := r.recvMore(bufs, 0, false)
+	return got, shortErr(short)
+}
+
+// recvMore claims and drains more messages into bufs[got:] while a
+// claim takes all it asks for (aborted sends made room in bufs). It
+// stops after a claim that stopped short, where the next slot was not
+// ready: trying that slot again at once would only take its line away
+// from the producer writing it.
+func (r *Ring) recvMore(bufs [][]byte, got int, short bool) (int, bool) {
 	for got < len(bufs) {
-		pos, k, _ := r.claimRecvN(len(bufs) - got)
+		want := len(bufs) - got
+		pos, k, _ := r.claimRecvN(want)
 		if k == 0 {
 			break
 		}
 		n, s := r.drain(pos, k, bufs[got:])
 		got, short = got+n, short || s
+		if k < want {
+			break
+		}
 	}
-	return got, shortErr(short)
+	return got, short
 }
 
 // RecvBatch is TryRecvBatch that waits, while the ring is empty, for at
 // least one message until ctx is done (then it returns 0 and ctx.Err()
-// and the ring is unchanged).
+// and the ring is unchanged). After a wait it claims every ready
+// message (up to len(bufs)) at once.
 func (r *Ring) RecvBatch(ctx context.Context, bufs [][]byte) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
 	ctx = background(ctx)
 	for {
-		if n, err := r.TryRecvBatch(bufs); n > 0 || err != nil {
-			return n, err
-		}
-		pos, err := r.acquire(ctx, true)
+		pos, k, err := r.acquireN(ctx, true, len(bufs))
 		if err != nil {
 			return 0, err
 		}
-		n, short := r.drain(pos, 1, bufs)
-		if n == 0 {
-			continue // an aborted send
+		got, short := r.drain(pos, k, bufs)
+		if k == len(bufs) {
+			got, short = r.recvMore(bufs, got, short)
 		}
-		m, err := r.TryRecvBatch(bufs[1:])
-		if short && err == nil {
-			err = shortErr(true)
+		if got > 0 {
+			return got, shortErr(short)
 		}
-		return 1 + m, err
 	}
 }
 

@@ -32,27 +32,35 @@ func (r *Ring) wakeIfSleeping(epoch *sw.Uint32) {
 // acquire claims a slot for receiving (recv) or sending, sleeping while
 // there is none, until ctx is done.
 func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
-	if pos, ok, _ := r.try(recv); ok {
-		return pos, nil
+	pos, _, err := r.acquireN(ctx, recv, 1)
+	return pos, err
+}
+
+// acquireN claims up to n consecutive slots (at least one) as acquire
+// does, and returns the first position and how many.
+func (r *Ring) acquireN(ctx context.Context, recv bool, n int) (uint64, int, error) {
+	if pos, k, _ := r.try(recv, n); k > 0 {
+		return pos, k, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var pos uint64
-	if spinFor(handoffSpinBudget, func() (ok bool) {
+	var k int
+	if spinFor(handoffSpinBudget, func() bool {
 		if !r.ready(recv) {
 			return false
 		}
-		pos, ok, _ = r.try(recv)
-		return ok
+		pos, k, _ = r.try(recv, n)
+		return k > 0
 	}) {
-		return pos, nil
+		return pos, k, nil
 	}
-	return r.sleep(ctx, recv)
+	return r.sleep(ctx, recv, n)
 }
 
 // sleep is the futex slow path of acquire.
-func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
+func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error) {
 	epoch := r.sendEpoch
 	if recv {
 		epoch = r.recvEpoch
@@ -81,7 +89,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 	word := (*uint32)(unsafe.Pointer(epoch))
 	mp, err := enterWait(word)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer mp.Leave(word)
 	var stuck ringStuck
@@ -95,26 +103,26 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		}
 		// The bit is set (by this or another sleeper) in the value e this
 		// sleeper will wait on: re-check only now.
-		pos, ok, blocker := r.try(recv)
-		if ok {
+		pos, k, blocker := r.try(recv, n)
+		if k > 0 {
 			if err := closedErr(mp); err != nil {
 				// Close replaced the ring by zeros since our last look
 				// (between two sleeps we miss its wake-up): the claim is
 				// in private memory, or, if it was made just before, is
 				// left to the peers as a departed process's.
-				return 0, err
+				return 0, 0, err
 			}
 			// The bit stays set; the next publisher pays one needless
 			// wake-up, which is cheaper than knowing who else set it.
-			return pos, nil
+			return pos, k, nil
 		}
 		slice, err := ringSlice(ctx)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		sw.Wait(word, e, slice)
 		if err := closedErr(mp); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if stuck.behind(blocker, r.token) {
 			// A batch producer that died holds consecutive slots: repair
@@ -171,12 +179,13 @@ func ringSlice(ctx context.Context) (time.Duration, error) {
 	return d, nil
 }
 
-// try makes one non-blocking claim in the given direction.
-func (r *Ring) try(recv bool) (uint64, bool, uint32) {
+// try makes one non-blocking claim of up to n slots in the given
+// direction.
+func (r *Ring) try(recv bool, n int) (uint64, int, uint32) {
 	if recv {
-		return r.claimRecv()
+		return r.claimRecvN(n)
 	}
-	return r.claimSend()
+	return r.claimSendN(n)
 }
 
 // reclaim repairs the slot at head (recv) or tail held by the dead
