@@ -264,10 +264,10 @@ func (r *Ring) checkBatch(msgs [][]byte) {
 // fill writes msgs into the slots claimed from pos on, then publishes
 // them, and then wakes a sleeping consumer if there is one. All the
 // copies come before the first publication because each publication is
-// a locked instruction, which waits for every store before it: written
-// that way, the stores to the batch's lines (each fetched from the
-// consumer that last read it) are in flight together, not one after the
-// other.
+// a compare-and-swap, on x86 a locked instruction, which waits for every
+// store before it: written that way, the stores to the batch's lines
+// (each fetched from the consumer that last read it) are in flight
+// together, not one after the other.
 func (r *Ring) fill(pos uint64, msgs [][]byte) {
 	if len(msgs) == 0 {
 		return
