@@ -223,6 +223,9 @@ func (s *RecvSlot) held() *Ring {
 // in the caller, before sending any.
 func (r *Ring) TrySendBatch(msgs [][]byte) int {
 	r.checkBatch(msgs)
+	if len(msgs) == 0 {
+		return 0
+	}
 	pos, k, _ := r.claimSendN(len(msgs))
 	r.fill(pos, msgs[:k])
 	return k

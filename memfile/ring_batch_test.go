@@ -89,6 +89,21 @@ func TestRingBatchSkipAndTruncate(t *testing.T) {
 	if n, err := r.TryRecvBatch(bufs); n != 0 || err != nil {
 		t.Fatalf("empty ring: TryRecvBatch = %d, %v", n, err)
 	}
+	// Empty batches claim nothing.
+	if r.TrySendBatch(nil) != 0 || r.Len() != 0 {
+		t.Fatal("TrySendBatch(nil) sent something")
+	}
+	if n, err := r.SendBatch(context.Background(), nil); n != 0 || err != nil || r.Len() != 0 {
+		t.Fatalf("SendBatch(nil) = %d, %v", n, err)
+	}
+	r.TrySend([]byte("x"))
+	if n, _ := r.TryRecvBatch(nil); n != 0 {
+		t.Fatal("TryRecvBatch(nil) received something")
+	}
+	if n, err := r.RecvBatch(context.Background(), nil); n != 0 || err != nil || r.Len() != 1 {
+		t.Fatalf("RecvBatch(nil) = %d, %v", n, err)
+	}
+	r.TryRecv(make([]byte, 16))
 	if _, err := r.SendBatch(context.Background(), [][]byte{make([]byte, 17)}); err == nil {
 		t.Fatal("SendBatch of a message longer than the slot succeeded")
 	}
