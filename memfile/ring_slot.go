@@ -171,6 +171,9 @@ func (r *Ring) free(pos uint64) bool {
 // them all. It returns the first position and how many it claimed (0:
 // full, as claimSend's !ok, with the same blocker).
 func (r *Ring) claimSendN(n int) (pos uint64, k int, blocker uint32) {
+	if n < 1 {
+		return 0, 0, 0
+	}
 	pos, ok, blocker := r.claimSend1()
 	if !ok {
 		return 0, 0, blocker
@@ -190,6 +193,9 @@ func (r *Ring) claimSendN(n int) (pos uint64, k int, blocker uint32) {
 // claimRecvN is claimSendN for consumers: it claims up to n consecutive
 // committed positions from head and moves head past them.
 func (r *Ring) claimRecvN(n int) (pos uint64, k int, blocker uint32) {
+	if n < 1 {
+		return 0, 0, 0
+	}
 	pos, ok, blocker := r.claimRecv1()
 	if !ok {
 		return 0, 0, blocker
