@@ -48,7 +48,9 @@ func xorInto(b, mask []byte) {
 // ring. Then up to 16 operations from ops run on 3 goroutines. Each op
 // byte: bits 0-2 the operation (TrySend, TryRecv, Send, Recv,
 // TryBeginSend with Commit or Abort, TryBeginRecv/Release, Reclaim, Len),
-// bits 3-4 the timeout, bit 5 Commit or Abort, bits 6-7 the goroutine.
+// bits 3-4 the timeout, bit 5 Commit or Abort (and, for ops 0-3, the
+// batch form: TrySendBatch, TryRecvBatch, SendBatch, RecvBatch of 3),
+// bits 6-7 the goroutine.
 //
 // Property: RingAt fails with ErrCorrupt or ErrVersion, or returns a ring
 // whose geometry fits the memory; no operation panics, hangs or touches
@@ -118,6 +120,10 @@ func ringOp(t *testing.T, parent context.Context, r *memfile.Ring, l *ledger, op
 	ctx, cancel := opContext(parent, op)
 	defer cancel()
 	buf := make([]byte, r.SlotSize())
+	if op&7 < 4 && op&32 != 0 {
+		ringBatchOp(t, ctx, r, l, op)
+		return
+	}
 	switch op & 7 {
 	case 0:
 		msg := l.next()
@@ -167,6 +173,58 @@ func ringOp(t *testing.T, parent context.Context, r *memfile.Ring, l *ledger, op
 	case 7:
 		if n := r.Len(); n < 0 || n > r.Cap() {
 			t.Errorf("Ring.Len() = %d with capacity %d", n, r.Cap())
+		}
+	}
+}
+
+// ringBatchOp is ringOp's batch form of ops 0-3 (bit 5 set): TrySendBatch,
+// TryRecvBatch, SendBatch, RecvBatch, of 3 messages.
+func ringBatchOp(t *testing.T, ctx context.Context, r *memfile.Ring, l *ledger, op byte) {
+	const k = 3
+	switch op & 7 {
+	case 0, 2:
+		msgs := make([][]byte, k)
+		for i := range msgs {
+			msgs[i] = l.next()
+			l.sending(msgs[i], 1)
+		}
+		var n int
+		if op&7 == 0 {
+			n = r.TrySendBatch(msgs)
+		} else {
+			var err error
+			if n, err = r.SendBatch(ctx, msgs); err != nil && !isCtxErr(err) {
+				t.Errorf("Ring.SendBatch: %v", err)
+			}
+		}
+		if n < 0 || n > k {
+			t.Errorf("Ring.SendBatch of %d sent %d", k, n)
+			return
+		}
+		for _, m := range msgs[n:] {
+			l.sending(m, -1)
+		}
+	case 1, 3:
+		bufs := make([][]byte, k)
+		for i := range bufs {
+			bufs[i] = make([]byte, r.SlotSize())
+		}
+		var n int
+		var err error
+		if op&7 == 1 {
+			n, err = r.TryRecvBatch(bufs)
+		} else if n, err = r.RecvBatch(ctx, bufs); isCtxErr(err) {
+			err = nil
+		}
+		if err != nil {
+			t.Errorf("Ring.RecvBatch into slot-sized buffers: %v", err)
+		}
+		if n < 0 || n > k {
+			t.Errorf("Ring.RecvBatch into %d received %d", k, n)
+			return
+		}
+		for _, m := range bufs[:n] {
+			l.received(t, m, len(m))
 		}
 	}
 }

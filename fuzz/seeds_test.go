@@ -467,6 +467,15 @@ func semaphoreAtSeeds() []seed {
 	return out
 }
 
+// orMasks ORs masks of equal length.
+func orMasks(a, b []byte) []byte {
+	out := append([]byte(nil), a...)
+	for i := range b {
+		out[i] |= b[i]
+	}
+	return out
+}
+
 // ringGeom encodes FuzzRing's geometry word: slot size 1..128, capacity
 // 2<<capLog (capLog 0..3), and whether to recompute the header check.
 func ringGeom(slotSize, capLog int, fixSum bool) uint16 {
@@ -480,6 +489,10 @@ func ringGeom(slotSize, capLog int, fixSum bool) uint16 {
 // ringOps: producers and consumers on every goroutine, blocking and not,
 // zero-copy commit and abort, Reclaim and Len.
 var ringOps = []byte{0x00, 0x41, 0x9a, 0x1b, 0x44, 0xa4, 0x05, 0x46, 0x87, 0x00, 0x41, 0x9a, 0x1b, 0x42, 0x83, 0x01}
+
+// ringBatchOps: ringOps with the batch forms (bit 5 on ops 0-3) mixed
+// with the single ones.
+var ringBatchOps = []byte{0x20, 0x61, 0xba, 0x3b, 0x20, 0x41, 0x9a, 0x3b, 0x60, 0xa1, 0x44, 0x23, 0xe0, 0x01, 0x06, 0x21}
 
 // xorAt returns a mask of n bytes that is zero except for v at off.
 func xorAt(n, off int, v []byte) []byte {
@@ -573,6 +586,12 @@ func ringSeeds() []seed {
 		seed{"slot-lap-ahead", []any{g, none, none, slot(0, 4, 0, 0), ops}},
 		seed{"slot-far-behind", []any{g, none, none, slot(0, 0x80000000, 0, 0), ops}},
 		seed{"slot-owner-no-claim", []any{g, none, none, slot(0, 0, 1, 0), ops}},
+		seed{"batch-clean-4x4", []any{ringGeom(4, 1, false), none, none, none, ringBatchOps}},
+		seed{"batch-clean-128x16", []any{ringGeom(128, 3, false), none, none, none, ringBatchOps}},
+		// What a batch claimant that died leaves: consecutive claims,
+		// tail (head) not moved past them.
+		seed{"batch-dead-producer-claims", []any{g, none, none, orMasks(slot(0, 0, deadToken, 0), slot(1, 1, deadToken, 0)), ringBatchOps}},
+		seed{"batch-dead-consumer-claims", []any{g, none, ctr(4, 0), orMasks(slot(0, 1, deadToken, 8), slot(1, 2, deadToken, 8)), ringBatchOps}},
 	)
 	return s
 }

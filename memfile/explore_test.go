@@ -703,13 +703,23 @@ func TestExploreSeqLockRegressions(t *testing.T) {
 // killed consumer goroutine (the message it had claimed); every live
 // goroutine finishes (a dead claimant never wedges the ring).
 func ringModel(producers, consumers, msgs int) model {
-	return model{name: fmt.Sprintf("Ring %dP%dC%d", producers, consumers, msgs), procs: producers + consumers, maxSteps: 30000, build: func(s *sw.Sim) {
+	return ringModelWith(producers, consumers, msgs, Backoff)
+}
+
+// ringModelWith is ringModel with every Send and Recv under strategy
+// strat (the variants run on a fifth of the schedules).
+func ringModelWith(producers, consumers, msgs int, strat WaitStrategy) model {
+	name, share := fmt.Sprintf("Ring %dP%dC%d", producers, consumers, msgs), 1
+	if strat != Backoff {
+		name, share = name+" "+strat.String(), 5
+	}
+	return model{name: name, procs: producers + consumers, maxSteps: 30000, share: share, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(16, 2)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 		if _, err := InitRing(b, 16, 2); err != nil {
 			panic(err)
 		}
-		ctx := context.Background()
+		ctx := WithWaitStrategy(context.Background(), strat)
 		sent := map[[2]int]bool{}
 		got := map[[2]int]int{}
 		fail := ""
@@ -809,6 +819,213 @@ func TestExploreRing(t *testing.T) {
 	explore(t, ringModel(1, 1, 3))
 	explore(t, ringModel(2, 1, 2))
 	explore(t, ringModel(1, 2, 3))
+	explore(t, ringModelWith(2, 1, 2, BusySpin))
+	explore(t, ringModelWith(1, 2, 3, Block))
+}
+
+// ringBatchModel is ringModel with the batch form: producers processes
+// send msgs messages each with SendBatch, batch at a time, into a ring
+// of capacity 4 (so a batch claims several slots, or stops at a full
+// ring and claims the rest later); consumers processes receive with
+// TryRecvBatch (batch buffers; the second consumer with TryRecv, so
+// single and batch claims race) and Reclaim; one more goroutine of the
+// first producer's process calls Reclaim now and then. A process killed
+// mid-batch leaves several consecutive slots claimed, or several claimed
+// ones not yet passed by tail or head. Invariants: no message twice;
+// each consumer sees each producer's messages in order; at the end every
+// message of a SendBatch that returned was received, except at most
+// batch per killed consumer (the messages its last claim held); every
+// live goroutine finishes.
+//
+// With blocking, the one consumer waits in RecvBatch instead (the batch
+// claim after a sleep), and every producer ends with a stop message
+// (producer id, 0xff); the consumer returns once it has every live
+// producer's stop. A killed producer sends no stop, so a schedule that
+// killed one may end with the consumer asleep (StallOK); without a kill
+// a consumer asleep at the end is a lost wake-up.
+func ringBatchModel(producers, consumers, msgs, batch int, blocking bool) model {
+	name := fmt.Sprintf("Ring batch %dP%dC%dx%d", producers, consumers, msgs, batch)
+	if blocking {
+		name += " blocking"
+	}
+	return model{name: name, procs: producers + consumers, maxSteps: 40000, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(8, 4)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		if _, err := InitRing(b, 8, 4); err != nil {
+			panic(err)
+		}
+		ctx := context.Background()
+		sent := map[[2]int]bool{}
+		got := map[[2]int]int{}
+		fail := ""
+		finished := make([]bool, producers)
+		var prods, cons []*sw.Proc
+		for p := range producers {
+			pr := s.Process()
+			prods = append(prods, pr)
+			s.Go(pr, func() {
+				r, err := RingAt(b)
+				if err != nil {
+					panic(err)
+				}
+				out := make([][]byte, 0, batch)
+				for i := 0; i < msgs; i += batch {
+					out = out[:0]
+					for j := i; j < min(i+batch, msgs); j++ {
+						out = append(out, []byte{byte(p), byte(j)})
+					}
+					if n, err := r.SendBatch(ctx, out); err != nil || n != len(out) {
+						panic(fmt.Sprintf("SendBatch = %d, %v", n, err))
+					}
+					for _, m := range out {
+						sent[[2]int{p, int(m[1])}] = true
+					}
+				}
+				finished[p] = true
+				if blocking {
+					if err := r.Send(ctx, []byte{byte(p), 0xff}); err != nil {
+						panic(err)
+					}
+				}
+			})
+			if p == 0 {
+				s.Go(pr, func() {
+					r, _ := RingAt(b)
+					for range 3 {
+						r.Reclaim()
+					}
+				})
+			}
+		}
+		for c := range consumers {
+			cp := s.Process()
+			cons = append(cons, cp)
+			s.Go(cp, func() {
+				r, err := RingAt(b)
+				if err != nil {
+					panic(err)
+				}
+				last := map[int]int{}
+				bufs := make([][]byte, batch)
+				stops := 0
+				for {
+					for i := range bufs {
+						bufs[i] = make([]byte, 8)
+					}
+					n := 0
+					if blocking {
+						var err error
+						if n, err = r.RecvBatch(ctx, bufs); err != nil || n == 0 {
+							panic(fmt.Sprintf("RecvBatch = %d, %v", n, err))
+						}
+					} else if c == 1 {
+						if k, ok := r.TryRecv(bufs[0]); ok {
+							bufs[0], n = bufs[0][:k], 1
+						}
+					} else {
+						n, _ = r.TryRecvBatch(bufs)
+					}
+					for _, m := range bufs[:n] {
+						if len(m) != 2 {
+							fail = fmt.Sprintf("a message of %d bytes", len(m))
+							return
+						}
+						if m[1] == 0xff {
+							stops++
+							continue
+						}
+						k := [2]int{int(m[0]), int(m[1])}
+						if got[k]++; got[k] > 1 {
+							fail = fmt.Sprintf("message %v received twice", k)
+						}
+						if l, seen := last[k[0]]; seen && k[1] <= l {
+							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
+						}
+						last[k[0]] = k[1]
+					}
+					if blocking {
+						if stops == producers {
+							return
+						}
+						continue
+					}
+					if n > 0 {
+						continue
+					}
+					over := true // every producer finished or was killed
+					for i, pr := range prods {
+						over = over && (finished[i] || pr.Dead)
+					}
+					if r.Reclaim() == 0 && over && r.Len() == 0 {
+						return
+					}
+					sw.Sleep(10 * time.Microsecond)
+				}
+			})
+		}
+		s.Check(func() string { return fail })
+		s.StallOK(func() bool { return anyDead(cons) && !anyLive(cons) || blocking && anyDead(prods) })
+		if blocking {
+			// Nothing can run and nobody was killed (a killed publisher may
+			// die before its wake-up call: the slice bounds that): the
+			// consumer must not sleep on a committed message at head, nor
+			// a producer on a free slot at tail. The words are read from
+			// the memory itself (layout on Ring; stride 64).
+			word := func(off int) uint64 { return mem[off/8] }
+			state := func(pos uint64) uint64 { return word(RingHeaderSize + int(pos%4)*64) }
+			s.Idle(func() string {
+				if anyDead(prods) || anyDead(cons) || !anyLive(cons) {
+					return ""
+				}
+				h, t := word(ringHeadOff), word(ringTailOff)
+				if state(h) == ringPack(uint32(h+1), 0) {
+					return fmt.Sprintf("message %d is committed at head and every goroutine sleeps", h)
+				}
+				if state(t) == ringPack(uint32(t), 0) && !allTrue(finished) {
+					return fmt.Sprintf("slot %d is free at tail and every goroutine sleeps", t)
+				}
+				return ""
+			})
+		}
+		s.Final(func() string {
+			if !anyLive(cons) {
+				return ""
+			}
+			lost := 0
+			for k := range sent {
+				if got[k] == 0 {
+					lost++
+				}
+			}
+			allowed := 0
+			for _, c := range cons {
+				if c.Dead {
+					allowed += batch
+				}
+			}
+			if lost > allowed {
+				return fmt.Sprintf("%d sent messages never received, %d consumers killed", lost, allowed/batch)
+			}
+			return ""
+		})
+	}}
+}
+
+func allTrue(bs []bool) bool {
+	for _, b := range bs {
+		if !b {
+			return false
+		}
+	}
+	return true
+}
+
+func TestExploreRingBatch(t *testing.T) {
+	explore(t, ringBatchModel(1, 1, 6, 3, false))
+	explore(t, ringBatchModel(2, 1, 4, 2, false))
+	explore(t, ringBatchModel(1, 2, 6, 3, false))
+	explore(t, ringBatchModel(1, 1, 6, 3, true))
+	explore(t, ringBatchModel(2, 1, 4, 2, true))
 }
 
 // reclaimRaceModel is the situation of the issue "reclaimSend moves head

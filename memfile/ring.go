@@ -34,6 +34,18 @@ import (
 // compare-and-swap suffices and atomicx.CAS128 (slower, and emulated by a
 // lock on some CPUs) is not used.
 //
+// The batch form (SendBatch, RecvBatch) claims consecutive positions the
+// same way, one compare-and-swap per slot, and then moves tail (head)
+// past all of them with one compare-and-swap; it writes (reads) every
+// slot of the batch before it publishes (releases) any, and checks for
+// sleepers once. So a batch still names its claimant in every slot it
+// holds, and a process that dies mid-batch is recovered from slot by
+// slot, as for single claims; what it saves is the counter updates, the
+// wake-up checks and the wait for each slot's line before the next one.
+// A batch is not atomic: a consumer may take its first messages while
+// the producer still writes the others, and other producers' messages
+// may come between two claims of one SendBatch.
+//
 // # Blocking
 //
 // Send blocks only when the ring is full, Recv only when it is empty,
@@ -145,7 +157,8 @@ import (
 //
 //	offset size field
 //	0      8    state    low 32 bits: sequence; high 32: token of the claimant, 0 if none
-//	8      4    length   message length, or 0xFFFFFFFF for a slot to skip (Abort)
+//	8      4    length   message length, or 0xFFFFFFFF for a slot to skip (Abort);
+//	                     written and read only by the slot's claimant (see ring_slot.go)
 //	12     4    (zero)
 //	16          payload, slotSize bytes (padding up to stride)
 //

@@ -211,3 +211,169 @@ func (s *RecvSlot) held() *Ring {
 	}
 	return s.r
 }
+
+// TrySendBatch copies the first messages of msgs into consecutive free
+// slots, as many as are free (all of them at most), and publishes them,
+// without waiting; it returns how many it sent, in order (0: the ring is
+// full). One claim takes the slots and one wake-up check follows the
+// last of them, so a batch costs less per message than TrySend (each
+// slot still takes one compare-and-swap to claim and one to commit, which
+// is what lets a process that dies mid-batch be recovered from, slot by
+// slot; see Ring). It panics if a message is longer than SlotSize, a bug
+// in the caller, before sending any.
+func (r *Ring) TrySendBatch(msgs [][]byte) int {
+	r.checkBatch(msgs)
+	if len(msgs) == 0 {
+		return 0
+	}
+	pos, k, _ := r.claimSendN(len(msgs))
+	r.fill(pos, msgs[:k])
+	return k
+}
+
+// SendBatch sends every message of msgs in order, claiming as many free
+// slots at a time as there are (each claim a batch, as in TrySendBatch),
+// waiting while the ring is full until ctx is done. It returns how many
+// it sent: all of them, or fewer with ctx.Err(). A message longer than
+// SlotSize is an error, before any is sent. Other producers' messages
+// may come between two claims of one SendBatch.
+func (r *Ring) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	ctx = background(ctx)
+	for _, m := range msgs {
+		if len(m) > r.slotSize {
+			return 0, fmt.Errorf("memfile: Ring.SendBatch: message of %d bytes exceeds the slot size %d", len(m), r.slotSize)
+		}
+	}
+	sent := 0
+	for sent < len(msgs) {
+		pos, k, err := r.acquireN(ctx, false, len(msgs)-sent)
+		if err != nil {
+			return sent, err
+		}
+		r.fill(pos, msgs[sent:sent+k])
+		sent += k
+	}
+	return sent, nil
+}
+
+func (r *Ring) checkBatch(msgs [][]byte) {
+	for _, m := range msgs {
+		if len(m) > r.slotSize {
+			panic("memfile: Ring.TrySendBatch message longer than the slot size")
+		}
+	}
+}
+
+// fill writes msgs into the slots claimed from pos on, then publishes
+// them, and then wakes a sleeping consumer if there is one. All the
+// copies come before the first publication because each publication is
+// a compare-and-swap, on x86 a locked instruction, which waits for every
+// store before it: written that way, the stores to the batch's lines
+// (each fetched from the consumer that last read it) are in flight
+// together, not one after the other.
+func (r *Ring) fill(pos uint64, msgs [][]byte) {
+	if len(msgs) == 0 {
+		return
+	}
+	for i, m := range msgs {
+		s := r.slot(pos + uint64(i))
+		copy(r.payload(s), m)
+		s.length = uint32(len(m))
+	}
+	for i := range msgs {
+		r.publish(pos + uint64(i))
+	}
+	r.wakeIfSleeping(r.recvEpoch)
+}
+
+// TryRecvBatch takes up to len(bufs) ready messages, oldest first, with
+// one claim of consecutive slots and one wake-up check after their
+// release, without waiting, and returns how many it took (0: none
+// ready). Message i is copied into bufs[i][:cap(bufs[i])] and bufs[i] is
+// resliced to its length. A message longer than cap(bufs[i]) is
+// truncated to it; the error then wraps io.ErrShortBuffer (the count
+// still includes it). Slots of aborted sends are skipped and not counted.
+func (r *Ring) TryRecvBatch(bufs [][]byte) (int, error) {
+	got, short := r.recvMore(bufs, 0, false)
+	return got, shortErr(short)
+}
+
+// recvMore claims and drains more messages into bufs[got:] while a
+// claim takes all it asks for (aborted sends made room in bufs). It
+// stops after a claim that stopped short, where the next slot was not
+// ready: trying that slot again at once would only take its line away
+// from the producer writing it.
+func (r *Ring) recvMore(bufs [][]byte, got int, short bool) (int, bool) {
+	for got < len(bufs) {
+		want := len(bufs) - got
+		pos, k, _ := r.claimRecvN(want)
+		if k == 0 {
+			break
+		}
+		n, s := r.drain(pos, k, bufs[got:])
+		got, short = got+n, short || s
+		if k < want {
+			break
+		}
+	}
+	return got, short
+}
+
+// RecvBatch is TryRecvBatch that waits, while the ring is empty, for at
+// least one message until ctx is done (then it returns 0 and ctx.Err()
+// and the ring is unchanged). After a wait it claims every ready
+// message (up to len(bufs)) at once.
+func (r *Ring) RecvBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	ctx = background(ctx)
+	for {
+		pos, k, err := r.acquireN(ctx, true, len(bufs))
+		if err != nil {
+			return 0, err
+		}
+		got, short := r.drain(pos, k, bufs)
+		if k == len(bufs) {
+			got, short = r.recvMore(bufs, got, short)
+		}
+		if got > 0 {
+			return got, shortErr(short)
+		}
+	}
+}
+
+// drain copies the k messages claimed from pos on into bufs (skipping
+// aborted sends), frees the slots, wakes a sleeping producer if there is
+// one, and returns how many messages it delivered and whether one was
+// truncated.
+//
+// All the copies come before the first release, for the reason given on
+// fill: the loads of the batch's lines are then in flight together.
+func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
+	for i := range k {
+		p := pos + uint64(i)
+		if n, ok := r.message(p); ok {
+			b := bufs[got][:cap(bufs[got])]
+			if n > len(b) {
+				short = true
+				n = len(b)
+			}
+			copy(b, r.payload(r.slot(p))[:n])
+			bufs[got] = b[:n]
+			got++
+		}
+	}
+	for i := range k {
+		r.free(pos + uint64(i))
+	}
+	r.wakeIfSleeping(r.sendEpoch)
+	return got, short
+}
+
+func shortErr(short bool) error {
+	if !short {
+		return nil
+	}
+	return fmt.Errorf("memfile: Ring.RecvBatch: a message longer than its buffer was truncated: %w", io.ErrShortBuffer)
+}

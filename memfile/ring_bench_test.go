@@ -30,7 +30,7 @@ func TestRingBenchHelper(t *testing.T) {
 	switch testproc.Role() {
 	case "":
 		t.Skip("helper process for the ring benchmarks")
-	case "ring-echo", "ring-drain", "ring-drain-inplace":
+	case "ring-echo", "ring-drain", "ring-drain-inplace", "ring-drain-batch":
 		b := ringChildMem(t)
 		req, err := RingAt(b[:RingSize(benchSlot, benchCap)])
 		if err != nil {
@@ -39,6 +39,10 @@ func TestRingBenchHelper(t *testing.T) {
 		resp, err := RingAt(b[RingSize(benchSlot, benchCap):])
 		if err != nil {
 			t.Fatal(err)
+		}
+		if testproc.Role() == "ring-drain-batch" {
+			benchRingDrainBatch(t, req, resp)
+			return
 		}
 		if testproc.Role() == "ring-drain-inplace" {
 			benchRingDrainInPlace(t, req, resp)
@@ -329,6 +333,96 @@ func BenchmarkRingThroughputZeroCopy(b *testing.B) {
 			want += uint64(i) + uint64(w)
 		}
 		s.Commit(64)
+	}
+	req.Send(ctx, nil)
+	if _, err := resp.Recv(ctx, buf); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if n, sum := binary.LittleEndian.Uint64(buf), binary.LittleEndian.Uint64(buf[8:]); n != uint64(b.N) || sum != want {
+		b.Fatalf("the consumer read %d messages summing to %d, want %d summing to %d", n, sum, b.N, want)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkRingUncontendedBatch is BenchmarkRingUncontended by batches of
+// 32 (TrySendBatch, TryRecvBatch), per message.
+func BenchmarkRingUncontendedBatch(b *testing.B) {
+	const n = 32
+	r := newTestRing(b, 64, 64)
+	msgs, bufs := make([][]byte, n), make([][]byte, n)
+	for i := range msgs {
+		msgs[i], bufs[i] = make([]byte, 64), make([]byte, 64)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.TrySendBatch(msgs)
+		r.TryRecvBatch(bufs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+}
+
+// benchBatch is the batch size of the batch benchmarks.
+const benchBatch = 32
+
+// benchRingDrainBatch drains req with RecvBatch and answers a 0-byte
+// message with the count of messages and the sum of their first words.
+func benchRingDrainBatch(t *testing.T, req, resp *Ring) {
+	ctx := testproc.Context(t, 100*time.Second)
+	bufs := make([][]byte, benchBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 64)
+	}
+	count, sum := uint64(0), uint64(0)
+	for {
+		for i := range bufs {
+			bufs[i] = bufs[i][:cap(bufs[i])]
+		}
+		n, err := req.RecvBatch(ctx, bufs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range bufs[:n] {
+			if len(m) == 0 {
+				var out [16]byte
+				binary.LittleEndian.PutUint64(out[:], count)
+				binary.LittleEndian.PutUint64(out[8:], sum)
+				if err := resp.Send(ctx, out[:]); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			sum += binary.LittleEndian.Uint64(m)
+			count++
+		}
+	}
+}
+
+// BenchmarkRingThroughputBatch is BenchmarkRingThroughput/64B by
+// batches of 32 at both ends (SendBatch, RecvBatch into buffers of 64
+// bytes).
+func BenchmarkRingThroughputBatch(b *testing.B) {
+	req, resp, wait := benchRingPair(b, "ring-drain-batch")
+	defer wait()
+	ctx := testproc.Context(b, 100*time.Second)
+	msgs := make([][]byte, benchBatch)
+	for i := range msgs {
+		msgs[i] = make([]byte, 64)
+	}
+	buf := make([]byte, 16)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	want := uint64(0)
+	for i := 0; i < b.N; i += benchBatch {
+		k := min(benchBatch, b.N-i)
+		for j, m := range msgs[:k] {
+			binary.LittleEndian.PutUint64(m, uint64(i+j))
+			want += uint64(i + j)
+		}
+		if _, err := req.SendBatch(ctx, msgs[:k]); err != nil {
+			b.Fatal(err)
+		}
 	}
 	req.Send(ctx, nil)
 	if _, err := resp.Recv(ctx, buf); err != nil {

@@ -1,5 +1,7 @@
 package memfile
 
+import sw "github.com/shmx/shmx/internal/word"
+
 // The slot state machine, for the slot serving position pos (cap = capacity):
 //
 //	(pos, 0)          free for the producer of pos
@@ -11,17 +13,28 @@ package memfile
 // Transitions (who makes them; each is one compare-and-swap from the exact
 // state on the left):
 //
-//	(pos, 0)     -> (pos, P)      claimSend by P
-//	(pos, P)     -> (pos+1, 0)    commit by P (a message, or ringSkip)
+//	(pos, 0)     -> (pos, P)      claimSend by P (or claimSendN, for each of its positions)
+//	(pos, P)     -> (pos+1, 0)    commit (or publish, in a batch) by P (a message, or ringSkip)
 //	(pos, P)     -> (pos+1, C)    reclaimRecv by C, P judged dead; C then releases
-//	(pos+1, 0)   -> (pos+1, C)    claimRecv by C
-//	(pos+1, C)   -> (pos+cap, 0)  release by C
+//	(pos+1, 0)   -> (pos+1, C)    claimRecv by C (or claimRecvN, for each of its positions)
+//	(pos+1, C)   -> (pos+cap, 0)  release (or free, in a batch) by C
 //	(pos+1, C)   -> (pos+cap, 0)  reclaimSend by a producer, C judged dead
 //
-// tail moves from pos to pos+1 (a compare-and-swap, by the claimant or
-// anyone helping it) only after the slot of pos was seen claimed by a
-// producer or in a later state, and head likewise after a consumer's
-// claim or later: a counter never passes a position nobody has taken.
+// A claim needs only the slot's state, not the counter: the batch claims
+// (claimSendN, claimRecvN) take the positions after the first one the
+// same way, one compare-and-swap per slot, before tail (head) has reached
+// them. tail moves from pos to a later pos+k (a compare-and-swap, by the
+// claimant or anyone helping it, who moves it by one) only after the
+// slots of pos..pos+k-1 were seen claimed by a producer or in a later
+// state, and head likewise after consumers' claims or later: a counter
+// never passes a position nobody has taken. So a consumer may find head
+// past tail (its batch claimed committed slots before the producer moved
+// tail), which Len reads as empty.
+//
+// The message length is a plain word of the slot, written by the
+// producer that holds the claim before its commit and read by the
+// consumer that holds the claim after its own, so the compare-and-swaps
+// on the state order it; it is validated on every read (message).
 // Tokens (internal/live) are never 0, so owner 0 always means "nobody".
 // Sequences are compared as int32 differences of their low 32 bits, so
 // they wrap safely; head and tail are 64-bit and never wrap in practice.
@@ -40,6 +53,21 @@ const ringTries = 1 << 16
 // the token of the consumer still holding the slot at tail (0 if the slot
 // only holds an unconsumed message or is held by a producer).
 func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
+	pos, k, blocker := r.claimSendN(1)
+	return pos, k == 1, blocker
+}
+
+// claimSend1 is claimSend but leaves tail at the claimed position, for
+// claimSendN to move it once past all of its claims.
+func (r *Ring) claimSend1() (pos uint64, ok bool, blocker uint32) {
+	// First the compare-and-swap that succeeds when the slot at tail is
+	// free, without loading the state first: the load would fetch the
+	// line shared and the compare-and-swap fetch it again exclusive, two
+	// trips to the consumer that released it instead of one.
+	t := r.tail.Load()
+	if r.slot(t).state.CompareAndSwap(ringPack(uint32(t), 0), ringPack(uint32(t), r.token)) {
+		return t, true, 0
+	}
 	for range ringTries {
 		t := r.tail.Load()
 		s := r.slot(t)
@@ -48,7 +76,6 @@ func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
 		switch d := int32(seq - uint32(t)); {
 		case d == 0 && owner == 0:
 			if s.state.CompareAndSwap(w, ringPack(uint32(t), r.token)) {
-				r.tail.CompareAndSwap(t, t+1)
 				return t, true, 0
 			}
 		case d >= 0:
@@ -71,6 +98,17 @@ func (r *Ring) claimSend() (pos uint64, ok bool, blocker uint32) {
 // the token of the producer still writing the slot at head (0 if the ring is
 // simply empty there).
 func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
+	pos, k, blocker := r.claimRecvN(1)
+	return pos, k == 1, blocker
+}
+
+// claimRecv1 is claimRecv but leaves head at the claimed position (see
+// claimSend1).
+func (r *Ring) claimRecv1() (pos uint64, ok bool, blocker uint32) {
+	h := r.head.Load() // the compare-and-swap first, as in claimSend1
+	if r.slot(h).state.CompareAndSwap(ringPack(uint32(h+1), 0), ringPack(uint32(h+1), r.token)) {
+		return h, true, 0
+	}
 	for range ringTries {
 		h := r.head.Load()
 		s := r.slot(h)
@@ -79,7 +117,6 @@ func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 		switch d := int32(seq - uint32(h+1)); {
 		case d == 0 && owner == 0:
 			if s.state.CompareAndSwap(w, ringPack(uint32(h+1), r.token)) {
-				r.head.CompareAndSwap(h, h+1)
 				return h, true, 0
 			}
 		case d >= 0:
@@ -101,30 +138,97 @@ func (r *Ring) claimRecv() (pos uint64, ok bool, blocker uint32) {
 // one that took this process for dead): the message is then dropped rather
 // than published into a slot someone else now owns, and nothing panics.
 func (r *Ring) commit(pos uint64, n uint32) {
-	s := r.slot(pos)
-	s.length.Store(n)
-	if !s.state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0)) {
-		return
+	r.slot(pos).length = n
+	if r.publish(pos) {
+		r.wakeIfSleeping(r.recvEpoch)
 	}
-	r.wakeIfSleeping(r.recvEpoch)
+}
+
+// publish is commit after the length was written, without the wake-up,
+// for a batch that wakes once after its last slot; it reports whether the
+// slot was still this process's to publish.
+func (r *Ring) publish(pos uint64) bool {
+	return r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0))
 }
 
 // release frees the slot claimed for receiving at pos for the next lap, and
 // wakes a sleeping producer if there is one. As in commit, a slot that
 // another process rewrote meanwhile is left alone.
 func (r *Ring) release(pos uint64) {
-	s := r.slot(pos)
-	if !s.state.CompareAndSwap(ringPack(uint32(pos+1), r.token), ringPack(uint32(pos+r.capacity), 0)) {
-		return
+	if r.free(pos) {
+		r.wakeIfSleeping(r.sendEpoch)
 	}
-	r.wakeIfSleeping(r.sendEpoch)
+}
+
+// free is release without the wake-up (see publish).
+func (r *Ring) free(pos uint64) bool {
+	return r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos+1), r.token), ringPack(uint32(pos+r.capacity), 0))
+}
+
+// claimSendN claims up to n consecutive positions for this process: the
+// first as claimSend does, each next one by the same compare-and-swap on
+// its slot while it is free for its position, and then moves tail past
+// them all. It returns the first position and how many it claimed (0:
+// full, as claimSend's !ok, with the same blocker).
+func (r *Ring) claimSendN(n int) (pos uint64, k int, blocker uint32) {
+	if n < 1 {
+		return 0, 0, 0
+	}
+	pos, ok, blocker := r.claimSend1()
+	if !ok {
+		return 0, 0, blocker
+	}
+	k = 1
+	for k < n {
+		p := pos + uint64(k)
+		if !r.slot(p).state.CompareAndSwap(ringPack(uint32(p), 0), ringPack(uint32(p), r.token)) {
+			break
+		}
+		k++
+	}
+	advance(r.tail, pos, pos+uint64(k))
+	return pos, k, 0
+}
+
+// claimRecvN is claimSendN for consumers: it claims up to n consecutive
+// committed positions from head and moves head past them.
+func (r *Ring) claimRecvN(n int) (pos uint64, k int, blocker uint32) {
+	if n < 1 {
+		return 0, 0, 0
+	}
+	pos, ok, blocker := r.claimRecv1()
+	if !ok {
+		return 0, 0, blocker
+	}
+	k = 1
+	for k < n {
+		p := pos + uint64(k)
+		if !r.slot(p).state.CompareAndSwap(ringPack(uint32(p+1), 0), ringPack(uint32(p+1), r.token)) {
+			break
+		}
+		k++
+	}
+	advance(r.head, pos, pos+uint64(k))
+	return pos, k, 0
+}
+
+// advance moves counter (tail or head) from from to to, where this
+// process holds the claims of every position in between: from wherever
+// between the two helpers have moved it, it may jump to to. It stops as
+// soon as the counter is at or past to.
+func advance(counter *sw.Uint64, from, to uint64) {
+	for cur := from; cur < to; cur = counter.Load() {
+		if counter.CompareAndSwap(cur, to) {
+			return
+		}
+	}
 }
 
 // message returns the length recorded in the slot claimed at pos, and
 // whether it is deliverable: an aborted send, or a length no producer could
 // have written, is not.
 func (r *Ring) message(pos uint64) (int, bool) {
-	n := r.slot(pos).length.Load()
+	n := r.slot(pos).length
 	if n == ringSkip || n > uint32(r.slotSize) {
 		return 0, false
 	}
@@ -142,7 +246,7 @@ func (r *Ring) reclaimRecv(dead uint32) bool {
 		return false
 	}
 	r.head.CompareAndSwap(h, h+1)
-	s.length.Store(ringSkip)
+	s.length = ringSkip
 	r.release(h)
 	return true
 }

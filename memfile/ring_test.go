@@ -143,7 +143,7 @@ func TestRingGarbageSlots(t *testing.T) {
 		for i := range 8 {
 			s := r.slot(uint64(i))
 			s.state.Store(rng.Uint64())
-			s.length.Store(rng.Uint32())
+			s.length = rng.Uint32()
 		}
 		r.tail.Store(rng.Uint64())
 		r.head.Store(rng.Uint64())

@@ -32,52 +32,73 @@ func (r *Ring) wakeIfSleeping(epoch *sw.Uint32) {
 // acquire claims a slot for receiving (recv) or sending, sleeping while
 // there is none, until ctx is done.
 func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
-	if pos, ok, _ := r.try(recv); ok {
-		return pos, nil
+	pos, _, err := r.acquireN(ctx, recv, 1)
+	return pos, err
+}
+
+// acquireN claims up to n consecutive slots (at least one) as acquire
+// does, and returns the first position and how many.
+func (r *Ring) acquireN(ctx context.Context, recv bool, n int) (uint64, int, error) {
+	if pos, k, _ := r.try(recv, n); k > 0 {
+		return pos, k, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	strat := WaitStrategyOf(ctx)
 	var pos uint64
-	if strat.spinPhase(func() (ok bool) { pos, ok, _ = r.try(recv); return ok }) {
-		return pos, nil
+	var k int
+	if strat.spinPhase(func() bool {
+		if !r.ready(recv) {
+			return false
+		}
+		pos, k, _ = r.try(recv, n)
+		return k > 0
+	}) {
+		return pos, k, nil
 	}
 	if !strat.registers() {
-		return r.poll(ctx, recv)
+		return r.poll(ctx, recv, n)
 	}
-	return r.sleep(ctx, recv)
+	return r.sleep(ctx, recv, n)
 }
 
 // poll is acquire for BusySpin: it retries the claim without setting the
 // sleeper bit, so the other side makes no system call, and every slice
 // it does what a sleeper does after one: take a slot from a claimant the
 // kernel says is dead.
-func (r *Ring) poll(ctx context.Context, recv bool) (uint64, error) {
+func (r *Ring) poll(ctx context.Context, recv bool, n int) (uint64, int, error) {
 	epoch := r.sendEpoch
 	if recv {
 		epoch = r.recvEpoch
 	}
 	var pos uint64
+	var k, tries int
 	var blocker uint32
 	var stuck ringStuck
-	err := pollTry(ctx, (*uint32)(unsafe.Pointer(epoch)), func() (ok bool) {
-		pos, ok, blocker = r.try(recv)
-		return ok
+	err := pollTry(ctx, (*uint32)(unsafe.Pointer(epoch)), func() bool {
+		// Look at the slot (a load) until it is ready; try a claim then,
+		// and now and then anyway, to learn who holds it.
+		if tries++; !r.ready(recv) && tries%pollCheck != 0 {
+			return false
+		}
+		pos, k, blocker = r.try(recv, n)
+		return k > 0
 	}, func() {
-		if stuck.behind(blocker, r.token) && gone(r.slots, blocker) {
-			if recv {
-				r.reclaimRecv(blocker)
-			} else {
-				r.reclaimSend(blocker)
+		if stuck.behind(blocker, r.token) {
+			// As sleep does: repair every slot of a dead claimant.
+			for gone(r.slots, blocker) && r.reclaim(recv, blocker) {
 			}
 		}
 	})
-	return pos, err
+	if err != nil {
+		return 0, 0, err
+	}
+	return pos, k, nil
 }
 
 // sleep is the futex slow path of acquire.
-func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
+func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error) {
 	epoch := r.sendEpoch
 	if recv {
 		epoch = r.recvEpoch
@@ -106,7 +127,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 	word := (*uint32)(unsafe.Pointer(epoch))
 	mp, err := enterWait(word)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer mp.Leave(word)
 	var stuck ringStuck
@@ -120,32 +141,32 @@ func (r *Ring) sleep(ctx context.Context, recv bool) (uint64, error) {
 		}
 		// The bit is set (by this or another sleeper) in the value e this
 		// sleeper will wait on: re-check only now.
-		pos, ok, blocker := r.try(recv)
-		if ok {
+		pos, k, blocker := r.try(recv, n)
+		if k > 0 {
 			if err := closedErr(mp); err != nil {
 				// Close replaced the ring by zeros since our last look
 				// (between two sleeps we miss its wake-up): the claim is
 				// in private memory, or, if it was made just before, is
 				// left to the peers as a departed process's.
-				return 0, err
+				return 0, 0, err
 			}
 			// The bit stays set; the next publisher pays one needless
 			// wake-up, which is cheaper than knowing who else set it.
-			return pos, nil
+			return pos, k, nil
 		}
 		slice, err := ringSlice(ctx)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		sw.Wait(word, e, slice)
 		if err := closedErr(mp); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if stuck.behind(blocker, r.token) && gone(r.slots, blocker) {
-			if recv {
-				r.reclaimRecv(blocker)
-			} else {
-				r.reclaimSend(blocker)
+		if stuck.behind(blocker, r.token) {
+			// A batch producer that died holds consecutive slots: repair
+			// them all now, asking the kernel again before each, rather
+			// than one per slice.
+			for gone(r.slots, blocker) && r.reclaim(recv, blocker) {
 			}
 		}
 	}
@@ -196,10 +217,35 @@ func ringSlice(ctx context.Context) (time.Duration, error) {
 	return d, nil
 }
 
-// try makes one non-blocking claim in the given direction.
-func (r *Ring) try(recv bool) (uint64, bool, uint32) {
+// try makes one non-blocking claim of up to n slots in the given
+// direction.
+func (r *Ring) try(recv bool, n int) (uint64, int, uint32) {
 	if recv {
-		return r.claimRecv()
+		return r.claimRecvN(n)
 	}
-	return r.claimSend()
+	return r.claimSendN(n)
+}
+
+// reclaim repairs the slot at head (recv) or tail held by the dead
+// claimant, as reclaimRecv or reclaimSend.
+func (r *Ring) reclaim(recv bool, dead uint32) bool {
+	if recv {
+		return r.reclaimRecv(dead)
+	}
+	return r.reclaimSend(dead)
+}
+
+// ready reports, by loads alone, whether a claim in the given direction
+// may succeed now (or has a claimant to help on): the spin of acquire
+// asks it before each try, so that a spinning waiter reads the slot at
+// tail (head) shared while the process it waits for is still using it,
+// rather than taking the line away from it with a failing
+// compare-and-swap every time.
+func (r *Ring) ready(recv bool) bool {
+	if recv {
+		h := r.head.Load()
+		return int32(uint32(r.slot(h).state.Load())-uint32(h+1)) >= 0
+	}
+	t := r.tail.Load()
+	return int32(uint32(r.slot(t).state.Load())-uint32(t)) >= 0
 }

@@ -42,7 +42,7 @@ func ringHandle(b []byte, slotSize, capacity int) *Ring {
 // ringSlot is the fixed part of a slot, as laid out in shared memory.
 type ringSlot struct {
 	state  sw.Uint64 // low 32: sequence; high 32: claimant's token
-	length sw.Uint32 // message length or ringSkip
+	length uint32    // message length or ringSkip: plain, see the slot state machine
 	_      uint32
 }
 

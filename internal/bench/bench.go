@@ -158,6 +158,7 @@ func (e *env) rows() []row {
 	for _, n := range e.Sizes {
 		rs = append(rs, e.messageRows(n)...)
 	}
+	rs = append(rs, e.ringThroughputRows()...)
 	rs = append(rs, e.bulkRows()...)
 	rs = append(rs, e.broadcastRows()...)
 	return rs

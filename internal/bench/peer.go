@@ -84,6 +84,9 @@ func RunPeer(args []string) error {
 	case "sink-ring", "sink-ring-inplace":
 		return sinkRingPeer(ctx, s, a.bytes, a.rounds, dst)
 	}
+	if f := ringTPPeers[a.kind]; f != nil {
+		return f(ctx, s, a.kind)
+	}
 	return fmt.Errorf("bench peer: unknown -kind %q", a.kind)
 }
 

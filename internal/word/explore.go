@@ -356,6 +356,24 @@ func (s *Sim) run(res *Result) {
 		s.cur = nil
 		s.steps++
 		s.now += s.cfg.StepTime
+		s.expire()
+	}
+}
+
+// expire makes runnable the blocked goroutines whose deadline virtual
+// time has reached while others ran: a timed sleep ends on time even
+// when other goroutines never block (a busy-spinning poller), as a real
+// one does.
+//
+// Such a goroutine gives way, as one that Pauses does: it slept so that
+// others could run, and a bounded-preemption enumeration that let it run
+// on would spin its poll loop for ever.
+func (s *Sim) expire() {
+	for _, t := range s.threads {
+		if t.state == blocked && !t.proc.Dead && t.deadline <= s.now {
+			s.unqueue(t)
+			t.state, t.paused = runnable, true
+		}
 	}
 }
 
