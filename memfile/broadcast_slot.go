@@ -101,10 +101,10 @@ func (bc *Broadcast) commit(s *bcSlot, seq uint64, n uint32) {
 	epochWake(bc.subEpoch)
 }
 
-// epochWake is the waker's half of the Ring's epoch protocol (see Ring,
-// "Blocking"), which the Broadcast's epoch words follow too: one load
-// when nobody sleeps. Ring.wakeIfSleeping uses no field of its Ring.
-func epochWake(e *sw.Uint32) { (*Ring)(nil).wakeIfSleeping(e) }
+// epochWake wakes the sleepers of epoch word e, if any, as the Ring's
+// publishers do (wakeIfSleeping): one load and no system call when
+// nobody sleeps.
+func epochWake(e *sw.Uint32) { wakeIfSleeping(e) }
 
 // readResult is what one optimistic read of a slot found.
 type readResult uint8

@@ -17,7 +17,7 @@ const ringSleeper = 1
 // (see the lost wake-up argument on Ring). Clearing the bit is what makes
 // wake-ups coalesce: a burst of commits to a consumer that was woken but
 // has not run yet makes one system call, not one per commit.
-func (r *Ring) wakeIfSleeping(epoch *sw.Uint32) {
+func wakeIfSleeping(epoch *sw.Uint32) {
 	e := epoch.Load()
 	if e&ringSleeper == 0 {
 		return
