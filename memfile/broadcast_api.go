@@ -274,16 +274,27 @@ func (p *Publisher) waitRoom(ctx context.Context) error {
 	if p.room() {
 		return nil
 	}
+	strat := WaitStrategyOf(ctx)
 	ctx = cancellable(ctx)
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
-	if spinFor(handoffSpinBudget, p.room) {
+	if strat.spinPhase(p.room) {
 		return nil
 	}
 	bc := p.bc
+	if !strat.registers() {
+		// BusySpin: poll without the sleeper bit, so subscribers make no
+		// system call; every slice, drop a dead subscriber that holds
+		// the ring back, as the sleep below does.
+		return pollTry(background(ctx), epochAddr(bc.pubEpoch), p.room, func() {
+			if w := p.blocker; p.stuck.behind(uint32(w>>32), self()) && bc.ownerGone(w) {
+				p.blockerE.owner.CompareAndSwap(w, 0)
+			}
+		})
+	}
 	// Sleep until a quarter of the ring is free (see Broadcast, on
 	// back-pressure): the slowest cursor must reach target. p.next >=
 	// capacity here, since some cursor >= 0 holds it back.
@@ -692,16 +703,23 @@ func (m *BroadcastMsg) Done() error {
 // or the MemFile holding the ring is closed.
 func (s *Subscriber) wait(ctx context.Context) error {
 	bc := s.bc
+	strat := WaitStrategyOf(ctx)
 	ctx = cancellable(ctx)
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
-	if spinFor(handoffSpinBudget, func() bool { return bc.tail.Load() != s.next }) {
+	moved := func() bool { return bc.tail.Load() != s.next }
+	if strat.spinPhase(moved) {
 		return nil
 	}
 	word := epochAddr(bc.subEpoch)
+	if !strat.registers() {
+		// BusySpin: poll without the sleeper bit, so the publisher makes
+		// no system call.
+		return pollTry(background(ctx), word, moved, func() {})
+	}
 	for {
 		e := bc.subEpoch.Load()
 		if e&ringSleeper == 0 {

@@ -39,8 +39,9 @@ func TestWaitStrategyOf(t *testing.T) {
 	}
 }
 
-// TestBusySpinRegistersNothing: a BusySpin waiter of an Event, a Cond and
-// a Ring counts itself nowhere (so the signalling side makes no system
+// TestBusySpinRegistersNothing: a BusySpin waiter of an Event, a Cond, a
+// Ring and a Broadcast (subscriber, and publisher held back) counts
+// itself nowhere (so the signalling side makes no system
 // call), is released by the signal, and returns ctx's error when ctx is
 // done.
 func TestBusySpinRegistersNothing(t *testing.T) {
@@ -90,6 +91,53 @@ func TestBusySpinRegistersNothing(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Ring.Recv: %v", err)
 	}
+
+	cfg := BroadcastConfig{SlotSize: 64, Capacity: 4, Subscribers: 2, BackPressure: true}
+	bc, err := InitBroadcast(ringLiveMem(t, BroadcastSize(cfg)), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := bc.Publisher(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bc.Subscribe(StartNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, err := sub.Recv(ctx, buf); done <- err }()
+	spinning()
+	if ep := bc.subEpoch.Load(); ep&ringSleeper != 0 {
+		t.Errorf("a BusySpin Broadcast subscriber set the sleeper bit: %#x", ep)
+	}
+	if err := pub.Publish(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Subscriber.Recv: %v", err)
+	}
+	// Back-pressure: the publisher fills the ring, then polls for room
+	// until the subscriber reads.
+	for range 4 {
+		if err := pub.Publish(ctx, []byte("y")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() { done <- pub.Publish(ctx, []byte("z")) }()
+	spinning()
+	if ep := bc.pubEpoch.Load(); ep&ringSleeper != 0 {
+		t.Errorf("a BusySpin Broadcast publisher set the sleeper bit: %#x", ep)
+	}
+	for range 5 {
+		if _, err := sub.Recv(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("a held-back BusySpin Publish: %v", err)
+	}
+	sub.Close()
+	pub.Close()
 
 	short, cancelShort := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancelShort()
