@@ -41,7 +41,7 @@ func (e *env) withPeerOn(ctx context.Context, huge bool, kind string, payload in
 	prepare func(*shared) error, measure func(*shared) (Result, error)) (Result, error) {
 	s, err := e.newShared(payload, segmentOptions(huge)...)
 	if err != nil && huge {
-		return Result{}, fmt.Errorf("no huge-page memfile here: %w", err)
+		return Result{}, fmt.Errorf("%s%w", noHuge, err)
 	}
 	if err != nil {
 		return Result{}, err

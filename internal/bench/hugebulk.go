@@ -23,6 +23,9 @@ func (e *env) hugeBulkRows() []row {
 	}
 }
 
+// noHuge starts the reason a huge-page row is skipped.
+const noHuge = "no huge-page memfile here: "
+
 // segmentOptions are the memfile options of a row's memfile: huge pages
 // or none.
 func segmentOptions(huge bool) []memfile.Option {
