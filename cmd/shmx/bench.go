@@ -44,8 +44,10 @@ func runBench(args []string) error {
 			"Measures shmx against the alternatives on this machine, in one run: lock+unlock\n"+
 			"(sync.Mutex, pthread, flock), 2-process hand-off (pthread mutex+cond, pipe, Unix\n"+
 			"socket), contended throughput (pthread, flock), message round trips (Unix socket,\n"+
-			"pipe, TCP loopback) and bulk transfer (sockets, pipe, plain copy). Each result is\n"+
-			"stated as a ratio to the shmx row it is compared with. Progress goes to stderr.\n\n")
+			"pipe, TCP loopback; busy-spin and zero-copy shmx rows against C spinning limits)\n"+
+			"and bulk transfer (sockets, pipe, plain copy; a huge-page Ring where there are huge\n"+
+			"pages). Each result is stated as a ratio to the shmx row it is compared with.\n"+
+			"Progress goes to stderr.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -100,7 +102,7 @@ func runBenchConfig(w, progress io.Writer, c benchConfig) error {
 	fmt.Fprintln(w, rep.title())
 	fmt.Fprintln(w, "shmx ÷ this: for times below 1 means shmx is faster, for rates above 1 does.")
 	if !cbench.Available {
-		fmt.Fprintln(w, "This build has no cgo: the pthread baselines are skipped.")
+		fmt.Fprintln(w, "This build has no cgo: the C baselines (pthread, spinning limits) are skipped.")
 	}
 	return bench.WriteTable(w, rs)
 }

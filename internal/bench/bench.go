@@ -157,9 +157,11 @@ func (e *env) rows() []row {
 	rs = append(rs, e.contendedRows()...)
 	for _, n := range e.Sizes {
 		rs = append(rs, e.messageRows(n)...)
+		rs = append(rs, e.spinRows(n)...)
 	}
 	rs = append(rs, e.ringThroughputRows()...)
 	rs = append(rs, e.bulkRows()...)
+	rs = append(rs, e.hugeBulkRows()...)
 	rs = append(rs, e.broadcastRows()...)
 	return rs
 }

@@ -43,8 +43,8 @@ func (e *env) bulkRows() []row {
 	ring := "memfile Ring, " + sizeName(bulkSlot) + " slots, read in place"
 	copied := "memfile Ring, " + sizeName(bulkSlot) + " slots, copied out"
 	return []row{
-		{g, ring, true, "", func(ctx context.Context) (Result, error) { return e.bulkRing(ctx, "sink-ring-inplace") }},
-		{g, copied, true, "", func(ctx context.Context) (Result, error) { return e.bulkRing(ctx, "sink-ring") }},
+		{g, ring, true, "", func(ctx context.Context) (Result, error) { return e.bulkRing(ctx, "sink-ring-inplace", false) }},
+		{g, copied, true, "", func(ctx context.Context) (Result, error) { return e.bulkRing(ctx, "sink-ring", false) }},
 		{g, "plain copy, one process (the limit)", false, ring, e.bulkCopy},
 		{g, "Unix socket", false, ring, func(ctx context.Context) (Result, error) { return e.bulkStream(ctx, "unix") }},
 		{g, "pipe", false, ring, func(ctx context.Context) (Result, error) { return e.bulkStream(ctx, "pipe") }},
@@ -139,14 +139,15 @@ func (e *env) bulkMore() []string {
 }
 
 // bulkRing moves Bulk bytes through a Ring to a peer of kind sink-ring
-// (copies each chunk out) or sink-ring-inplace (reads it in the slot).
-func (e *env) bulkRing(ctx context.Context, kind string) (Result, error) {
+// (copies each chunk out) or sink-ring-inplace (reads it in the slot),
+// in a memfile on huge pages if huge.
+func (e *env) bulkRing(ctx context.Context, kind string, huge bool) (Result, error) {
 	size := memfile.RingSize(bulkSlot, bulkCap)
 	prepare := func(s *shared) error {
 		_, err := memfile.InitRing(s.b[offPayload:offPayload+size], bulkSlot, bulkCap)
 		return err
 	}
-	return e.withPeer(ctx, kind, size, e.bulkMore(), prepare, func(s *shared) (Result, error) {
+	return e.withPeerOn(ctx, huge, kind, size, e.bulkMore(), prepare, func(s *shared) (Result, error) {
 		r, err := memfile.RingAt(s.b[offPayload : offPayload+size])
 		if err != nil {
 			return Result{}, err

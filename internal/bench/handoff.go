@@ -33,7 +33,16 @@ func (e *env) handoffRows() []row {
 // stops the peer.
 func (e *env) withPeer(ctx context.Context, kind string, payload int, more []string,
 	prepare func(*shared) error, measure func(*shared) (Result, error)) (Result, error) {
-	s, err := e.newShared(payload)
+	return e.withPeerOn(ctx, false, kind, payload, more, prepare, measure)
+}
+
+// withPeerOn is withPeer with the memfile on huge pages if huge.
+func (e *env) withPeerOn(ctx context.Context, huge bool, kind string, payload int, more []string,
+	prepare func(*shared) error, measure func(*shared) (Result, error)) (Result, error) {
+	s, err := e.newShared(payload, segmentOptions(huge)...)
+	if err != nil && huge {
+		return Result{}, fmt.Errorf("%s%w", noHuge, err)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -42,6 +51,9 @@ func (e *env) withPeer(ctx context.Context, kind string, payload int, more []str
 		if err := prepare(s); err != nil {
 			return Result{}, err
 		}
+	}
+	if huge {
+		more = append(more[:len(more):len(more)], "-huge")
 	}
 	peers, err := s.launch(ctx, 1, func(int) (*exec.Cmd, error) { return e.startPeer(ctx, kind, s, more...) })
 	if err != nil {

@@ -23,6 +23,7 @@ type peerArgs struct {
 	id, size, rounds          int
 	bytes                     int64
 	limit                     time.Duration
+	huge                      bool // the memfile is on huge pages
 }
 
 // RunPeer is the body of a peer process: it parses the arguments the bench
@@ -41,6 +42,7 @@ func RunPeer(args []string) error {
 	fs.Int64Var(&a.bytes, "bytes", 0, "bulk transfer size")
 	fs.IntVar(&a.rounds, "rounds", 1, "bulk transfers to receive")
 	fs.DurationVar(&a.limit, "limit", time.Minute, "give up after this long")
+	fs.BoolVar(&a.huge, "huge", false, "open the memfile on huge pages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func RunPeer(args []string) error {
 	if a.network != "" {
 		return streamPeer(ctx, a)
 	}
-	s, err := openShared(a.link)
+	s, err := openShared(a.link, segmentOptions(a.huge)...)
 	if err != nil {
 		return err
 	}
@@ -65,6 +67,9 @@ func RunPeer(args []string) error {
 	}
 	if err := s.barrier(ctx); err != nil {
 		return err
+	}
+	if play := spinPeers[a.kind]; play != nil {
+		return play(ctx, s, a)
 	}
 	switch a.kind {
 	case "contend-mutex", "contend-rwmutex", "contend-pthread", "contend-flock", "contend-flockrw":

@@ -48,11 +48,11 @@ type shared struct {
 }
 
 // newShared creates the memfile for a row with payload bytes after
-// offPayload.
-func (e *env) newShared(payload int) (*shared, error) {
+// offPayload, with opts.
+func (e *env) newShared(payload int, opts ...memfile.Option) (*shared, error) {
 	e.seq++
 	link := filepath.Join(e.dir, fmt.Sprintf("row%d.link", e.seq))
-	f, err := memfile.Create(link, memfile.LockNone, offPayload+payload, memfile.WithEvents(numEvents))
+	f, err := memfile.Create(link, memfile.LockNone, offPayload+payload, append(opts, memfile.WithEvents(numEvents))...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,9 +71,10 @@ func (e *env) newShared(payload int) (*shared, error) {
 	return s, nil
 }
 
-// openShared opens a row's memfile in a peer.
-func openShared(link string) (*shared, error) {
-	f, err := memfile.Open(link)
+// openShared opens a row's memfile in a peer, with the options it was
+// created with.
+func openShared(link string, opts ...memfile.Option) (*shared, error) {
+	f, err := memfile.Open(link, opts...)
 	if err != nil {
 		return nil, err
 	}

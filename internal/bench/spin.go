@@ -1,0 +1,311 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx"
+	"github.com/shmx/shmx/internal/cbench"
+	"github.com/shmx/shmx/memfile"
+)
+
+// spinRows are the message round-trip rows of wait strategies other than
+// the blocking calls', and the limits they are held against, measured in
+// the same group as the copying rows of messageRows.
+//
+// At one cache line (64 B or less): an Event pair and a Ring that poll
+// with their non-blocking forms and shmx.Pause between tries, standing for
+// a busy-spin wait strategy, and the C limit: two processes ping-pong
+// one cache line with PAUSE (cbench.LinePong).
+//
+// Above one cache line: the zero-copy Ring (the sender writes every byte
+// of the message in its slot, the receiver adds up every byte where it
+// lies, then answers the same way), with the blocking calls and polling,
+// and the C limits: a message through shared memory announced by a
+// spinning sequence word, copied as the copying rows do and in place as
+// the zero-copy row does (cbench.FlagPong).
+func (e *env) spinRows(size int) []row {
+	g := "message round trip " + sizeName(int64(size))
+	if size <= cbench.LineSize {
+		const (
+			ev   = "memfile + Event, busy-spin (TryWait + Pause)"
+			ring = "memfile Ring, busy-spin (TrySend/TryRecv + Pause)"
+			c    = "C limit: one cache line ping-pong, PAUSE spin (C loop)"
+		)
+		limit := once(func(ctx context.Context) (Result, error) { return e.spinC(ctx, "pong-line", 0, cbench.LineSize, nil) })
+		return []row{
+			{g, ev, true, "", func(ctx context.Context) (Result, error) { return e.echoEventSpin(ctx, size) }},
+			{g, ring, true, "", func(ctx context.Context) (Result, error) { return e.echoRingSpin(ctx, size) }},
+			{g, c, false, ev, limit},
+			{g, c, false, ring, limit},
+		}
+	}
+	const (
+		copied = "memfile Ring" // messageRows' copying Ring row
+		zc     = "memfile Ring, zero-copy (BeginSend/BeginRecv, filled and summed in place)"
+		zcSpin = "memfile Ring, zero-copy, busy-spin (TryBeginSend/TryBeginRecv + Pause)"
+		cCopy  = "C limit: spinning flag, copied (C loop)"
+		cIn    = "C limit: spinning flag, filled and summed in place (C loop)"
+	)
+	more := []string{"-size", fmt.Sprint(size)}
+	inPlace := once(func(ctx context.Context) (Result, error) {
+		return e.spinC(ctx, "pong-flag-inplace", size, cbench.FlagSize(size), more)
+	})
+	return []row{
+		{g, zc, true, "", func(ctx context.Context) (Result, error) { return e.echoRingZeroCopy(ctx, size, false) }},
+		{g, zcSpin, true, "", func(ctx context.Context) (Result, error) { return e.echoRingZeroCopy(ctx, size, true) }},
+		{g, cCopy, false, copied, func(ctx context.Context) (Result, error) {
+			return e.spinC(ctx, "pong-flag-copy", size, cbench.FlagSize(size), more)
+		}},
+		{g, cIn, false, zc, inPlace},
+		{g, cIn, false, zcSpin, inPlace},
+	}
+}
+
+// once returns a row function that measures with run the first time and
+// returns that result again after: one limit listed against two shmx rows
+// is one measurement.
+func once(run func(ctx context.Context) (Result, error)) func(ctx context.Context) (Result, error) {
+	var (
+		done bool
+		r    Result
+		err  error
+	)
+	return func(ctx context.Context) (Result, error) {
+		if !done {
+			r, err = run(ctx)
+			done = true
+		}
+		return r, err
+	}
+}
+
+// spinPeers are the peer kinds of spinRows, by -kind.
+var spinPeers = map[string]func(context.Context, *shared, peerArgs) error{
+	"echo-event-spin": func(ctx context.Context, s *shared, a peerArgs) error { return echoEventSpinPeer(ctx, s, a.size) },
+	"echo-ring-spin":  func(ctx context.Context, s *shared, a peerArgs) error { return echoRingSpinPeer(ctx, s, a.size) },
+	"echo-ring-zerocopy": func(ctx context.Context, s *shared, a peerArgs) error {
+		return echoRingZeroCopyPeer(ctx, s, a.size, false)
+	},
+	"echo-ring-zerocopy-try": func(ctx context.Context, s *shared, a peerArgs) error {
+		return echoRingZeroCopyPeer(ctx, s, a.size, true)
+	},
+	"pong-line":         func(ctx context.Context, s *shared, a peerArgs) error { return spinCPeer(ctx, s, a) },
+	"pong-flag-copy":    func(ctx context.Context, s *shared, a peerArgs) error { return spinCPeer(ctx, s, a) },
+	"pong-flag-inplace": func(ctx context.Context, s *shared, a peerArgs) error { return spinCPeer(ctx, s, a) },
+}
+
+// spinner paces a polling loop: one shmx.Pause per failed try, and a look
+// at ctx every 1024 tries (a peer that died must not leave us spinning).
+type spinner struct {
+	ctx context.Context
+	n   int
+}
+
+func (p *spinner) pause() error {
+	p.n++
+	if p.n&1023 == 0 && p.ctx.Err() != nil {
+		return fmt.Errorf("the peer stopped answering: %w", p.ctx.Err())
+	}
+	shmx.Pause()
+	return nil
+}
+
+// echoEventSpin is echoEvent with both sides polling the Event with
+// TryWait instead of blocking in Wait.
+func (e *env) echoEventSpin(ctx context.Context, size int) (Result, error) {
+	more := []string{"-size", fmt.Sprint(size)}
+	return e.withPeer(ctx, "echo-event-spin", 2*alignUp(size, 128), more, nil, func(s *shared) (Result, error) {
+		req, resp := eventAreas(s, size)
+		msg, buf := make([]byte, size), make([]byte, size)
+		p := spinner{ctx: ctx}
+		l := newLatencies()
+		for {
+			copy(req, msg)
+			s.req.Set()
+			for !s.resp.TryWait() {
+				if err := p.pause(); err != nil {
+					return Result{}, err
+				}
+			}
+			copy(buf, resp)
+			if !l.lap(e.Duration) {
+				break
+			}
+		}
+		s.u32(offStop).Store(1)
+		s.req.Set()
+		return l.result(), nil
+	})
+}
+
+func echoEventSpinPeer(ctx context.Context, s *shared, size int) error {
+	req, resp := eventAreas(s, size)
+	buf := make([]byte, size)
+	p := spinner{ctx: ctx}
+	for {
+		for !s.req.TryWait() {
+			if err := p.pause(); err != nil {
+				return err
+			}
+		}
+		if s.stopped() {
+			return nil
+		}
+		copy(buf, req)
+		copy(resp, buf)
+		s.resp.Set()
+	}
+}
+
+// echoRingSpin is echoRing with both sides polling with TrySend and
+// TryRecv instead of blocking in Send and Recv.
+func (e *env) echoRingSpin(ctx context.Context, size int) (Result, error) {
+	more := []string{"-size", fmt.Sprint(size)}
+	prepare := func(s *shared) error { _, _, err := rings(s, size, true); return err }
+	n := 2 * alignUp(memfile.RingSize(size, ringCap), 128)
+	return e.withPeer(ctx, "echo-ring-spin", n, more, prepare, func(s *shared) (Result, error) {
+		req, resp, err := rings(s, size, false)
+		if err != nil {
+			return Result{}, err
+		}
+		msg, buf := make([]byte, size), make([]byte, size)
+		p := spinner{ctx: ctx}
+		l := newLatencies()
+		for {
+			for !req.TrySend(msg) {
+				if err := p.pause(); err != nil {
+					return Result{}, err
+				}
+			}
+			for {
+				if _, ok := resp.TryRecv(buf); ok {
+					break
+				}
+				if err := p.pause(); err != nil {
+					return Result{}, err
+				}
+			}
+			if !l.lap(e.Duration) {
+				break
+			}
+		}
+		s.u32(offStop).Store(1)
+		return l.result(), req.Send(ctx, msg) // wakes the peer to see the stop
+	})
+}
+
+func echoRingSpinPeer(ctx context.Context, s *shared, size int) error {
+	req, resp, err := rings(s, size, false)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, size)
+	p := spinner{ctx: ctx}
+	for {
+		n, ok := req.TryRecv(buf)
+		for ; !ok; n, ok = req.TryRecv(buf) {
+			if err := p.pause(); err != nil {
+				return err
+			}
+		}
+		if s.stopped() {
+			return nil
+		}
+		for !resp.TrySend(buf[:n]) {
+			if err := p.pause(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Layout of the payload of a C spinning row's memfile.
+const (
+	offSpinStop = offPayload       // uint32: 1 ends both C loops (cbench's stop word)
+	offSpinMem  = offPayload + 128 // the C exchange's memory
+)
+
+// spinC runs a C spinning exchange of kind (pong-line: cbench.LinePong;
+// pong-flag-copy, pong-flag-inplace: cbench.FlagPong of size bytes) of
+// mem bytes with a peer. As in pongC, a first run of calibrate rounds
+// sizes the second to last about Duration; the C loop times each round
+// trip of the second run, so these rows have percentiles. The C loops
+// cannot see ctx: when it is done the stop word ends them.
+func (e *env) spinC(ctx context.Context, kind string, size, mem int, more []string) (Result, error) {
+	if !cbench.Available {
+		return Result{Unit: NsPerRoundTrip}, errNoCgo
+	}
+	return e.withPeer(ctx, kind, 128+mem, more, nil, func(s *shared) (Result, error) {
+		stop := s.u32(offSpinStop)
+		defer context.AfterFunc(ctx, func() { stop.Store(1) })()
+		play := spinPlay(kind, s, size)
+		t0 := time.Now()
+		if err := play(0, 0, calibrate, nil); err != nil {
+			return Result{}, spinErr(ctx, err)
+		}
+		per := time.Since(t0) / calibrate
+		n := int64(e.Duration / max(per, 1))
+		n = min(max(n, 1000), maxSpinRounds)
+		s.u64(offN).Store(uint64(n))
+		s.param.Set()
+		lat := make([]int64, n)
+		for i := 0; i < len(lat); i += 512 { // fault the pages in before the clock runs
+			lat[i] = 0
+		}
+		t0 = time.Now()
+		err := play(0, calibrate, int(n), lat)
+		d := time.Since(t0)
+		if err != nil {
+			return Result{}, spinErr(ctx, err)
+		}
+		r := Result{Unit: NsPerRoundTrip}
+		percentiles(&r, lat, d)
+		return r, nil
+	})
+}
+
+// maxSpinRounds bounds the rounds (and so the per-round-trip times held:
+// 64 MiB) of a C spinning row's measured run.
+const maxSpinRounds = 1 << 23
+
+// spinCPeer plays side 1 of spinC: the calibration run, then the measured
+// run of the count the parent publishes.
+func spinCPeer(ctx context.Context, s *shared, a peerArgs) error {
+	if !cbench.Available {
+		return errNoCgo
+	}
+	stop := s.u32(offSpinStop)
+	defer context.AfterFunc(ctx, func() { stop.Store(1) })()
+	play := spinPlay(a.kind, s, a.size)
+	if err := play(1, 0, calibrate, nil); err != nil {
+		return spinErr(ctx, err)
+	}
+	if err := s.param.Wait(ctx); err != nil {
+		return err
+	}
+	return spinErr(ctx, play(1, calibrate, int(s.u64(offN).Load()), nil))
+}
+
+// spinPlay returns the C loop of kind over s's memory.
+func spinPlay(kind string, s *shared, size int) func(me, from, n int, lat []int64) error {
+	word := (*uint32)(unsafe.Pointer(&s.b[offSpinStop])) // as s.u32(offSpinStop)
+	mem := s.b[offSpinMem:]
+	if kind == "pong-line" {
+		return func(me, from, n int, lat []int64) error { return cbench.LinePong(mem, word, me, from, n, lat) }
+	}
+	inPlace := kind == "pong-flag-inplace"
+	return func(me, from, n int, lat []int64) error {
+		return cbench.FlagPong(mem, word, size, inPlace, me, from, n, lat)
+	}
+}
+
+// spinErr says why a C loop stopped early: ctx ended it.
+func spinErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return err
+}
