@@ -44,7 +44,8 @@ func runBench(args []string) error {
 			"Measures shmx against the alternatives on this machine, in one run: lock+unlock\n"+
 			"(sync.Mutex, pthread, flock), 2-process hand-off (pthread mutex+cond, pipe, Unix\n"+
 			"socket), contended throughput (pthread, flock), message round trips (Unix socket,\n"+
-			"pipe, TCP loopback; busy-spin and zero-copy shmx rows against C spinning limits)\n"+
+			"pipe, TCP loopback; each wait strategy with its CPU per round trip, and zero-copy\n"+
+			"rows, against C spinning limits)\n"+
 			"and bulk transfer (sockets, pipe, plain copy; a huge-page Ring where there are huge\n"+
 			"pages). Each result is stated as a ratio to the shmx row it is compared with.\n"+
 			"Progress goes to stderr.\n\n")

@@ -67,6 +67,10 @@ type Result struct {
 	P50  float64 `json:"p50_ns,omitempty"`
 	P99  float64 `json:"p99_ns,omitempty"`
 	P999 float64 `json:"p999_ns,omitempty"`
+	// CPU is the CPU time (user and system) both processes spent per
+	// operation, in ns, for the rows that measure it (0 otherwise): what
+	// a wait strategy costs beside its latency.
+	CPU float64 `json:"cpu_ns_per_op,omitempty"`
 	// Skipped says why the row was not measured (Value is then 0).
 	Skipped string `json:"skipped,omitempty"`
 }

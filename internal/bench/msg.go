@@ -18,8 +18,8 @@ func (e *env) messageRows(size int) []row {
 		return func(ctx context.Context) (Result, error) { return e.streamRoundTrip(ctx, network, size) }
 	}
 	return []row{
-		{g, ev, true, "", func(ctx context.Context) (Result, error) { return e.echoEvent(ctx, size) }},
-		{g, "memfile Ring", true, "", func(ctx context.Context) (Result, error) { return e.echoRing(ctx, size) }},
+		{g, ev, true, "", func(ctx context.Context) (Result, error) { return e.echoEvent(ctx, size, memfile.Backoff) }},
+		{g, "memfile Ring", true, "", func(ctx context.Context) (Result, error) { return e.echoRing(ctx, size, memfile.Backoff) }},
 		{g, "Unix socket", false, ev, stream("unix")},
 		{g, "pipe", false, ev, stream("pipe")},
 		{g, "TCP 127.0.0.1", false, ev, stream("tcp")},
@@ -47,9 +47,12 @@ func eventAreas(s *shared, size int) (req, resp []byte) {
 	return s.b[offPayload : offPayload+size], s.b[r : r+size]
 }
 
-func (e *env) echoEvent(ctx context.Context, size int) (Result, error) {
-	more := []string{"-size", fmt.Sprint(size)}
-	return e.withPeer(ctx, "echo-event", 2*alignUp(size, 128), more, nil, func(s *shared) (Result, error) {
+// echoEvent is the Event pair's round trip, both sides waiting with
+// strategy strat.
+func (e *env) echoEvent(ctx context.Context, size int, strat memfile.WaitStrategy) (Result, error) {
+	more := []string{"-size", fmt.Sprint(size), "-wait", strat.String()}
+	ctx = memfile.WithWaitStrategy(ctx, strat)
+	return e.withPeerCPU(ctx, "echo-event", 2*alignUp(size, 128), more, nil, func(s *shared) (Result, error) {
 		req, resp := eventAreas(s, size)
 		msg, buf := make([]byte, size), make([]byte, size)
 		l := newLatencies()
@@ -89,11 +92,14 @@ func rings(s *shared, size int, init bool) (req, resp *memfile.Ring, err error) 
 	return req, resp, err
 }
 
-func (e *env) echoRing(ctx context.Context, size int) (Result, error) {
-	more := []string{"-size", fmt.Sprint(size)}
+// echoRing is the Ring pair's round trip, both sides waiting with
+// strategy strat.
+func (e *env) echoRing(ctx context.Context, size int, strat memfile.WaitStrategy) (Result, error) {
+	more := []string{"-size", fmt.Sprint(size), "-wait", strat.String()}
+	ctx = memfile.WithWaitStrategy(ctx, strat)
 	prepare := func(s *shared) error { _, _, err := rings(s, size, true); return err }
 	n := 2 * alignUp(memfile.RingSize(size, ringCap), 128)
-	return e.withPeer(ctx, "echo-ring", n, more, prepare, func(s *shared) (Result, error) {
+	return e.withPeerCPU(ctx, "echo-ring", n, more, prepare, func(s *shared) (Result, error) {
 		req, resp, err := rings(s, size, false)
 		if err != nil {
 			return Result{}, err

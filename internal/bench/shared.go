@@ -45,6 +45,7 @@ type shared struct {
 	f                       *memfile.MemFile
 	b                       []byte
 	start, req, resp, param *memfile.Event
+	peers                   []*exec.Cmd // the row's peer processes, once started
 }
 
 // newShared creates the memfile for a row with payload bytes after

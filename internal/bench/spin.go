@@ -15,10 +15,10 @@ import (
 // the blocking calls', and the limits they are held against, measured in
 // the same group as the copying rows of messageRows.
 //
-// At one cache line (64 B or less): an Event pair and a Ring that poll
-// with their non-blocking forms and shmx.Pause between tries, standing for
-// a busy-spin wait strategy, and the C limit: two processes ping-pong
-// one cache line with PAUSE (cbench.LinePong).
+// At one cache line (64 B or less): an Event pair and a Ring under the
+// BusySpin and Block wait strategies (messageRows' rows are Backoff, the
+// default), and the C limit: two processes ping-pong one cache line with
+// PAUSE (cbench.LinePong).
 //
 // Above one cache line: the zero-copy Ring (the sender writes every byte
 // of the message in its slot, the receiver adds up every byte where it
@@ -30,14 +30,21 @@ func (e *env) spinRows(size int) []row {
 	g := "message round trip " + sizeName(int64(size))
 	if size <= cbench.LineSize {
 		const (
-			ev   = "memfile + Event, busy-spin (TryWait + Pause)"
-			ring = "memfile Ring, busy-spin (TrySend/TryRecv + Pause)"
-			c    = "C limit: one cache line ping-pong, PAUSE spin (C loop)"
+			ev      = "memfile + Event, busy-spin (WaitStrategy)"
+			ring    = "memfile Ring, busy-spin (WaitStrategy)"
+			evBlock = "memfile + Event, block (WaitStrategy)"
+			rgBlock = "memfile Ring, block (WaitStrategy)"
+			c       = "C limit: one cache line ping-pong, PAUSE spin (C loop)"
 		)
 		limit := once(func(ctx context.Context) (Result, error) { return e.spinC(ctx, "pong-line", 0, cbench.LineSize, nil) })
+		strat := func(f func(context.Context, int, memfile.WaitStrategy) (Result, error), s memfile.WaitStrategy) func(context.Context) (Result, error) {
+			return func(ctx context.Context) (Result, error) { return f(ctx, size, s) }
+		}
 		return []row{
-			{g, ev, true, "", func(ctx context.Context) (Result, error) { return e.echoEventSpin(ctx, size) }},
-			{g, ring, true, "", func(ctx context.Context) (Result, error) { return e.echoRingSpin(ctx, size) }},
+			{g, ev, true, "", strat(e.echoEvent, memfile.BusySpin)},
+			{g, ring, true, "", strat(e.echoRing, memfile.BusySpin)},
+			{g, evBlock, true, "", strat(e.echoEvent, memfile.Block)},
+			{g, rgBlock, true, "", strat(e.echoRing, memfile.Block)},
 			{g, c, false, ev, limit},
 			{g, c, false, ring, limit},
 		}
@@ -84,8 +91,6 @@ func once(run func(ctx context.Context) (Result, error)) func(ctx context.Contex
 
 // spinPeers are the peer kinds of spinRows, by -kind.
 var spinPeers = map[string]func(context.Context, *shared, peerArgs) error{
-	"echo-event-spin": func(ctx context.Context, s *shared, a peerArgs) error { return echoEventSpinPeer(ctx, s, a.size) },
-	"echo-ring-spin":  func(ctx context.Context, s *shared, a peerArgs) error { return echoRingSpinPeer(ctx, s, a.size) },
 	"echo-ring-zerocopy": func(ctx context.Context, s *shared, a peerArgs) error {
 		return echoRingZeroCopyPeer(ctx, s, a.size, false)
 	},
@@ -111,115 +116,6 @@ func (p *spinner) pause() error {
 	}
 	shmx.Pause()
 	return nil
-}
-
-// echoEventSpin is echoEvent with both sides polling the Event with
-// TryWait instead of blocking in Wait.
-func (e *env) echoEventSpin(ctx context.Context, size int) (Result, error) {
-	more := []string{"-size", fmt.Sprint(size)}
-	return e.withPeer(ctx, "echo-event-spin", 2*alignUp(size, 128), more, nil, func(s *shared) (Result, error) {
-		req, resp := eventAreas(s, size)
-		msg, buf := make([]byte, size), make([]byte, size)
-		p := spinner{ctx: ctx}
-		l := newLatencies()
-		for {
-			copy(req, msg)
-			s.req.Set()
-			for !s.resp.TryWait() {
-				if err := p.pause(); err != nil {
-					return Result{}, err
-				}
-			}
-			copy(buf, resp)
-			if !l.lap(e.Duration) {
-				break
-			}
-		}
-		s.u32(offStop).Store(1)
-		s.req.Set()
-		return l.result(), nil
-	})
-}
-
-func echoEventSpinPeer(ctx context.Context, s *shared, size int) error {
-	req, resp := eventAreas(s, size)
-	buf := make([]byte, size)
-	p := spinner{ctx: ctx}
-	for {
-		for !s.req.TryWait() {
-			if err := p.pause(); err != nil {
-				return err
-			}
-		}
-		if s.stopped() {
-			return nil
-		}
-		copy(buf, req)
-		copy(resp, buf)
-		s.resp.Set()
-	}
-}
-
-// echoRingSpin is echoRing with both sides polling with TrySend and
-// TryRecv instead of blocking in Send and Recv.
-func (e *env) echoRingSpin(ctx context.Context, size int) (Result, error) {
-	more := []string{"-size", fmt.Sprint(size)}
-	prepare := func(s *shared) error { _, _, err := rings(s, size, true); return err }
-	n := 2 * alignUp(memfile.RingSize(size, ringCap), 128)
-	return e.withPeer(ctx, "echo-ring-spin", n, more, prepare, func(s *shared) (Result, error) {
-		req, resp, err := rings(s, size, false)
-		if err != nil {
-			return Result{}, err
-		}
-		msg, buf := make([]byte, size), make([]byte, size)
-		p := spinner{ctx: ctx}
-		l := newLatencies()
-		for {
-			for !req.TrySend(msg) {
-				if err := p.pause(); err != nil {
-					return Result{}, err
-				}
-			}
-			for {
-				if _, ok := resp.TryRecv(buf); ok {
-					break
-				}
-				if err := p.pause(); err != nil {
-					return Result{}, err
-				}
-			}
-			if !l.lap(e.Duration) {
-				break
-			}
-		}
-		s.u32(offStop).Store(1)
-		return l.result(), req.Send(ctx, msg) // wakes the peer to see the stop
-	})
-}
-
-func echoRingSpinPeer(ctx context.Context, s *shared, size int) error {
-	req, resp, err := rings(s, size, false)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, size)
-	p := spinner{ctx: ctx}
-	for {
-		n, ok := req.TryRecv(buf)
-		for ; !ok; n, ok = req.TryRecv(buf) {
-			if err := p.pause(); err != nil {
-				return err
-			}
-		}
-		if s.stopped() {
-			return nil
-		}
-		for !resp.TrySend(buf[:n]) {
-			if err := p.pause(); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // Layout of the payload of a C spinning row's memfile.

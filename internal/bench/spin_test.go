@@ -61,19 +61,23 @@ func checkRoundTrip(t *testing.T, r Result) {
 	}
 }
 
-// TestSpinRows runs the busy-spin and C limit rows of the 64 B round trip
-// once each: the shmx rows and the limit must measure (the limit where
-// cgo is), and the limit, listed against both shmx rows, is one
-// measurement.
+// TestSpinRows runs the wait-strategy and C limit rows of the 64 B round
+// trip once each: the shmx rows (Event pair and Ring, under each
+// strategy) and the limit must measure (the limit where cgo is), the shmx
+// rows report the CPU they cost, and the limit, listed against both
+// busy-spin rows, is one measurement.
 func TestSpinRows(t *testing.T) {
 	const g = "message round trip 64 B"
 	rs := runOnly(t, g, 64)
-	for _, name := range []string{"memfile + Event, busy-spin", "memfile Ring, busy-spin"} {
+	for _, name := range []string{"memfile + Event, busy-spin", "memfile Ring, busy-spin", "memfile + Event, block", "memfile Ring, block", "memfile + Event", "memfile Ring"} {
 		got := find(rs, g, name)
-		if len(got) != 1 || !got[0].Shmx {
+		if len(got) == 0 || !got[0].Shmx {
 			t.Fatalf("rows %q: %+v", name, got)
 		}
 		checkRoundTrip(t, got[0])
+		if got[0].CPU <= 0 {
+			t.Errorf("%s: no CPU per round trip", name)
+		}
 	}
 	limit := find(rs, g, "C limit: one cache line")
 	if len(limit) != 2 {

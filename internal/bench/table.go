@@ -37,17 +37,17 @@ func WriteTable(w io.Writer, rs []Result) error {
 	for _, r := range rs {
 		if r.Group != group {
 			group = r.Group
-			fmt.Fprintf(tw, "\n%s\tresult\tp50\tp99\tp99.9\tshmx ÷ this\n", strings.ToUpper(group[:1])+group[1:])
+			fmt.Fprintf(tw, "\n%s\tresult\tp50\tp99\tp99.9\tCPU/op\tshmx ÷ this\n", strings.ToUpper(group[:1])+group[1:])
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.Name, Value(r), pct(r.P50), pct(r.P99), pct(r.P999), RatioText(r))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, Value(r), pct(r.P50), pct(r.P99), pct(r.P999), pct(r.CPU), RatioText(r))
 	}
 	return tw.Flush()
 }
 
 // WriteMarkdown prints the results as one Markdown table.
 func WriteMarkdown(w io.Writer, rs []Result) error {
-	fmt.Fprintln(w, "| measurement | | result | p50 | p99 | p99.9 | shmx ÷ this |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "| measurement | | result | p50 | p99 | p99.9 | CPU/op | shmx ÷ this |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|---|")
 	group := ""
 	for _, r := range rs {
 		g := ""
@@ -58,7 +58,7 @@ func WriteMarkdown(w io.Writer, rs []Result) error {
 		if r.Shmx {
 			name = "**" + name + "**"
 		}
-		if _, err := fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", g, name, Value(r), pct(r.P50), pct(r.P99), pct(r.P999), RatioText(r)); err != nil {
+		if _, err := fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", g, name, Value(r), pct(r.P50), pct(r.P99), pct(r.P999), pct(r.CPU), RatioText(r)); err != nil {
 			return err
 		}
 	}
