@@ -90,10 +90,13 @@ func (c *waitCount) register() uint32 {
 	for {
 		old := sw.LoadUint32(&c.word)
 		var nw uint32
-		switch old & waitCountMask {
-		case 0:
+		switch {
+		case old&waitCountMask == 0 || old>>waitEpochShift == 0:
+			// Empty; or registrations without an epoch, which only
+			// garbage holds: nobody could unregister them, so they are
+			// dropped.
 			nw = 1 | (sw.LoadUint32(&c.recounts)%waitCountEpochs+1)<<waitEpochShift
-		case waitCountFull:
+		case old&waitCountMask == waitCountFull:
 			return 0
 		default:
 			nw = old + 1
