@@ -2,8 +2,8 @@ package fuzz_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"testing"
 
