@@ -123,6 +123,9 @@ func ringDeadToken(t testing.TB, b []byte) uint32 {
 	return 0
 }
 
+// envRingPer passes TestRingProcesses' message count to its children.
+const envRingPer = "SHMX_RING_PER"
+
 // Message layout of the multi-process test: producer id, sequence number.
 const ringStop = 0xFFFF // producer id of the stop message
 
@@ -136,6 +139,11 @@ func TestRingProcesses(t *testing.T) {
 	per := 500000
 	if testproc.IsEmulated() || testing.Short() {
 		per = 10000
+	}
+	// The children are not run with -test.short: they take the
+	// parent's count.
+	if v, err := strconv.Atoi(os.Getenv(envRingPer)); err == nil && v > 0 {
+		per = v
 	}
 	bitmap := (2*per + 63) / 64 * 8
 	ringOff := (bitmap + 127) &^ 127
@@ -158,6 +166,7 @@ func TestRingProcesses(t *testing.T) {
 		return
 	}
 	b, env := ringShared(t, ringOff+RingSize(slot, capacity))
+	env = append(env, envRingPer+"="+strconv.Itoa(per))
 	r, err := InitRing(b[ringOff:], slot, capacity)
 	if err != nil {
 		t.Fatal(err)
