@@ -140,6 +140,7 @@ type thread struct {
 	prio     int
 	panicked any
 	paused   bool // its last step was a Pause: it spins, waiting for another
+	ran      int  // the step it last took
 }
 
 // sim is the schedule running now; one at a time.
@@ -349,7 +350,11 @@ func (s *Sim) run(res *Result) {
 			res.Failure = fmt.Sprintf("no end within %d steps (%v virtual): a stall or livelock", s.steps, s.now)
 			return
 		}
-		t := s.pick(ready)
+		t := s.starved(ready)
+		if t == nil {
+			t = s.pick(ready)
+		}
+		t.ran = s.steps
 		s.cur = t
 		t.resume <- true
 		<-s.back
@@ -403,6 +408,33 @@ func (s *Sim) allDone() bool {
 		}
 	}
 	return true
+}
+
+// starveSteps bounds how long a runnable goroutine waits while others
+// take steps: real schedulers are fair, and a schedule that starves a
+// goroutine for ever (every other one polling or sleeping in a loop that
+// only it can end) is a livelock of the schedule, not of the protocol.
+const starveSteps = 2000
+
+// starved returns the runnable goroutine that has waited longest, if it
+// has waited starveSteps steps or more, else nil. Such a step is no
+// choice of the strategy (an exhaustive enumeration does not branch on it).
+func (s *Sim) starved(ready []*thread) *thread {
+	for _, t := range s.threads {
+		if t.state != runnable {
+			t.ran = s.steps // a wait counts only while it could run
+		}
+	}
+	var worst *thread
+	for _, t := range ready {
+		if s.steps-t.ran >= starveSteps && (worst == nil || t.ran < worst.ran) {
+			worst = t
+		}
+	}
+	if worst != nil {
+		s.lastID = worst.id
+	}
+	return worst
 }
 
 // pick chooses the goroutine of the next step.
