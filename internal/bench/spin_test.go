@@ -75,8 +75,10 @@ func TestSpinRows(t *testing.T) {
 			t.Fatalf("rows %q: %+v", name, got)
 		}
 		checkRoundTrip(t, got[0])
-		if got[0].CPU <= 0 {
-			t.Errorf("%s: no CPU per round trip", name)
+		// Windows counts process time in 15.6 ms ticks: a short row
+		// may see none.
+		if got[0].CPU < 0 || got[0].CPU == 0 && runtime.GOOS != "windows" {
+			t.Errorf("%s: CPU per round trip %v", name, got[0].CPU)
 		}
 	}
 	limit := find(rs, g, "C limit: one cache line")
