@@ -289,10 +289,9 @@ func (p *Publisher) waitRoom(ctx context.Context) error {
 		// BusySpin: poll without the sleeper bit, so subscribers make no
 		// system call; every slice, drop a dead subscriber that holds
 		// the ring back, as the sleep below does.
-		return pollTry(background(ctx), epochAddr(bc.pubEpoch), p.room, func() {
-			if w := p.blocker; p.stuck.behind(uint32(w>>32), self()) && bc.ownerGone(w) {
-				p.blockerE.owner.CompareAndSwap(w, 0)
-			}
+		return pollUntil(ctx, epochAddr(bc.pubEpoch), p.room, sliceWait, func() bool {
+			p.dropDeadBlocker()
+			return false
 		})
 	}
 	// Sleep until a quarter of the ring is free (see Broadcast, on
@@ -316,17 +315,27 @@ func (p *Publisher) waitRoom(ctx context.Context) error {
 			}
 			return nil
 		}
-		if w := p.blocker; p.stuck.behind(uint32(w>>32), self()) && bc.ownerGone(w) {
-			// Held back by a dead subscriber: free its entry (a CAS
-			// against the exact owner word, so a new subscriber that
-			// took the entry meanwhile keeps it) and look again.
-			p.blockerE.owner.CompareAndSwap(w, 0)
-			continue
+		if p.dropDeadBlocker() {
+			continue // look again
 		}
 		if err := sleep(ctx, word, e, sliceWait); err != nil {
 			return err
 		}
 	}
+}
+
+// dropDeadBlocker frees the entry of the subscriber that holds p back
+// (the slowest cursor at the last scan) when it has held p back for a
+// slice and the kernel says it is gone: a CAS against the exact owner
+// word, so that a new subscriber that took the entry meanwhile keeps it.
+// It reports whether it tried.
+func (p *Publisher) dropDeadBlocker() bool {
+	w := p.blocker
+	if !p.stuck.behind(uint32(w>>32), self()) || !p.bc.ownerGone(w) {
+		return false
+	}
+	p.blockerE.owner.CompareAndSwap(w, 0)
+	return true
 }
 
 // StartAt says where a new subscriber starts reading.
@@ -718,7 +727,7 @@ func (s *Subscriber) wait(ctx context.Context) error {
 	if !strat.registers() {
 		// BusySpin: poll without the sleeper bit, so the publisher makes
 		// no system call.
-		return pollTry(background(ctx), word, moved, func() {})
+		return pollUntil(ctx, word, moved, sliceWait, func() bool { return false })
 	}
 	for {
 		e := bc.subEpoch.Load()

@@ -310,14 +310,8 @@ func eventModel(rounds int) model { return eventModelWith(rounds, Backoff) }
 
 // eventModelWith is eventModel with every Wait under strategy strat.
 func eventModelWith(rounds int, strat WaitStrategy) model {
-	name := fmt.Sprintf("Event ping-pong %d", rounds)
-	if strat != Backoff {
-		name += " " + strat.String()
-	}
-	steps, share := 4000, 1
-	if strat != Backoff {
-		share = 5 // the variants: a fifth of the schedules
-	}
+	name, share := variant(fmt.Sprintf("Event ping-pong %d", rounds), strat)
+	steps := 4000
 	if strat == BusySpin {
 		steps = 8000 // polling takes steps
 	}
@@ -381,6 +375,16 @@ func eventModelWith(rounds int, strat WaitStrategy) model {
 			return ""
 		})
 	}}
+}
+
+// variant returns the name and share of a model run under strat: the
+// default strategy's model runs in full, a variant on a fifth of the
+// schedules.
+func variant(name string, strat WaitStrategy) (string, int) {
+	if strat == Backoff {
+		return name, 1
+	}
+	return name + " " + strat.String(), 5
 }
 
 func TestExploreEvent(t *testing.T) {
@@ -709,10 +713,7 @@ func ringModel(producers, consumers, msgs int) model {
 // ringModelWith is ringModel with every Send and Recv under strategy
 // strat (the variants run on a fifth of the schedules).
 func ringModelWith(producers, consumers, msgs int, strat WaitStrategy) model {
-	name, share := fmt.Sprintf("Ring %dP%dC%d", producers, consumers, msgs), 1
-	if strat != Backoff {
-		name, share = name+" "+strat.String(), 5
-	}
+	name, share := variant(fmt.Sprintf("Ring %dP%dC%d", producers, consumers, msgs), strat)
 	return model{name: name, procs: producers + consumers, maxSteps: 30000, share: share, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(16, 2)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)

@@ -76,7 +76,7 @@ func (r *Ring) poll(ctx context.Context, recv bool, n int) (uint64, int, error) 
 	var k, tries int
 	var blocker uint32
 	var stuck ringStuck
-	err := pollTry(ctx, (*uint32)(unsafe.Pointer(epoch)), func() bool {
+	err := pollUntil(ctx, (*uint32)(unsafe.Pointer(epoch)), func() bool {
 		// Look at the slot (a load) until it is ready; try a claim then,
 		// and now and then anyway, to learn who holds it.
 		if tries++; !r.ready(recv) && tries%pollCheck != 0 {
@@ -84,12 +84,9 @@ func (r *Ring) poll(ctx context.Context, recv bool, n int) (uint64, int, error) 
 		}
 		pos, k, blocker = r.try(recv, n)
 		return k > 0
-	}, func() {
-		if stuck.behind(blocker, r.token) {
-			// As sleep does: repair every slot of a dead claimant.
-			for gone(r.slots, blocker) && r.reclaim(recv, blocker) {
-			}
-		}
+	}, sliceWait, func() bool {
+		r.unstick(&stuck, recv, blocker)
+		return false
 	})
 	if err != nil {
 		return 0, 0, err
@@ -162,12 +159,18 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 		if err := closedErr(mp); err != nil {
 			return 0, 0, err
 		}
-		if stuck.behind(blocker, r.token) {
-			// A batch producer that died holds consecutive slots: repair
-			// them all now, asking the kernel again before each, rather
-			// than one per slice.
-			for gone(r.slots, blocker) && r.reclaim(recv, blocker) {
-			}
+		r.unstick(&stuck, recv, blocker)
+	}
+}
+
+// unstick is a waiter's look, after a slice, at the claimant it waits
+// behind (blocker): once it has waited behind it for RingWaitSlice and
+// the kernel says it is gone, its slots are repaired. A batch producer
+// that died holds consecutive slots: they are all repaired now, asking
+// the kernel again before each, rather than one per slice.
+func (r *Ring) unstick(stuck *ringStuck, recv bool, blocker uint32) {
+	if stuck.behind(blocker, r.token) {
+		for gone(r.slots, blocker) && r.reclaim(recv, blocker) {
 		}
 	}
 }

@@ -2,6 +2,7 @@ package memfile
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -62,6 +63,21 @@ func (s WaitStrategy) String() string {
 	return "WaitStrategy(" + strconv.Itoa(int(s)) + ")"
 }
 
+// MarshalText returns the strategy's name, so that a WaitStrategy can be
+// a flag (flag.TextVar) or a configuration field.
+func (s WaitStrategy) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText sets s from a name: backoff, busy-spin or block.
+func (s *WaitStrategy) UnmarshalText(b []byte) error {
+	for _, w := range []WaitStrategy{Backoff, BusySpin, Block} {
+		if w.String() == string(b) {
+			*s = w
+			return nil
+		}
+	}
+	return fmt.Errorf("memfile: unknown wait strategy %q (backoff, busy-spin or block)", b)
+}
+
 type waitStrategyKey struct{}
 
 // WithWaitStrategy returns a copy of parent (nil means
@@ -114,6 +130,17 @@ const pollCheck = 64
 // done (ctx.Err()) or the MemFile holding addr was closed (errClosed).
 // It makes no system call and needs no wake-up.
 func poll(ctx context.Context, addr *uint32, val uint32, slice time.Duration) error {
+	return pollUntil(ctx, addr, func() bool { return sw.LoadUint32(addr) != val }, slice, func() bool { return true })
+}
+
+// pollUntil is BusySpin's wait: it retries try, with a PAUSE between
+// tries, until it succeeds (nil), ctx (nil: none) is done or the MemFile
+// holding addr was closed (the error; also when try succeeded in the
+// zeros Close left). At the end of every slice it calls atSlice, the
+// work of a sleeper at the end of a slice, and stops with nil if that
+// says so. A condition that no single word shows (a Ring slot to claim)
+// passes its own try; poll waits for one word to change.
+func pollUntil(ctx context.Context, addr *uint32, try func() bool, slice time.Duration, atSlice func() (stop bool)) error {
 	mp, err := enterWait(addr)
 	if err != nil {
 		return err
@@ -123,41 +150,6 @@ func poll(ctx context.Context, addr *uint32, val uint32, slice time.Duration) er
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	start := sw.Now()
-	for i := 1; ; i++ {
-		if sw.LoadUint32(addr) != val {
-			return closedErr(mp)
-		}
-		if i%pollCheck == 0 {
-			if err := closedErr(mp); err != nil {
-				return err
-			}
-			select {
-			case <-done:
-				return ctx.Err()
-			default:
-			}
-			if sw.Since(start) >= slice {
-				return nil
-			}
-		}
-		sw.Pause()
-	}
-}
-
-// pollTry is BusySpin's wait for a condition that no single word shows
-// (a Ring slot to claim): it retries try, with a PAUSE between tries,
-// until it succeeds (nil), ctx is done or the MemFile holding addr was
-// closed (the error; also when try succeeded in the zeros Close left);
-// every slice it calls slice(), the work of a sleeper at the end of a
-// slice.
-func pollTry(ctx context.Context, addr *uint32, try func() bool, slice func()) error {
-	mp, err := enterWait(addr)
-	if err != nil {
-		return err
-	}
-	defer mp.Leave(addr)
-	done := ctx.Done()
 	start := sw.Now()
 	for i := 1; ; i++ {
 		if try() {
@@ -172,8 +164,10 @@ func pollTry(ctx context.Context, addr *uint32, try func() bool, slice func()) e
 				return ctx.Err()
 			default:
 			}
-			if sw.Since(start) >= sliceWait {
-				slice()
+			if sw.Since(start) >= slice {
+				if atSlice() {
+					return nil
+				}
 				start = sw.Now()
 			}
 		}

@@ -55,32 +55,12 @@ type demoConfig struct {
 // waitStrategies are the -wait flag's values.
 var waitStrategies = []memfile.WaitStrategy{memfile.Backoff, memfile.BusySpin, memfile.Block}
 
-// waitFlag is a flag.Value naming a memfile.WaitStrategy.
-type waitFlag struct{ s *memfile.WaitStrategy }
-
-func (f waitFlag) String() string {
-	if f.s == nil {
-		return memfile.Backoff.String()
-	}
-	return f.s.String()
-}
-
-func (f waitFlag) Set(v string) error {
-	for _, s := range waitStrategies {
-		if s.String() == v {
-			*f.s = s
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown wait strategy %q (backoff, busy-spin or block)", v)
-}
-
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("shmx demo", flag.ContinueOnError)
 	var c demoConfig
 	fs.IntVar(&c.n, "n", 50000, "number of round trips (request + response)")
 	fs.DurationVar(&c.maxTime, "d", 10*time.Second, "stop after this long even if -n round trips are not done")
-	fs.Var(waitFlag{&c.wait}, "wait", "how both processes wait for each other's Event: backoff (spin about 10 µs, then sleep), busy-spin (poll, a CPU each) or block (sleep at once)")
+	fs.TextVar(&c.wait, "wait", memfile.Backoff, "how both processes wait for each other's Event: backoff (spin about 10 µs, then sleep), busy-spin (poll, a CPU each) or block (sleep at once)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: shmx demo [-n round-trips] [-d max-duration] [-wait strategy]\n\n"+
 			"Starts a writer and a reader process that ping-pong messages through a memfile\n"+
@@ -161,7 +141,7 @@ func runDemoPeer(args []string) error {
 	var c demoConfig
 	fs.IntVar(&c.n, "n", 0, "round trips")
 	fs.DurationVar(&c.maxTime, "d", 0, "maximum duration")
-	fs.Var(waitFlag{&c.wait}, "wait", "wait strategy")
+	fs.TextVar(&c.wait, "wait", memfile.Backoff, "wait strategy")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

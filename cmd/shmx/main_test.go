@@ -69,8 +69,8 @@ func TestDemo(t *testing.T) {
 			t.Logf("\n%s", out.String())
 		})
 	}
-	var f waitFlag = waitFlag{new(memfile.WaitStrategy)}
-	if err := f.Set("spin"); err == nil {
+	var s memfile.WaitStrategy
+	if err := s.UnmarshalText([]byte("spin")); err == nil {
 		t.Error("-wait spin accepted")
 	}
 }

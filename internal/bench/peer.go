@@ -27,26 +27,6 @@ type peerArgs struct {
 	wait                      memfile.WaitStrategy
 }
 
-// waitArg is the -wait flag: a memfile.WaitStrategy by name.
-type waitArg struct{ s *memfile.WaitStrategy }
-
-func (w waitArg) String() string {
-	if w.s == nil {
-		return memfile.Backoff.String()
-	}
-	return w.s.String()
-}
-
-func (w waitArg) Set(v string) error {
-	for _, s := range []memfile.WaitStrategy{memfile.Backoff, memfile.BusySpin, memfile.Block} {
-		if s.String() == v {
-			*w.s = s
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown wait strategy %q", v)
-}
-
 // RunPeer is the body of a peer process: it parses the arguments the bench
 // gave Config.Peer and plays its side of one row. It returns when the
 // parent says stop or closes the stream, or after the -limit it was given
@@ -64,7 +44,7 @@ func RunPeer(args []string) error {
 	fs.IntVar(&a.rounds, "rounds", 1, "bulk transfers to receive")
 	fs.DurationVar(&a.limit, "limit", time.Minute, "give up after this long")
 	fs.BoolVar(&a.huge, "huge", false, "open the memfile on huge pages")
-	fs.Var(waitArg{&a.wait}, "wait", "wait strategy of the echo rows")
+	fs.TextVar(&a.wait, "wait", memfile.Backoff, "wait strategy of the echo rows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
