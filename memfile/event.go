@@ -149,11 +149,11 @@ func (e *Event) TryWait() bool {
 // between processes running on different CPUs costs no system call on
 // either side.
 func (e *Event) Wait(ctx context.Context) error {
+	if e.TryWait() {
+		return nil // before any look at ctx: the fast path makes no interface call
+	}
 	strat := WaitStrategyOf(ctx)
 	ctx = cancellable(ctx)
-	if e.TryWait() {
-		return nil
-	}
 	if ctx != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}

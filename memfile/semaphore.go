@@ -292,7 +292,7 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // wrote.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	u := units(n)
-	strat := WaitStrategyOf(ctx)
+	orig := ctx // its WaitStrategy is read only if Acquire must wait
 	ctx = cancellable(ctx)
 	if ctx != nil && ctx.Err() != nil {
 		return ctx.Err() // done before the call: fail, as x/sync does
@@ -305,7 +305,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	if ok {
 		return nil
 	}
-	return s.acquireSlow(ctx, strat, u)
+	return s.acquireSlow(ctx, WaitStrategyOf(orig), u)
 }
 
 // acquireSlow is Acquire when the units were not there at once: spin,
