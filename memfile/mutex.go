@@ -155,6 +155,7 @@ const (
 //
 //	from           to                 by                         when
 //	(c=0, e=0)     (1, next)          register                   a waiter that is not counted
+//	(c, 0), (0, e) (1, next)          register                   garbage: no registration has no epoch
 //	(c, e)         (c+1, e)           register                   c >= 1, c+1 <= maxWaiters
 //	(c, e)         (c-1, e)           acquire, unregister        a waiter of epoch e; c >= 2
 //	(1, e)         (0, 0)             acquire, unregister        the last waiter of epoch e
@@ -188,13 +189,20 @@ func waiters(s uint64) uint32 { return uint32(s) >> mutexWaiterShift }
 func epochOf(s uint64) uint32 { return uint32(s) >> mutexEpochShift & 0xFF }
 
 // register returns state word old with one more registered waiter: in a
-// fresh epoch if nobody was registered (see the recount).
+// fresh epoch if nobody was registered (see the recount). A count without
+// an epoch, or an epoch without a count, is garbage a broken process left
+// (every registration has an epoch, and the count's return to 0 clears
+// it): nobody could unregister those registrations, so they are dropped,
+// as a recount would. Registering into such a count unchanged once let a
+// waiter count itself in epoch 0, survive the recount that zeroed the
+// count (its epoch still matched) and then decrement the empty count,
+// borrowing from the owner token (FuzzMutexState, 6d08854e0770f267).
 func (m *Mutex) register(old uint64) uint64 {
-	nw := old + mutexWaiter
-	if waiters(old) == 0 {
-		nw |= uint64(sw.LoadUint32(&m.recounts)%255+1) << mutexEpochShift
+	if waiters(old) == 0 || epochOf(old) == 0 {
+		fresh := uint64(sw.LoadUint32(&m.recounts)%255+1) << mutexEpochShift
+		return old&^(mutexCountMask|mutexEpochMask) | mutexWaiter | fresh
 	}
-	return nw
+	return old + mutexWaiter
 }
 
 // Lock locks m, waiting as long as it takes.
@@ -323,7 +331,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	w := waiter{}
 	for {
 		old := m.load()
-		if w.registered && epochOf(old) != w.epoch {
+		if w.registered && !w.counted(old) {
 			// A recount dropped our registration, and the woken flag
 			// with it: register again.
 			w.registered, w.awoke = false, false
@@ -378,9 +386,11 @@ type waiter struct {
 }
 
 // counted reports whether the waiter's registration is in the count of
-// state word s (a recount may have dropped it).
+// state word s (a recount may have dropped it). A registration always has
+// an epoch (1..255) and is one of the count, so a count of 0 or an epoch
+// of 0 holds nobody's: a decrement never borrows from the owner token.
 func (w *waiter) counted(s uint64) bool {
-	return w.registered && epochOf(s) == w.epoch
+	return w.registered && w.epoch != 0 && epochOf(s) == w.epoch && waiters(s) != 0
 }
 
 // long reports whether the waiter has waited long enough to take the

@@ -421,6 +421,47 @@ func TestMutexDeadWaiterRecount(t *testing.T) {
 	}
 }
 
+// TestMutexGarbageCount replays what FuzzMutexState found
+// (testdata/fuzz/FuzzMutexState/6d08854e0770f267): a state word left with
+// waiters but no epoch, which only garbage holds. A waiter registering
+// into it used to keep epoch 0, so the recount that zeroed the count did
+// not drop it, and its unregistration then took 1 from an empty count,
+// borrowing from the owner token: the holder's own lock named another
+// process. Now such a registration starts a fresh epoch, and a
+// registration is never taken from a count of 0.
+func TestMutexGarbageCount(t *testing.T) {
+	mem, _ := parentMapping(t)
+	m, err := MutexAt(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, garbage := range []uint64{
+		0x16000 << mutexWaiterShift,                            // waiters, epoch 0
+		0x7 << mutexEpochShift,                                 // epoch 7, no waiter
+		0x16000<<mutexWaiterShift | mutexWoken | mutexStarving, // and flags
+	} {
+		atomic.StoreUint64(&m.state, garbage|lockedBySelf())
+		w := waiter{}
+		old := m.load()
+		nw := m.register(old)
+		if !m.cas(old, nw) {
+			t.Fatal("CAS of a quiet word failed")
+		}
+		w.registered, w.epoch = true, epochOf(nw)
+		if waiters(nw) != 1 || w.epoch == 0 {
+			t.Fatalf("registration into garbage %#x: state %#x, want 1 waiter in a fresh epoch", garbage, nw)
+		}
+		// The recount an Unlock makes when its wake-up finds nobody.
+		atomic.StoreUint64(&m.state, m.load()|mutexWoken)
+		m.recount()
+		m.unregister(&w)
+		if st := m.load(); st != lockedBySelf() {
+			t.Fatalf("garbage %#x: after register, recount and unregister the state is %#x, want %#x (locked by this process, nobody counted)", garbage, st, lockedBySelf())
+		}
+		m.Unlock()
+	}
+}
+
 // TestMutexDeadAwakeWaiter: a waiter killed while awake leaves the woken
 // flag beside its registration, so no Unlock wakes for it; one Unlock in
 // wokenProbe that finds the flag wakes anyway, finds nobody, and drops
