@@ -1,0 +1,13 @@
+//go:build !linux
+
+package futex
+
+import "time"
+
+// waitAny polls: no kernel this package supports outside Linux waits on
+// several words from one thread (see WaitAny).
+func waitAny(ws []Watch, timeout time.Duration) (int, error) {
+	return waitAnyPoll(ws, timeout)
+}
+
+func waitAnyWakes() bool { return false }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package futex_test
+
+func forcePoll() func() { return nil }
