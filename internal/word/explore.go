@@ -135,7 +135,8 @@ type thread struct {
 	fn       func()
 	resume   chan bool
 	state    threadState
-	addr     *uint32
+	addrs    []*uint32 // the words it sleeps on (several for WaitAny)
+	woke     int       // the index in addrs of the word whose Wake woke it, -1 if none
 	deadline time.Duration
 	prio     int
 	panicked any
@@ -547,45 +548,49 @@ func (s *Sim) nextScript() []int {
 	return nil
 }
 
-// block parks t on addr until a wake or the deadline.
-func (s *Sim) block(t *thread, addr *uint32, timeout time.Duration) {
-	t.state, t.addr, t.deadline = blocked, addr, s.now+timeout
-	s.waiters[addr] = append(s.waiters[addr], t)
+// block parks t on the words addrs until a Wake of any or the deadline.
+func (s *Sim) block(t *thread, addrs []*uint32, timeout time.Duration) {
+	t.state, t.addrs, t.woke, t.deadline = blocked, addrs, -1, s.now+timeout
+	for _, a := range addrs {
+		s.waiters[a] = append(s.waiters[a], t)
+	}
 }
 
-// wake makes up to n waiters of addr runnable, oldest first.
+// wake makes up to n waiters of addr runnable, oldest first; a waiter of
+// several words leaves every queue.
 func (s *Sim) wake(addr *uint32, n int) int {
-	q := s.waiters[addr]
 	k := 0
-	for len(q) > 0 && k < n {
-		t := q[0]
-		q = q[1:]
-		t.state, t.addr = runnable, nil
+	for k < n && len(s.waiters[addr]) > 0 {
+		t := s.waiters[addr][0]
+		for i, a := range t.addrs {
+			if a == addr && t.woke < 0 {
+				t.woke = i
+			}
+		}
+		s.unqueue(t)
+		t.state = runnable
 		k++
-	}
-	if len(q) == 0 {
-		delete(s.waiters, addr)
-	} else {
-		s.waiters[addr] = q
 	}
 	return k
 }
 
-// unqueue removes t from its wait queue.
+// unqueue removes t from its wait queues.
 func (s *Sim) unqueue(t *thread) {
-	q := s.waiters[t.addr]
-	for i, x := range q {
-		if x == t {
-			q = append(q[:i:i], q[i+1:]...)
-			break
+	for _, a := range t.addrs {
+		q := s.waiters[a]
+		for i, x := range q {
+			if x == t {
+				q = append(q[:i:i], q[i+1:]...)
+				break
+			}
+		}
+		if len(q) == 0 {
+			delete(s.waiters, a)
+		} else {
+			s.waiters[a] = q
 		}
 	}
-	if len(q) == 0 {
-		delete(s.waiters, t.addr)
-	} else {
-		s.waiters[t.addr] = q
-	}
-	t.addr = nil
+	t.addrs = nil
 }
 
 // timeOut moves the clock to the earliest deadline of a live waiter and

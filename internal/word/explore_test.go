@@ -3,9 +3,14 @@
 package word
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shmx/shmx/futex"
 )
 
 // The explorer must find a broken lock, pass a correct one, notice a
@@ -161,4 +166,70 @@ func TestExplorerExhaustive(t *testing.T) {
 		t.Fatalf("%d schedules with one preemption, want fewer than 20", n)
 	}
 	t.Logf("%d schedules with at most one preemption, 20 without a bound", n)
+}
+
+// TestExploreWaitAny: a goroutine waiting on three words with WaitAny is
+// woken by a Wake of the second one in every schedule, returns its index
+// and is left in no queue; without a Wake it times out.
+func TestExploreWaitAny(t *testing.T) {
+	for seed := range uint64(300) {
+		r := Explore(Config{Strategy: Random, Seed: seed}, func(s *Sim) {
+			var w [3]uint32
+			var got = -2
+			var gotErr error
+			p, q := s.Process(), s.Process()
+			s.Go(p, func() {
+				ws := make([]futex.Watch, 3)
+				for i := range ws {
+					ws[i].Set(&w[i], 0)
+				}
+				for {
+					got, gotErr = WaitAny(ws, time.Hour)
+					if got >= 0 || gotErr != nil {
+						return
+					}
+				}
+			})
+			s.Go(q, func() {
+				for {
+					if n, _ := Wake(&w[1], 1); n == 1 {
+						return
+					}
+					Sleep(time.Millisecond)
+				}
+			})
+			s.Final(func() string {
+				if got != 1 || gotErr != nil {
+					return fmt.Sprintf("WaitAny = %d, %v; want 1, nil", got, gotErr)
+				}
+				if len(s.waiters) != 0 {
+					return fmt.Sprintf("waiters left queued: %v", s.waiters)
+				}
+				return ""
+			})
+		})
+		if r.Failure != "" {
+			t.Fatalf("%v: %s", r.Config, r.Failure)
+		}
+	}
+	r := Explore(Config{Strategy: Random, Seed: 1}, func(s *Sim) {
+		var w [2]uint32
+		p := s.Process()
+		var err error
+		s.Go(p, func() {
+			ws := make([]futex.Watch, 2)
+			ws[0].Set(&w[0], 0)
+			ws[1].Set(&w[1], 0)
+			_, err = WaitAny(ws, time.Second)
+		})
+		s.Final(func() string {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Sprintf("WaitAny with nobody waking: %v", err)
+			}
+			return ""
+		})
+	})
+	if r.Failure != "" {
+		t.Fatal(r.Failure)
+	}
 }

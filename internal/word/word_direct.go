@@ -37,6 +37,11 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 	return futex.Wait(addr, val, timeout)
 }
 
+// WaitAny is futex.WaitAny.
+func WaitAny(ws []futex.Watch, timeout time.Duration) (int, error) {
+	return futex.WaitAny(ws, timeout)
+}
+
 // Wake is futex.Wake.
 func Wake(addr *uint32, n int) (int, error) { return futex.Wake(addr, n) }
 

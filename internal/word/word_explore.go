@@ -4,6 +4,7 @@ package word
 
 import (
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -172,9 +173,40 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 		return nil
 	}
 	rec(fmt.Sprintf("wait %v", timeout), unsafe.Pointer(addr), uint64(val))
-	s.block(t, addr, timeout)
+	s.block(t, []*uint32{addr}, timeout)
 	yield() // the explorer resumes us once woken or timed out
 	return nil
+}
+
+// WaitAny blocks the simulated goroutine on every word of ws while each
+// holds its value, until a Wake of any of them or until timeout passes in
+// virtual time, as futex.WaitAny: it returns the index of the word woken
+// or found changed, or -1 and os.ErrDeadlineExceeded. timeout must be
+// positive.
+func WaitAny(ws []futex.Watch, timeout time.Duration) (int, error) {
+	s, t := running()
+	if s == nil {
+		return futex.WaitAny(ws, timeout)
+	}
+	yield()
+	addrs := make([]*uint32, len(ws))
+	for i := range ws {
+		if atomic.LoadUint32(ws[i].Addr()) != ws[i].Val() {
+			rec("waitany: differs", unsafe.Pointer(ws[i].Addr()), uint64(i))
+			return i, nil
+		}
+		addrs[i] = ws[i].Addr()
+	}
+	if timeout <= 0 {
+		return -1, os.ErrDeadlineExceeded
+	}
+	rec(fmt.Sprintf("waitany %d words %v", len(ws), timeout), unsafe.Pointer(addrs[0]), uint64(ws[0].Val()))
+	s.block(t, addrs, timeout)
+	yield() // the explorer resumes us once woken or timed out
+	if t.woke >= 0 {
+		return t.woke, nil
+	}
+	return -1, os.ErrDeadlineExceeded
 }
 
 // Wake wakes up to n goroutines waiting on addr, oldest first, and
@@ -229,7 +261,7 @@ func Sleep(d time.Duration) {
 		return
 	}
 	var nobody uint32 // no Wake ever names it
-	s.block(t, &nobody, d)
+	s.block(t, []*uint32{&nobody}, d)
 	yield()
 }
 
