@@ -220,6 +220,28 @@ func ringSlice(ctx context.Context) (time.Duration, error) {
 	return d, nil
 }
 
+// blockerAt returns, by loads alone, the claimant that a claim in the
+// given direction would find in its way (the blocker try returns): the
+// producer still writing the slot at head, or the consumer still reading
+// last lap's message in the slot at tail; 0 if none. A WaitSet, which
+// claims nothing, asks it at the end of a slice.
+func (r *Ring) blockerAt(recv bool) uint32 {
+	if recv {
+		h := r.head.Load()
+		w := r.slot(h).state.Load()
+		if int32(uint32(w)-uint32(h+1)) == -1 {
+			return uint32(w >> 32)
+		}
+		return 0
+	}
+	t := r.tail.Load()
+	w := r.slot(t).state.Load()
+	if int32(uint32(w)-uint32(t)) == 1-int32(r.capacity) {
+		return uint32(w >> 32)
+	}
+	return 0
+}
+
 // try makes one non-blocking claim of up to n slots in the given
 // direction.
 func (r *Ring) try(recv bool, n int) (uint64, int, uint32) {

@@ -1,0 +1,146 @@
+//go:build shmxexplore
+
+package memfile
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmx/shmx/futex"
+	sw "github.com/shmx/shmx/internal/word"
+)
+
+// waitSetModel: process P sends msgs messages on a ring (blocking Send),
+// then sets the auto-reset event ev and the auto-reset event ev2. Process
+// W watches the ring (receive), ev and ev2 with one WaitSet, whose loop
+// runs as a simulated goroutine of W; W's user goroutine sleeps until a
+// notification (on the Watchers' note words, standing in for their
+// channels), then drains the ring with TryRecv and takes ev with TryWait,
+// until it has every message and ev; it never takes ev2. Process Q blocks
+// in ev2.Wait: ev2's only Set may wake the WaitSet's loop instead, which
+// must pass it on.
+//
+// Invariants: whenever no goroutine can run and P lives, the user is not asleep with
+// a message ready at the ring's head or ev set and no notification
+// pending (a lost notification), and Q is not asleep in Wait with ev2 set
+// (a wake-up the set kept); each message arrives once, in order; with
+// nobody killed every message and both events arrive. Kills: P killed
+// mid-claim leaves a dead claim at the head, which the loop must repair
+// (a slice), so that later messages (none here) could pass; W or Q killed
+// end their part.
+func waitSetModel(msgs int) model {
+	return model{name: fmt.Sprintf("WaitSet ring+events %d", msgs), procs: 3, killsMayStall: true, maxSteps: 20000, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(16, 2)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		r, err := InitRing(b, 16, 2)
+		if err != nil {
+			panic(err)
+		}
+		var ev, ev2 Event
+		p, w, q := s.Process(), s.Process(), s.Process()
+		startLoop = func(f func()) { s.Go(w, f) }
+		ws := NewWaitSet()
+		rw, err1 := ws.AddRecv(r)
+		ew, err2 := ws.AddEvent(&ev)
+		_, err3 := ws.AddEvent(&ev2)
+		if err1 != nil || err2 != nil || err3 != nil {
+			panic(fmt.Sprint(err1, err2, err3))
+		}
+		startLoop = func(f func()) { go f() }
+		fail := ""
+		got, gotEv, qDone, userDone := 0, false, false, false
+		var waitNotes [2]uint32
+		userAsleep, qAsleep := false, false
+		s.Go(p, func() {
+			pr, _ := RingAt(b)
+			ev2.Set()
+			for i := range msgs {
+				if err := pr.Send(context.Background(), []byte{byte(i)}); err != nil {
+					panic(err)
+				}
+			}
+			ev.Set()
+		})
+		s.Go(q, func() {
+			qAsleep = true
+			if err := ev2.Wait(context.Background()); err != nil {
+				panic(err)
+			}
+			qAsleep, qDone = false, true
+		})
+		s.Go(w, func() {
+			buf := make([]byte, 16)
+			var watch [2]futex.Watch
+			for !(gotEv && got == msgs) {
+				n1, n2 := sw.LoadUint32(&rw.notes), sw.LoadUint32(&ew.notes)
+				for {
+					n, ok := r.TryRecv(buf)
+					if !ok {
+						break
+					}
+					if n != 1 || int(buf[0]) != got {
+						fail = fmt.Sprintf("message %d arrived as %v", got, buf[:n])
+					}
+					got++
+				}
+				if ev.TryWait() {
+					gotEv = true
+				}
+				if gotEv && got == msgs {
+					break
+				}
+				watch[0].Set(&rw.notes, n1)
+				watch[1].Set(&ew.notes, n2)
+				waitNotes = [2]uint32{n1, n2}
+				userAsleep = true
+				sw.WaitAny(watch[:], time.Hour)
+				userAsleep = false
+			}
+			userDone = true
+			// Keep the set (and its registration with ev2) until Q has
+			// its signal: a Set the set kept would leave Q asleep.
+			for !qDone && !q.Dead {
+				sw.Sleep(time.Millisecond)
+			}
+			ws.closeAsync() // the loop ends (Close would wait on a channel)
+		})
+		s.Check(func() string { return fail })
+		s.Idle(func() string {
+			// (A P killed between a commit or Set and its wake-up leaves
+			// the loop asleep until its slice ends, as any sleeper.)
+			if userAsleep && !w.Dead && !p.Dead && rw.notes == waitNotes[0] && ew.notes == waitNotes[1] {
+				if r.ready(true) {
+					return "a message is ready at the ring's head, the WaitSet's user sleeps and no notification is pending"
+				}
+				if ev.IsSet() {
+					return "ev is set, the WaitSet's user sleeps and no notification is pending"
+				}
+			}
+			// (A W killed after ev2's Set woke its loop leaves Q to its
+			// slice, as any woken waiter that dies.)
+			if qAsleep && !q.Dead && !p.Dead && !w.Dead && ev2.IsSet() {
+				return "ev2 is set and Q sleeps in Wait: the WaitSet kept the wake-up"
+			}
+			return ""
+		})
+		s.Final(func() string {
+			if p.Dead || w.Dead {
+				return ""
+			}
+			if !userDone || got != msgs || !gotEv {
+				return fmt.Sprintf("the user got %d of %d messages, ev %v", got, msgs, gotEv)
+			}
+			if !q.Dead && !qDone {
+				return "Q never returned from ev2.Wait"
+			}
+			return ""
+		})
+	}}
+}
+
+func TestExploreWaitSet(t *testing.T) {
+	explore(t, waitSetModel(3))
+}
