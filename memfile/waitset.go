@@ -82,11 +82,11 @@ type Watcher struct {
 	// edge, and holds at most one value).
 	C <-chan struct{}
 
-	c     chan struct{}
-	src   waitSource
-	addr  *uint32 // the futex word src sleeps on, for Close (enterWait)
-	mp    *live.Mapping
-	shard *waitShard
+	c        chan struct{}
+	src      waitSource
+	addr     *uint32 // the futex word src sleeps on, for Close (enterWait)
+	mp       *live.Mapping
+	shard    *waitShard
 	stop     chan struct{} // closed by the loop once it let go of src
 	stopping bool          // guarded by the set's mu: Stop was called
 	notes    uint32        // bumped at every notification in the explorer's build (see notify)

@@ -367,7 +367,7 @@ func TestWaitSetAutoResetPassesOn(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(5 * time.Millisecond) // Wait asleep
-	rig.ev.Set() // once: the set, asleep first, takes the wake-up and passes it on
+	rig.ev.Set()                     // once: the set, asleep first, takes the wake-up and passes it on
 	select {
 	case err := <-done:
 		if err != nil {
@@ -378,4 +378,3 @@ func TestWaitSetAutoResetPassesOn(t *testing.T) {
 	}
 	t.Fatal("Wait never returned with the event set (the WaitSet kept the wake-up)")
 }
-
