@@ -32,7 +32,7 @@ import (
 // (a slice), so that later messages (none here) could pass; W or Q killed
 // end their part.
 func waitSetModel(msgs int) model {
-	return model{name: fmt.Sprintf("WaitSet ring+events %d", msgs), procs: 3, killsMayStall: true, maxSteps: 20000, build: func(s *sw.Sim) {
+	return model{name: fmt.Sprintf("WaitSet ring+events %d", msgs), procs: 3, killsMayStall: true, maxSteps: 20000, share: 4, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(16, 2)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 		r, err := InitRing(b, 16, 2)
@@ -141,6 +141,76 @@ func waitSetModel(msgs int) model {
 	}}
 }
 
+// The WaitSet models run on a quarter of the schedules (25,000 in CI):
+// their schedules are long (a loop goroutine re-arms after every step of
+// the others), and a quarter already took both bugs below within 100.
 func TestExploreWaitSet(t *testing.T) {
 	explore(t, waitSetModel(3))
+}
+
+// waitSetPingPongModel: W's user sets req and waits for resp through a
+// WaitSet (the loop a simulated goroutine of W), rounds times; P waits
+// for req with Wait and sets resp. Invariant: whenever nothing can run
+// and P lives, the user is not asleep with resp set and no notification
+// pending; with nobody killed every round completes. A Set that finds
+// nobody asleep (the loop between two sleeps) recounts the waiters and
+// drops the set's registration: the set must register again before it
+// sleeps also when resp is set, or the next Set, finding no waiter,
+// wakes nobody (TestWaitSetPingPong found that across processes).
+func waitSetPingPongModel(rounds int) model {
+	return model{name: fmt.Sprintf("WaitSet event ping-pong %d", rounds), procs: 2, killsMayStall: true, maxSteps: 20000, share: 4, build: func(s *sw.Sim) {
+		var req, resp Event
+		p, w := s.Process(), s.Process()
+		startLoop = func(f func()) { s.Go(w, f) }
+		ws := NewWaitSet()
+		rw, err := ws.AddEvent(&resp)
+		if err != nil {
+			panic(err)
+		}
+		startLoop = func(f func()) { go f() }
+		done, asleep := 0, false
+		var note uint32
+		s.Go(p, func() {
+			for range rounds {
+				if err := req.Wait(context.Background()); err != nil {
+					panic(err)
+				}
+				resp.Set()
+			}
+		})
+		s.Go(w, func() {
+			var watch [1]futex.Watch
+			for range rounds {
+				req.Set()
+				for {
+					n := sw.LoadUint32(&rw.notes)
+					if resp.TryWait() {
+						break
+					}
+					watch[0].Set(&rw.notes, n)
+					note, asleep = n, true
+					sw.WaitAny(watch[:], time.Hour)
+					asleep = false
+				}
+				done++
+			}
+			ws.closeAsync()
+		})
+		s.Idle(func() string {
+			if asleep && !p.Dead && !w.Dead && rw.notes == note && resp.IsSet() {
+				return "resp is set, the WaitSet's user sleeps and no notification is pending"
+			}
+			return ""
+		})
+		s.Final(func() string {
+			if !p.Dead && !w.Dead && done != rounds {
+				return fmt.Sprintf("%d of %d rounds", done, rounds)
+			}
+			return ""
+		})
+	}}
+}
+
+func TestExploreWaitSetPingPong(t *testing.T) {
+	explore(t, waitSetPingPongModel(3))
 }

@@ -364,6 +364,18 @@ func (s *eventSource) arm() (*uint32, uint32, bool) {
 	e := s.e
 	for {
 		v := sw.LoadUint32(&e.state) // first the word, then the count (see waitCount)
+		if !e.waiters.counted(s.epoch) {
+			// Counted also when the event is set: the set then sleeps on
+			// the set state, which a TryWait changes without a wake-up,
+			// and the next Set brings back; only its wake-up, which needs
+			// the count, ends that sleep. (Skipping this once left the
+			// set asleep for good after a recount: TestWaitSetPingPong.)
+			if s.epoch = e.waiters.register(); s.epoch != 0 {
+				continue // look again before sleeping
+			}
+			// A full count (garbage) registers nobody: Set will not
+			// wake us, so look every slice (sliced).
+		}
 		if v&eventSet != 0 {
 			if v&eventManual == 0 && e.waiters.n() > 1 {
 				// An auto-reset Set wakes one waiter, maybe this set,
@@ -372,15 +384,6 @@ func (s *eventSource) arm() (*uint32, uint32, bool) {
 				wake(&e.state, 1)
 			}
 			return &e.state, v, true
-		}
-		if !e.waiters.counted(s.epoch) {
-			s.epoch = e.waiters.register()
-			if s.epoch != 0 {
-				continue // look again before sleeping
-			}
-			// A full count (garbage) registers nobody: Set will not
-			// wake us, so look every slice (sliced).
-			return &e.state, v, false
 		}
 		return &e.state, v, false
 	}

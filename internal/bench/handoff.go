@@ -17,6 +17,7 @@ func (e *env) handoffRows() []row {
 	return []row{
 		{g, "shmx Mutex, turn polled under the lock", true, "", e.pongMutex},
 		{g, "shmx Event pair", true, "", e.pongEvent},
+		{g, "shmx Event pair, this side waits in a WaitSet select", true, "shmx Event pair", e.pongEventWaitSet},
 		{g, "pthread mutex, turn polled under the lock (C loop)", false, "shmx Mutex, turn polled under the lock",
 			func(ctx context.Context) (Result, error) { return e.pongC(ctx, "pong-pthread-poll", cbench.PollPong) }},
 		{g, "pthread mutex + cond (C loop)", false, "shmx Event pair",
@@ -159,6 +160,40 @@ func (e *env) pongEvent(ctx context.Context) (Result, error) {
 			s.req.Set()
 			if err := s.resp.Wait(ctx); err != nil {
 				return Result{}, err
+			}
+			if !l.lap(e.Duration) {
+				break
+			}
+		}
+		s.u32(offStop).Store(1)
+		s.req.Set() // wake the peer to see the stop
+		return l.result(), nil
+	})
+}
+
+// pongEventWaitSet is pongEvent with this side's wait a select on a
+// WaitSet Watcher of the answer event (and a channel that never fires):
+// what waiting in a select costs over a blocking Wait. The peer is the
+// same.
+func (e *env) pongEventWaitSet(ctx context.Context) (Result, error) {
+	return e.withPeer(ctx, "pong-event", 0, nil, nil, func(s *shared) (Result, error) {
+		ws := memfile.NewWaitSet()
+		defer ws.Close()
+		w, err := ws.AddEvent(s.resp)
+		if err != nil {
+			return Result{}, err
+		}
+		never := make(chan struct{})
+		l := newLatencies()
+		for {
+			s.req.Set()
+			for !s.resp.TryWait() {
+				select {
+				case <-w.C:
+				case <-never:
+				case <-ctx.Done():
+					return Result{}, ctx.Err()
+				}
 			}
 			if !l.lap(e.Duration) {
 				break
