@@ -3,6 +3,7 @@ package memfile
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -286,7 +287,7 @@ func (ws *WaitSet) loop(sh *waitShard) {
 		}
 		watches[0].Set(&sh.ctl, ctl)
 		n := 1
-		sliced := false
+		sliced, notified := false, false
 		doSlice := sw.Since(lastSlice) >= sliceWait
 		if doSlice {
 			lastSlice = sw.Now()
@@ -297,7 +298,7 @@ func (ws *WaitSet) loop(sh *waitShard) {
 			}
 			if w.mp.Closed() {
 				w.let()
-				w.notify()
+				notified = w.notify() || notified
 				continue
 			}
 			if doSlice && w.src.sliced() {
@@ -305,11 +306,20 @@ func (ws *WaitSet) loop(sh *waitShard) {
 			}
 			addr, val, ready := w.src.arm()
 			if ready {
-				w.notify()
+				notified = w.notify() || notified
 			}
 			sliced = sliced || w.src.sliced()
 			watches[n].Set(addr, val)
 			n++
+		}
+		if notified {
+			// A notified receiver was readied onto this P's run queue,
+			// where it would wait while this goroutine sleeps in the
+			// system call below (the P is retaken from a blocked system
+			// call only by sysmon, after 20 µs to 10 ms): let it run
+			// first. Measured: a select round trip of 39-66 µs at p50
+			// without this.
+			runtime.Gosched()
 		}
 		timeout := time.Hour // an idle set sleeps; a kick or a Close ends it
 		if sliced {
@@ -319,10 +329,13 @@ func (ws *WaitSet) loop(sh *waitShard) {
 	}
 }
 
-// notify makes C receive, unless a value is pending already.
-func (w *Watcher) notify() {
+
+// notify makes C receive, unless a value is pending already, and
+// reports whether it sent one.
+func (w *Watcher) notify() (sent bool) {
 	select {
 	case w.c <- struct{}{}:
+		sent = true
 	default:
 	}
 	if sw.Exploring {
@@ -331,6 +344,7 @@ func (w *Watcher) notify() {
 		sw.AddUint32(&w.notes, 1)
 		sw.WakeAll(&w.notes)
 	}
+	return sent
 }
 
 // let lets go of the object of a watcher whose MemFile was closed: the
