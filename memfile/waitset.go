@@ -329,7 +329,6 @@ func (ws *WaitSet) loop(sh *waitShard) {
 	}
 }
 
-
 // notify makes C receive, unless a value is pending already, and
 // reports whether it sent one.
 func (w *Watcher) notify() (sent bool) {
