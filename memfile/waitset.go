@@ -325,6 +325,13 @@ func (ws *WaitSet) loop(sh *waitShard) {
 		if sliced {
 			timeout = max(sliceWait-sw.Since(lastSlice), time.Millisecond)
 		}
+		if !sw.WaitAnyWakes() {
+			// WaitAny polls here and a Wake does not reach it: MemFile.Close
+			// wakes its sleepers and then waits for them (5 ms at most)
+			// before it takes the memory away, so look at least every
+			// millisecond, as the poll does anyway.
+			timeout = time.Millisecond
+		}
 		sw.WaitAny(watches[:n], timeout)
 	}
 }

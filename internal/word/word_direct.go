@@ -42,6 +42,9 @@ func WaitAny(ws []futex.Watch, timeout time.Duration) (int, error) {
 	return futex.WaitAny(ws, timeout)
 }
 
+// WaitAnyWakes is futex.WaitAnyWakes.
+func WaitAnyWakes() bool { return futex.WaitAnyWakes() }
+
 // Wake is futex.Wake.
 func Wake(addr *uint32, n int) (int, error) { return futex.Wake(addr, n) }
 

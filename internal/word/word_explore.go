@@ -209,6 +209,9 @@ func WaitAny(ws []futex.Watch, timeout time.Duration) (int, error) {
 	return -1, os.ErrDeadlineExceeded
 }
 
+// WaitAnyWakes: the simulated kernel's WaitAny is woken by Wakes.
+func WaitAnyWakes() bool { return true }
+
 // Wake wakes up to n goroutines waiting on addr, oldest first, and
 // reports how many it woke.
 func Wake(addr *uint32, n int) (int, error) {
