@@ -2,52 +2,22 @@
 
 package futex
 
-import (
-	"runtime"
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // wakeCounts: nobody sleeps in the kernel.
 const wakeCounts = false
 
-// maxPollSleep bounds the back-off of the poll: a waiter notices a change
-// of its word at most about this late.
-const maxPollSleep = time.Millisecond
-
 // wait is the portable fallback for OSes without a process-shared wait
-// primitive that this package knows: it re-reads the word, yielding a few
-// times and then sleeping with exponential back-off up to maxPollSleep.
+// primitive that this package knows: WaitAny's poll of one word (it
+// yields a few times, then sleeps with exponential back-off up to 1 ms).
 // It is correct (it returns once *addr != val or at the deadline) but
 // slow and wasteful compared with a kernel wait; it returns only when the
 // word changes, never because of a Wake.
 func wait(addr *uint32, val uint32, timeout time.Duration) error {
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
-	sleep := time.Microsecond
-	for i := 0; ; i++ {
-		if atomic.LoadUint32(addr) != val {
-			return nil
-		}
-		rem := time.Duration(-1)
-		if timeout > 0 {
-			if rem = time.Until(deadline); rem <= 0 {
-				return errTimeout
-			}
-		}
-		if i < 4 {
-			runtime.Gosched()
-			continue
-		}
-		d := sleep
-		if rem >= 0 && rem < d {
-			d = rem
-		}
-		time.Sleep(d)
-		sleep = min(2*sleep, maxPollSleep)
-	}
+	var w [1]Watch
+	w[0].Set(addr, val)
+	_, err := waitAnyPoll(w[:], timeout)
+	return err
 }
 
 // wake has nothing to do: pollers notice the change of the word by

@@ -96,18 +96,20 @@ func WaitAnyWakes() bool { return waitAnyWakes() }
 // errWatchCount is WaitAny's error for an empty or too long list.
 var errWatchCount = errors.New("futex: WaitAny needs 1 to MaxWatches words")
 
-// maxAnyPollSleep bounds the back-off of the polling WaitAny.
-const maxAnyPollSleep = time.Millisecond
+// maxPollSleep bounds the back-off of the polling waits: a poller
+// notices a change of its word at most about this late.
+const maxPollSleep = time.Millisecond
 
-// waitAnyPoll is WaitAny where the kernel has no multi-word wait: it
-// re-reads the words, yielding a few times and then sleeping with
-// exponential back-off up to maxAnyPollSleep.
+// waitAnyPoll is WaitAny where the kernel has no multi-word wait, and
+// Wait where it has no shared wait at all (futex_poll.go): it re-reads
+// the words, yielding a few times and then sleeping with exponential
+// back-off up to maxPollSleep.
 func waitAnyPoll(ws []Watch, timeout time.Duration) (int, error) {
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
-	sleep := 10 * time.Microsecond
+	sleep := time.Microsecond
 	for n := 0; ; n++ {
 		for i := range ws {
 			if atomic.LoadUint32(ws[i].Addr()) != ws[i].Val() {
@@ -129,6 +131,6 @@ func waitAnyPoll(ws []Watch, timeout time.Duration) (int, error) {
 			d = rem
 		}
 		time.Sleep(d)
-		sleep = min(2*sleep, maxAnyPollSleep)
+		sleep = min(2*sleep, maxPollSleep)
 	}
 }

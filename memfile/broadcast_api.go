@@ -302,13 +302,7 @@ func (p *Publisher) waitRoom(ctx context.Context) error {
 	bc.wakeAt.Store(target)
 	word := epochAddr(bc.pubEpoch)
 	for {
-		e := bc.pubEpoch.Load()
-		if e&ringSleeper == 0 {
-			if !bc.pubEpoch.CompareAndSwap(e, e|ringSleeper) {
-				continue
-			}
-			e |= ringSleeper
-		}
+		e := markSleeper(bc.pubEpoch)
 		if p.roomFor(batch) {
 			if closedAt(unsafe.Pointer(word)) {
 				return errClosed // Close zeroed the table since the last sleep
@@ -730,13 +724,7 @@ func (s *Subscriber) wait(ctx context.Context) error {
 		return pollUntil(ctx, word, moved, sliceWait, func() bool { return false })
 	}
 	for {
-		e := bc.subEpoch.Load()
-		if e&ringSleeper == 0 {
-			if !bc.subEpoch.CompareAndSwap(e, e|ringSleeper) {
-				continue
-			}
-			e |= ringSleeper
-		}
+		e := markSleeper(bc.subEpoch)
 		// The bit is set in the value this sleeper waits on: re-check
 		// only now (see Ring, "Why no wake-up is lost").
 		if bc.tail.Load() != s.next {

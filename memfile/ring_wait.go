@@ -29,6 +29,21 @@ func wakeIfSleeping(epoch *sw.Uint32) {
 	}
 }
 
+// markSleeper sets the sleeper bit of an epoch word (a Ring direction's,
+// a Broadcast's) unless another sleeper set it already, and returns the
+// word with the bit: the value to sleep on. Every sleeper of these words
+// (Ring.sleep, the Broadcast's publisher and subscribers, a WaitSet) sets
+// it first and only then looks whether it must sleep, so that a
+// publication after the look sees the bit and wakes it.
+func markSleeper(epoch *sw.Uint32) uint32 {
+	for {
+		e := epoch.Load()
+		if e&ringSleeper != 0 || epoch.CompareAndSwap(e, e|ringSleeper) {
+			return e | ringSleeper
+		}
+	}
+}
+
 // acquire claims a slot for receiving (recv) or sending, sleeping while
 // there is none, until ctx is done.
 func (r *Ring) acquire(ctx context.Context, recv bool) (uint64, error) {
@@ -129,13 +144,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 	defer mp.Leave(word)
 	var stuck ringStuck
 	for {
-		e := epoch.Load()
-		if e&ringSleeper == 0 {
-			if !epoch.CompareAndSwap(e, e|ringSleeper) {
-				continue
-			}
-			e |= ringSleeper
-		}
+		e := markSleeper(epoch)
 		// The bit is set (by this or another sleeper) in the value e this
 		// sleeper will wait on: re-check only now.
 		pos, k, blocker := r.try(recv, n)

@@ -456,16 +456,8 @@ func (s *subscriberSource) disarm()      {}
 // then, only then, looks whether the object is ready, as their sleeping
 // waits do ("Why no wake-up is lost" on Ring).
 func armEpoch(epoch *sw.Uint32, ready func() bool) (*uint32, uint32, bool) {
-	for {
-		e := epoch.Load()
-		if e&ringSleeper == 0 {
-			if !epoch.CompareAndSwap(e, e|ringSleeper) {
-				continue
-			}
-			e |= ringSleeper
-		}
-		return epochAddr(epoch), e, ready()
-	}
+	e := markSleeper(epoch)
+	return epochAddr(epoch), e, ready()
 }
 
 // String names the watched object, for logs.

@@ -30,22 +30,30 @@ func BenchmarkWaitSetIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // every loop asleep
+	idleThenWake(b, 100*time.Millisecond, n, func(k int) {
+		evs[k].Set()
+		<-ww[k].C
+		evs[k].TryWait()
+	})
+	b.ReportMetric(float64(len(ws.shards)), "loops")
+}
+
+// idleThenWake waits settle (every waiter asleep), measures the process's
+// CPU over a second of nothing happening and its threads, then times
+// b.N rounds of wake on waiters spread over n, and reports the figures.
+func idleThenWake(b *testing.B, settle time.Duration, n int, wake func(k int)) {
+	time.Sleep(settle)
 	c0, t0 := rusageCPU(), time.Now()
 	time.Sleep(time.Second)
 	idle := float64(rusageCPU()-c0) / float64(time.Since(t0))
 	th := threads()
 	b.ResetTimer()
 	for i := range b.N {
-		k := (i * 7919) % n
-		evs[k].Set()
-		<-ww[k].C
-		evs[k].TryWait()
+		wake((i * 7919) % n)
 	}
 	b.StopTimer()
 	b.ReportMetric(100*idle, "idle-cpu-%")
 	b.ReportMetric(float64(th), "threads")
-	b.ReportMetric(float64(len(ws.shards)), "loops")
 }
 
 func rusageCPU() time.Duration {
@@ -93,20 +101,10 @@ func BenchmarkEventWaitIdle(b *testing.B) {
 			}
 		}()
 	}
-	time.Sleep(time.Second) // every goroutine asleep
-	c0, t0 := rusageCPU(), time.Now()
-	time.Sleep(time.Second)
-	idle := float64(rusageCPU()-c0) / float64(time.Since(t0))
-	th := threads()
-	b.ResetTimer()
-	for i := range b.N {
-		k := (i * 7919) % n
+	idleThenWake(b, time.Second, n, func(k int) {
 		evs[k].Set()
 		<-back[k]
-	}
-	b.StopTimer()
-	b.ReportMetric(100*idle, "idle-cpu-%")
-	b.ReportMetric(float64(th), "threads")
+	})
 	quit.Store(true)
 	for _, e := range evs {
 		e.Set()

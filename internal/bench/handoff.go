@@ -154,20 +154,8 @@ func (e *env) pongMutex(ctx context.Context) (Result, error) {
 }
 
 func (e *env) pongEvent(ctx context.Context) (Result, error) {
-	return e.withPeer(ctx, "pong-event", 0, nil, nil, func(s *shared) (Result, error) {
-		l := newLatencies()
-		for {
-			s.req.Set()
-			if err := s.resp.Wait(ctx); err != nil {
-				return Result{}, err
-			}
-			if !l.lap(e.Duration) {
-				break
-			}
-		}
-		s.u32(offStop).Store(1)
-		s.req.Set() // wake the peer to see the stop
-		return l.result(), nil
+	return e.pongEventWith(ctx, func(s *shared) (func() error, func(), error) {
+		return func() error { return s.resp.Wait(ctx) }, func() {}, nil
 	})
 }
 
@@ -176,24 +164,42 @@ func (e *env) pongEvent(ctx context.Context) (Result, error) {
 // what waiting in a select costs over a blocking Wait. The peer is the
 // same.
 func (e *env) pongEventWaitSet(ctx context.Context) (Result, error) {
-	return e.withPeer(ctx, "pong-event", 0, nil, nil, func(s *shared) (Result, error) {
+	return e.pongEventWith(ctx, func(s *shared) (func() error, func(), error) {
 		ws := memfile.NewWaitSet()
-		defer ws.Close()
 		w, err := ws.AddEvent(s.resp)
 		if err != nil {
-			return Result{}, err
+			ws.Close()
+			return nil, nil, err
 		}
 		never := make(chan struct{})
-		l := newLatencies()
-		for {
-			s.req.Set()
+		return func() error {
 			for !s.resp.TryWait() {
 				select {
 				case <-w.C:
 				case <-never:
 				case <-ctx.Done():
-					return Result{}, ctx.Err()
+					return ctx.Err()
 				}
+			}
+			return nil
+		}, func() { ws.Close() }, nil
+	})
+}
+
+// pongEventWith runs the Event pair: set the peer's event, wait for the
+// answer with the wait newWait returns (and its clean-up), lap.
+func (e *env) pongEventWith(ctx context.Context, newWait func(*shared) (wait func() error, done func(), err error)) (Result, error) {
+	return e.withPeer(ctx, "pong-event", 0, nil, nil, func(s *shared) (Result, error) {
+		wait, done, err := newWait(s)
+		if err != nil {
+			return Result{}, err
+		}
+		defer done()
+		l := newLatencies()
+		for {
+			s.req.Set()
+			if err := wait(); err != nil {
+				return Result{}, err
 			}
 			if !l.lap(e.Duration) {
 				break
