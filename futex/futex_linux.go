@@ -2,6 +2,7 @@ package futex
 
 import (
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -23,12 +24,53 @@ const (
 	futexBitsetMatchAny = 0xffffffff // FUTEX_BITSET_MATCH_ANY: plain wait/wake semantics
 )
 
-// wait sleeps in FUTEX_WAIT_BITSET. The kernel compares *addr with val
+// threadSleepers counts this process's goroutines asleep in futex(2) on
+// their own thread. Up to threadSleepersMax sleep there: a sleeper woken
+// in its own thread runs a little sooner than one the reaper hands its
+// completion to (see uring_linux.go), and a handful of threads costs
+// nothing. Beyond that a wait parks through io_uring where the kernel has
+// it, so the threads stay few however many goroutines wait.
+var threadSleepers atomic.Int32
+
+const threadSleepersMax = 4
+
+// parkMode is SHMX_FUTEX, read once: "ring" parks every wait through
+// io_uring where it exists, "thread" never does, anything else (the
+// default) parks beyond threadSleepersMax.
+var parkMode = func() int {
+	switch os.Getenv("SHMX_FUTEX") {
+	case "ring":
+		return parkAlways
+	case "thread":
+		return parkNever
+	}
+	return parkAuto
+}()
+
+const (
+	parkAuto = iota
+	parkAlways
+	parkNever
+)
+
+// parks reports whether waits may park without a thread here.
+func parks() bool { return parkMode != parkNever && getRing() != nil }
+
+// wait sleeps in FUTEX_WAIT_BITSET, or parks through io_uring. The kernel compares *addr with val
 // under its hash-bucket lock, so a Wake after the caller's change of the
 // word is never lost. It uses syscall.Syscall6, not RawSyscall6, because
 // the thread may sleep for long: the runtime must hand its P to another
 // thread.
 func wait(addr *uint32, val uint32, timeout time.Duration) error {
+	if parkMode == parkAlways || parkMode == parkAuto && threadSleepers.Load() >= threadSleepersMax {
+		if r := getRing(); r != nil {
+			if err, ok := r.wait(addr, val, timeout); ok {
+				return err
+			}
+		}
+	}
+	threadSleepers.Add(1)
+	defer threadSleepers.Add(-1)
 	if timeout < 0 {
 		for {
 			_, _, e := syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)),

@@ -11,3 +11,6 @@ func waitAny(ws []Watch, timeout time.Duration) (int, error) {
 }
 
 func waitAnyWakes() bool { return false }
+
+// parks: only Linux's io_uring queues a futex wait without a thread.
+func parks() bool { return false }

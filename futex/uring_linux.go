@@ -1,0 +1,354 @@
+package futex
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A goroutine asleep in FUTEX_WAIT holds an OS thread in the kernel for
+// as long as it sleeps, so 10,000 goroutines blocked on shmx objects are
+// 10,000 threads, each woken at the end of every wait slice. io_uring
+// (Linux 6.7 and later) can queue the same futex wait without a thread:
+// IORING_OP_FUTEX_WAIT queues a waiter on the word exactly as futex(2)
+// does (same hash bucket, same key, so FUTEX_WAKE from any process finds
+// it and counts it), and posts a completion when it is woken, when its
+// linked timeout fires, or at once when the word already differs. The
+// goroutine meanwhile parks on a channel; one reaper goroutine, the only
+// thread asleep in the kernel for all of them, hands each completion to
+// its waiter. The semantics a caller sees (woken, changed, timed out,
+// spurious) and the count a Wake reports are those of futex(2) exactly,
+// which is why the protocols above need no change and the explorer's
+// model of a futex still describes them.
+//
+// The ring is built at the first wait that needs it and lives as long as
+// the process. When io_uring is missing (kernels before 6.7, a seccomp
+// filter such as Docker's that refuses io_uring_setup, qemu-user) the
+// probe fails once and every wait sleeps on its own thread as before.
+
+// io_uring ABI (include/uapi/linux/io_uring.h).
+const (
+	uringOpLinkTimeout  = 15
+	uringOpFutexWait    = 51
+	uringSqeIOLink      = 1 << 2 // IOSQE_IO_LINK
+	uringSetupCQSize    = 1 << 3 // IORING_SETUP_CQSIZE
+	uringEnterGetEvents = 1      // IORING_ENTER_GETEVENTS
+	uringOffSQRing      = 0
+	uringOffCQRing      = 0x8000000
+	uringOffSQEs        = 0x10000000
+	uringTimeoutAbs     = 1 // IORING_TIMEOUT_ABS, on CLOCK_MONOTONIC
+	futexBitsetAny64    = 0xffffffff
+)
+
+// Ring sizes: a wait submits at most two entries (the wait and its
+// timeout) under the submission lock and the kernel consumes them in the
+// same call, so the submission queue never holds more than two; the
+// completion queue only holds what the reaper has not read yet (overflow
+// is kept by the kernel, IORING_FEAT_NODROP, not lost).
+const (
+	uringSQEntries = 16
+	uringCQEntries = 4096
+)
+
+type uringParams struct {
+	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFd uint32
+	resv                                                                   [3]uint32
+	sqOff                                                                  struct {
+		head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
+		userAddr                                                        uint64
+	}
+	cqOff struct {
+		head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
+		userAddr                                                        uint64
+	}
+}
+
+type uringSQE struct {
+	opcode, flags uint8
+	ioprio        uint16
+	fd            int32
+	off           uint64 // addr2: the futex value
+	addr          uint64
+	len           uint32
+	opFlags       uint32
+	userData      uint64
+	bufIndex      uint16
+	personality   uint16
+	fileIndex     int32
+	addr3         uint64 // the futex mask
+	pad           uint64
+}
+
+type uringCQE struct {
+	userData uint64
+	res      int32
+	flags    uint32
+}
+
+// kernelTimespec is struct __kernel_timespec: 64-bit fields on every
+// architecture (unix.Timespec has 32-bit ones on 32-bit CPUs).
+type kernelTimespec struct{ sec, nsec int64 }
+
+// uringSlot is one parked wait: the channel its completion arrives on and
+// the deadline its linked timeout reads (in the heap, so that its address,
+// written into the submission entry, stays valid while the kernel reads
+// it during io_uring_enter).
+type uringSlot struct {
+	done chan int32
+	ts   kernelTimespec
+}
+
+// userData of a completion: slot index << 1, low bit set for the linked
+// timeout's own completion, which the reaper drops.
+const uringTimeoutTag = 1
+
+type uring struct {
+	fd int
+
+	mu      sync.Mutex // submission: the SQ tail, the SQEs, free
+	sqHead  *uint32
+	sqTail  *uint32
+	sqMask  uint32
+	sqArray []uint32
+	sqes    []uringSQE
+	free    []uint32
+
+	cqHead *uint32
+	cqTail *uint32
+	cqMask uint32
+	cqes   []uringCQE
+
+	// slots is replaced, never changed, when it grows, so that the
+	// reaper reads it without the lock.
+	slots atomic.Pointer[[]*uringSlot]
+}
+
+var (
+	ringOnce sync.Once
+	theRing  *uring // nil: io_uring futex waits are unavailable here
+)
+
+// getRing returns the process's ring, built (and probed) at the first call,
+// or nil where io_uring cannot wait on a futex.
+func getRing() *uring {
+	ringOnce.Do(func() {
+		r, err := newRing()
+		if err != nil {
+			return
+		}
+		if !r.probe() {
+			unix.Close(r.fd)
+			return
+		}
+		theRing = r
+		go r.reap()
+	})
+	return theRing
+}
+
+func newRing() (*uring, error) {
+	var p uringParams
+	p.flags = uringSetupCQSize
+	p.cqEntries = uringCQEntries
+	fd, _, e := syscall.RawSyscall(unix.SYS_IO_URING_SETUP, uringSQEntries, uintptr(unsafe.Pointer(&p)), 0)
+	if e != 0 {
+		return nil, e
+	}
+	r := &uring{fd: int(fd)}
+	fail := func(err error) (*uring, error) {
+		unix.Close(r.fd)
+		return nil, err
+	}
+	unix.CloseOnExec(r.fd)
+	sq, err := unix.Mmap(r.fd, uringOffSQRing, int(p.sqOff.array+p.sqEntries*4), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fail(err)
+	}
+	cq, err := unix.Mmap(r.fd, uringOffCQRing, int(p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{}))), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fail(err)
+	}
+	sqes, err := unix.Mmap(r.fd, uringOffSQEs, int(p.sqEntries*uint32(unsafe.Sizeof(uringSQE{}))), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fail(err)
+	}
+	r.sqHead = (*uint32)(unsafe.Pointer(&sq[p.sqOff.head]))
+	r.sqTail = (*uint32)(unsafe.Pointer(&sq[p.sqOff.tail]))
+	r.sqMask = *(*uint32)(unsafe.Pointer(&sq[p.sqOff.ringMask]))
+	r.sqArray = unsafe.Slice((*uint32)(unsafe.Pointer(&sq[p.sqOff.array])), p.sqEntries)
+	r.sqes = unsafe.Slice((*uringSQE)(unsafe.Pointer(&sqes[0])), p.sqEntries)
+	r.cqHead = (*uint32)(unsafe.Pointer(&cq[p.cqOff.head]))
+	r.cqTail = (*uint32)(unsafe.Pointer(&cq[p.cqOff.tail]))
+	r.cqMask = *(*uint32)(unsafe.Pointer(&cq[p.cqOff.ringMask]))
+	r.cqes = unsafe.Slice((*uringCQE)(unsafe.Pointer(&cq[p.cqOff.cqes])), p.cqEntries)
+	empty := []*uringSlot{}
+	r.slots.Store(&empty)
+	return r, nil
+}
+
+// probe asks the kernel, before the reaper runs, for a futex wait on a
+// word that differs from the value given: a kernel that knows the
+// operation answers -EAGAIN at once.
+func (r *uring) probe() bool {
+	x := uint32(1)
+	r.mu.Lock()
+	_, idx := r.slot()
+	r.put(uringSQE{opcode: uringOpFutexWait, fd: futex2SizeU32,
+		addr: uint64(uintptr(unsafe.Pointer(&x))), off: 0, addr3: futexBitsetAny64, userData: uint64(idx) << 1})
+	ok := r.submit(1) == nil
+	r.mu.Unlock()
+	if !ok {
+		return false
+	}
+	for {
+		_, _, e := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, 1, uringEnterGetEvents, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return false
+		}
+		break
+	}
+	head := *r.cqHead
+	if atomic.LoadUint32(r.cqTail) == head {
+		return false
+	}
+	c := r.cqes[head&r.cqMask]
+	atomic.StoreUint32(r.cqHead, head+1)
+	runtime.KeepAlive(&x)
+	r.mu.Lock()
+	r.free = append(r.free, idx)
+	r.mu.Unlock()
+	return c.userData == uint64(idx)<<1 && c.res == -int32(unix.EAGAIN)
+}
+
+// slot takes a free slot (r.mu held), making one if none is free.
+func (r *uring) slot() (*uringSlot, uint32) {
+	slots := *r.slots.Load()
+	if n := len(r.free); n > 0 {
+		idx := r.free[n-1]
+		r.free = r.free[:n-1]
+		return slots[idx], idx
+	}
+	s := &uringSlot{done: make(chan int32, 1)}
+	grown := append(slots[:len(slots):len(slots)], s)
+	r.slots.Store(&grown)
+	return s, uint32(len(grown) - 1)
+}
+
+// put writes e into the submission entry at the queue's tail and
+// publishes it (r.mu held): the queue is empty between two submissions,
+// since the kernel consumes everything in the call (see submit).
+func (r *uring) put(e uringSQE) {
+	tail := *r.sqTail
+	i := tail & r.sqMask
+	r.sqes[i] = e
+	r.sqArray[i] = i
+	atomic.StoreUint32(r.sqTail, tail+1)
+}
+
+// submit makes the kernel consume the n entries just published (r.mu
+// held). On failure before any was consumed it takes them back, so that
+// the queue is empty again, and returns the error.
+func (r *uring) submit(n uint32) error {
+	left := n
+	for tries := 0; left > 0; tries++ {
+		k, _, e := syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(left), 0, 0, 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0 && left == n:
+			atomic.StoreUint32(r.sqTail, *r.sqTail-n)
+			return e
+		case e != 0:
+			// Part of a chain went in: the rest must follow, or the
+			// wait would have no timeout.
+			if tries > 1000 {
+				return e
+			}
+			runtime.Gosched()
+			continue
+		}
+		left -= uint32(k)
+	}
+	return nil
+}
+
+// wait is Wait through the ring: nil when woken or when the word differed,
+// errTimeout when the timeout passed. ok is false when the ring could not
+// take the wait (the caller then sleeps on its thread).
+func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration) (err error, ok bool) {
+	r.mu.Lock()
+	s, idx := r.slot()
+	e := uringSQE{opcode: uringOpFutexWait, fd: futex2SizeU32, addr: uint64(uintptr(unsafe.Pointer(addr))),
+		off: uint64(val), addr3: futexBitsetAny64, userData: uint64(idx) << 1}
+	n := uint32(1)
+	if timeout >= 0 {
+		ts, err := monotonicDeadline(timeout)
+		if err != nil {
+			r.free = append(r.free, idx)
+			r.mu.Unlock()
+			return os.NewSyscallError("clock_gettime", err), true
+		}
+		s.ts = kernelTimespec{int64(ts.Sec), int64(ts.Nsec)}
+		e.flags = uringSqeIOLink
+		r.put(e)
+		r.put(uringSQE{opcode: uringOpLinkTimeout, fd: -1, addr: uint64(uintptr(unsafe.Pointer(&s.ts))),
+			len: 1, opFlags: uringTimeoutAbs, userData: uint64(idx)<<1 | uringTimeoutTag})
+		n = 2
+	} else {
+		r.put(e)
+	}
+	if r.submit(n) != nil {
+		r.free = append(r.free, idx)
+		r.mu.Unlock()
+		return nil, false
+	}
+	r.mu.Unlock()
+	res := <-s.done
+	r.mu.Lock()
+	r.free = append(r.free, idx)
+	r.mu.Unlock()
+	switch res {
+	case 0, -int32(unix.EAGAIN):
+		return nil, true
+	case -int32(unix.ECANCELED): // the linked timeout fired
+		return errTimeout, true
+	}
+	return os.NewSyscallError("io_uring futex wait", syscall.Errno(-res)), true
+}
+
+// reap is the reaper: the one goroutine asleep in the kernel (in
+// io_uring_enter) for every parked wait. It hands each wait's completion
+// to its slot, then yields before it sleeps again, so that the goroutines
+// it readied run at once instead of waiting for the scheduler to take the
+// P back from its system call.
+func (r *uring) reap() {
+	for {
+		_, _, e := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, 1, uringEnterGetEvents, 0, 0)
+		if e != 0 && e != unix.EINTR && e != unix.EAGAIN && e != unix.EBUSY {
+			time.Sleep(time.Millisecond) // cannot happen on a valid ring; never spin
+		}
+		head := *r.cqHead
+		tail := atomic.LoadUint32(r.cqTail)
+		if head == tail {
+			continue
+		}
+		slots := *r.slots.Load()
+		for ; head != tail; head++ {
+			c := &r.cqes[head&r.cqMask]
+			if c.userData&uringTimeoutTag == 0 {
+				slots[c.userData>>1].done <- c.res
+			}
+		}
+		atomic.StoreUint32(r.cqHead, head)
+		runtime.Gosched()
+	}
+}

@@ -1,0 +1,113 @@
+package futex
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRingWait drives the io_uring path directly: a wait on a changed word
+// returns at once, a timed wait times out no earlier than asked, and a
+// Wake finds and counts every parked waiter, exactly as futex(2) does.
+func TestRingWait(t *testing.T) {
+	r := getRing()
+	if r == nil {
+		t.Skip("io_uring futex waits are not available here")
+	}
+	var w uint32 = 1
+	if err, ok := r.wait(&w, 0, -1); !ok || err != nil {
+		t.Fatalf("changed word: %v %v", err, ok)
+	}
+	start := time.Now()
+	if err, ok := r.wait(&w, 1, 20*time.Millisecond); !ok || err != errTimeout {
+		t.Fatalf("timeout: %v %v", err, ok)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Fatalf("timed out after %v", d)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	var back atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for atomic.LoadUint32(&w) == 1 {
+				if err, ok := r.wait(&w, 1, 10*time.Second); !ok || err != nil {
+					t.Errorf("wait: %v %v", err, ok)
+					return
+				}
+			}
+			back.Add(1)
+		}()
+	}
+	// Wake counts the parked waiters exactly: wake them 50 at a time.
+	deadline := time.Now().Add(10 * time.Second)
+	woken := 0
+	for woken < n && time.Now().Before(deadline) {
+		k, err := Wake(&w, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k > 50 {
+			t.Fatalf("Wake(50) woke %d", k)
+		}
+		woken += k
+		if k == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Those woken saw w == 1 and parked again: now change it for all.
+	atomic.StoreUint32(&w, 2)
+	WakeAll(&w)
+	wg.Wait()
+	if back.Load() != n || woken < n {
+		t.Fatalf("back %d, woken %d of %d", back.Load(), woken, n)
+	}
+	if got := threadSleepers.Load(); got != 0 {
+		t.Fatalf("threadSleepers %d", got)
+	}
+}
+
+// BenchmarkWakeToRun is the cost a parked wait adds: two goroutines hand
+// a turn back and forth through two words, each sleeping in Wait until
+// the other wakes it (ns/op is one round trip: two sleeps, two wakes),
+// with every wait on its own thread and with every wait parked.
+func BenchmarkWakeToRun(b *testing.B) {
+	for _, m := range []struct {
+		name string
+		mode int
+	}{{"thread", parkNever}, {"ring", parkAlways}} {
+		b.Run(m.name, func(b *testing.B) {
+			if m.mode == parkAlways && getRing() == nil {
+				b.Skip("no io_uring futex waits here")
+			}
+			old := parkMode
+			parkMode = m.mode
+			defer func() { parkMode = old }()
+			var turn uint32 // even: ping's, odd: pong's
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := uint32(1); i < uint32(2*b.N); i += 2 {
+					for atomic.LoadUint32(&turn) != i {
+						Wait(&turn, i-1, -1)
+					}
+					atomic.StoreUint32(&turn, i+1)
+					Wake(&turn, 1)
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := uint32(0); i < uint32(2*b.N); i += 2 {
+				atomic.StoreUint32(&turn, i+1)
+				Wake(&turn, 1)
+				for atomic.LoadUint32(&turn) != i+2 {
+					Wait(&turn, i+1, -1)
+				}
+			}
+			<-done
+		})
+	}
+}
