@@ -1,6 +1,7 @@
 package futex
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,5 +110,17 @@ func BenchmarkWakeToRun(b *testing.B) {
 			}
 			<-done
 		})
+	}
+}
+
+// TestParksRequired fails where the CI asks for parked waits
+// (SHMX_REQUIRE_PARKS=1) and io_uring cannot give them, so that the
+// parked step never passes by quietly sleeping on threads.
+func TestParksRequired(t *testing.T) {
+	if os.Getenv("SHMX_REQUIRE_PARKS") != "1" {
+		t.Skip("SHMX_REQUIRE_PARKS is not 1")
+	}
+	if !Parks() {
+		t.Fatal("SHMX_REQUIRE_PARKS=1 but io_uring cannot park a futex wait here (or SHMX_FUTEX=thread)")
 	}
 }

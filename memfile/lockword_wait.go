@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,8 +34,14 @@ const (
 	handoffSpinBudget = 10 * time.Microsecond
 	// sliceWait bounds every sleep: a waiter wakes at least this often to
 	// ask internal/live whether the process it waits for is alive (owner
-	// death is noticed within about sliceWait).
+	// death is noticed within about sliceWait), while no more than
+	// sliceSleepers goroutines of its process sleep (see stretch).
 	sliceWait = 50 * time.Millisecond
+	// sliceSleepers is how many sleepers of one process wake every
+	// sliceWait before the slices stretch: beyond it, a process's
+	// sleepers together end about sliceSleepers/sliceWait = 200 slices a
+	// second, however many they are.
+	sliceSleepers = 10
 	// shortWait is the slice of a waiter that nobody can wake (it is not
 	// counted anywhere, so it polls).
 	shortWait = 10 * time.Millisecond
@@ -55,6 +62,42 @@ func spinFor(budget time.Duration, try func() bool) bool {
 		}
 	}
 	return false
+}
+
+// sleepers counts this process's goroutines asleep in nap.
+var sleepers atomic.Int32
+
+// stretch is the waiting policy's answer to "how long may one slice of a
+// sleeper of this process be": slice itself while at most sliceSleepers
+// goroutines of the process sleep, and beyond that slice times
+// sleepers/sliceSleepers, for slices of shortWait and longer (the
+// shorter ones are the Mutex's hand-offs, which keep their length).
+//
+// Why. Every slice that ends is a wake-up, a look at the object and often
+// a question to the kernel (is the owner alive?): a few microseconds.
+// 10,000 goroutines blocked on shmx objects, each ending a 50 ms slice,
+// would be 200,000 of them a second, most of a CPU spent on nothing. With
+// the stretch they are about 200 a second whatever the number of
+// sleepers. What it costs: a dead owner, claimant or holder is noticed
+// later, within about slice x sleepers/10 by a waiter that waits for it
+// alone (5 s with 1,000 sleepers in the process) and sooner when several
+// wait for it, since any one of them repairs the object for all. Wake-ups,
+// cancellation and Close do not wait for slices: they wake the sleeper.
+func stretch(slice time.Duration) time.Duration {
+	n := time.Duration(sleepers.Load()) + 1 // with the one about to sleep
+	if slice < shortWait || n <= sliceSleepers {
+		return slice
+	}
+	return slice * n / sliceSleepers
+}
+
+// nap is sw.Wait for every sleeper of this package (sleep, Ring.sleep):
+// one slice in the kernel, counted in sleepers. slice is already
+// stretched (and then cut to the caller's deadline).
+func nap(addr *uint32, val uint32, slice time.Duration) {
+	sleepers.Add(1)
+	sw.Wait(addr, val, slice)
+	sleepers.Add(-1)
 }
 
 // sleep waits on addr while it holds val, for at most one slice and never
@@ -79,8 +122,9 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		return err
 	}
 	defer mp.Leave(addr)
+	slice = stretch(slice)
 	if ctx == nil {
-		sw.Wait(addr, val, slice)
+		nap(addr, val, slice)
 		return closedErr(mp)
 	}
 	if err := ctx.Err(); err != nil {
@@ -94,7 +138,7 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		slice = min(slice, left)
 	}
 	stop := context.AfterFunc(ctx, func() { sw.WakeAll(addr) })
-	sw.Wait(addr, val, slice)
+	nap(addr, val, slice)
 	stop()
 	if err := closedErr(mp); err != nil {
 		return err

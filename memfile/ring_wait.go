@@ -164,7 +164,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 		if err != nil {
 			return 0, 0, err
 		}
-		sw.Wait(word, e, slice)
+		nap(word, e, slice)
 		if err := closedErr(mp); err != nil {
 			return 0, 0, err
 		}
@@ -218,7 +218,7 @@ func ringSlice(ctx context.Context) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	d := RingWaitSlice
+	d := stretch(RingWaitSlice)
 	if dl, ok := ctx.Deadline(); ok {
 		left := sw.Until(dl)
 		if left <= 0 {

@@ -74,40 +74,108 @@ func threads() int {
 	return 0
 }
 
-// BenchmarkEventWaitIdle is BenchmarkWaitSetIdle's baseline (run it with
-// -benchtime 200x: a Set takes up to a second to reach its waiter here): 10,000
-// goroutines blocked in Event.Wait, each on its own event (every sleeping
-// goroutine holds an OS thread in the kernel, and wakes every slice);
-// ns/op is a Set to the waiter's return.
-func BenchmarkEventWaitIdle(b *testing.B) {
+// BenchmarkIdleWaiters blocks 10,000 goroutines of this process in
+// shmx calls, all on one object ("one") and each on its own ("own"), for
+// each kind: Event.Wait, Mutex.Lock, RWMutex.Lock, Semaphore.Acquire and
+// Ring.Recv. While nothing happens for a second it reports the process's
+// CPU (idle-cpu-%, of one CPU) and its OS threads; then ns/op is one
+// wake-up: a Set, Unlock, Release or Send to the return of the goroutine
+// it lets through (which blocks again at once). Run it with
+// SHMX_FUTEX=thread for the waits on their own threads.
+func BenchmarkIdleWaiters(b *testing.B) {
 	const n = 10000
-	mem := ringLiveMem(b, n*EventSize)
-	evs := make([]*Event, n)
-	back := make([]chan struct{}, n)
-	var quit atomic.Bool
-	var wg sync.WaitGroup
-	for i := range n {
-		evs[i], _ = EventAt(mem[i*EventSize:])
-		back[i] = make(chan struct{}, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				evs[i].Wait(nil)
-				if quit.Load() {
-					return
-				}
-				back[i] <- struct{}{}
+	type kind struct {
+		name string
+		size int
+		// setup lays out object i in mem and returns the blocking call
+		// and the call that lets one blocked call through.
+		setup func(b *testing.B, mem []byte) (block func() error, wake func())
+	}
+	kinds := []kind{
+		{"Event", EventSize, func(b *testing.B, mem []byte) (func() error, func()) {
+			e, _ := EventAt(mem)
+			return func() error { return e.Wait(nil) }, e.Set
+		}},
+		{"Mutex", MutexSize, func(b *testing.B, mem []byte) (func() error, func()) {
+			m, _ := MutexAt(mem)
+			m.Lock() // held by this process: every Lock blocks
+			return func() error { m.Lock(); return nil }, m.Unlock
+		}},
+		{"RWMutex", RWMutexSize, func(b *testing.B, mem []byte) (func() error, func()) {
+			rw, _ := RWMutexAt(mem)
+			rw.Lock()
+			return func() error { rw.Lock(); return nil }, rw.Unlock
+		}},
+		{"Semaphore", SemaphoreSize, func(b *testing.B, mem []byte) (func() error, func()) {
+			s, err := InitSemaphore(mem, 0, 0)
+			if err != nil {
+				b.Fatal(err)
 			}
-		}()
+			return func() error { return s.Acquire(nil, 1) }, func() { s.Release(1) }
+		}},
+		{"Ring", RingSize(8, 4), func(b *testing.B, mem []byte) (func() error, func()) {
+			r, err := InitRing(mem, 8, 4)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg, buf := make([]byte, 8), make([]byte, 8)
+			return func() error { _, err := r.Recv(nil, buf); return err },
+				func() {
+					if err := r.Send(nil, msg); err != nil {
+						b.Error(err)
+					}
+				}
+		}},
 	}
-	idleThenWake(b, time.Second, n, func(k int) {
-		evs[k].Set()
-		<-back[k]
-	})
-	quit.Store(true)
-	for _, e := range evs {
-		e.Set()
+	for _, k := range kinds {
+		for _, shape := range []string{"one", "own"} {
+			b.Run(k.name+"/"+shape, func(b *testing.B) {
+				objs := 1
+				if shape == "own" {
+					objs = n
+				}
+				size := (k.size + 63) &^ 63
+				mem := ringLiveMem(b, objs*size)
+				blocks := make([]func() error, objs)
+				wakes := make([]func(), objs)
+				for i := range objs {
+					blocks[i], wakes[i] = k.setup(b, mem[i*size:(i+1)*size])
+				}
+				back, exits := make(chan struct{}, n), make(chan struct{}, n)
+				var quit atomic.Bool
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						block := blocks[i%objs]
+						for {
+							if err := block(); err != nil {
+								b.Error(err)
+								return
+							}
+							if quit.Load() {
+								exits <- struct{}{}
+								return
+							}
+							back <- struct{}{}
+						}
+					}()
+				}
+				b.ReportAllocs()
+				idleThenWake(b, 2*time.Second, n, func(j int) {
+					wakes[j%objs]()
+					<-back
+				})
+				// Let them out one by one (a Mutex must be held again
+				// before the next Unlock).
+				quit.Store(true)
+				for i := range n {
+					wakes[i%objs]()
+					<-exits
+				}
+				wg.Wait() // before the mapping goes
+			})
+		}
 	}
-	wg.Wait() // before the mapping goes
 }
