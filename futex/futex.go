@@ -106,10 +106,12 @@ func Wake(addr *uint32, n int) (int, error) {
 // Parks reports whether a goroutine's Wait may sleep without holding an
 // OS thread here. On Linux 6.7 and later, once four goroutines of the
 // process sleep in Wait on their own threads, further Waits are queued
-// through one io_uring (IORING_OP_FUTEX_WAIT, with a linked timeout) and
-// the goroutines park on channels: one reaper goroutine is asleep in the
-// kernel for all of them, so 10,000 waiting goroutines cost a handful of
-// threads, not 10,000. The wait is the kernel's futex wait all the same:
+// through io_uring (IORING_OP_FUTEX_WAIT, with a linked timeout) and the
+// goroutines park on channels; reaper goroutines, woken through eventfds
+// in the Go netpoller, hand out the completions, so 10,000 waiting
+// goroutines cost a handful of threads, not 10,000. The first parked wait
+// makes 64 rings and their eventfds (128 file descriptors, kept for the
+// life of the process). The wait is the kernel's futex wait all the same:
 // a Wake from any process finds and counts it, and Wait's results do not
 // change. The environment variable SHMX_FUTEX=ring parks every Wait
 // (tests use it), SHMX_FUTEX=thread none. Elsewhere, and where io_uring

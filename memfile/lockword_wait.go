@@ -69,8 +69,8 @@ var sleepers atomic.Int32
 
 // stretch is the waiting policy's answer to "how long may one slice of a
 // sleeper of this process be": slice itself while at most sliceSleepers
-// goroutines of the process sleep, and beyond that slice times
-// sleepers/sliceSleepers, for slices of shortWait and longer (the
+// goroutines of the process sleep, and beyond that at least sliceWait
+// times sleepers/sliceSleepers, for slices of shortWait and longer (the
 // shorter ones are the Mutex's hand-offs, which keep their length).
 //
 // Why. Every slice that ends is a wake-up, a look at the object and often
@@ -88,7 +88,7 @@ func stretch(slice time.Duration) time.Duration {
 	if slice < shortWait || n <= sliceSleepers {
 		return slice
 	}
-	return slice * n / sliceSleepers
+	return max(slice, sliceWait*n/sliceSleepers)
 }
 
 // nap is sw.Wait for every sleeper of this package (sleep, Ring.sleep):
