@@ -229,8 +229,11 @@ func newRing() (*uring, error) {
 	r.cqTail = (*uint32)(unsafe.Pointer(&cq[p.cqOff.tail]))
 	r.cqMask = *(*uint32)(unsafe.Pointer(&cq[p.cqOff.ringMask]))
 	r.cqes = unsafe.Slice((*uringCQE)(unsafe.Pointer(&cq[p.cqOff.cqes])), p.cqEntries)
-	empty := []*uringSlot{}
-	r.slots.Store(&empty)
+	// One slot to start with, so that a process whose waits come one at
+	// a time never allocates in a wait.
+	first := []*uringSlot{{done: make(chan int32, 1)}}
+	r.slots.Store(&first)
+	r.free = []uint32{0}
 	return r, nil
 }
 
