@@ -41,6 +41,7 @@ const (
 	uringSetupCQSize     = 1 << 3 // IORING_SETUP_CQSIZE
 	uringEnterGetEvents  = 1      // IORING_ENTER_GETEVENTS
 	uringRegisterEventfd = 4      // IORING_REGISTER_EVENTFD
+	uringSQCQOverflow    = 1 << 1 // IORING_SQ_CQ_OVERFLOW
 	uringOffSQRing       = 0
 	uringOffCQRing       = 0x8000000
 	uringOffSQEs         = 0x10000000
@@ -121,6 +122,7 @@ type uring struct {
 	mu      sync.Mutex // submission: the SQ tail, the SQEs, free
 	sqHead  *uint32
 	sqTail  *uint32
+	sqFlags *uint32 // the kernel sets uringSQCQOverflow there
 	sqMask  uint32
 	sqArray []uint32
 	sqes    []uringSQE
@@ -222,6 +224,7 @@ func newRing() (*uring, error) {
 	}
 	r.sqHead = (*uint32)(unsafe.Pointer(&sq[p.sqOff.head]))
 	r.sqTail = (*uint32)(unsafe.Pointer(&sq[p.sqOff.tail]))
+	r.sqFlags = (*uint32)(unsafe.Pointer(&sq[p.sqOff.flags]))
 	r.sqMask = *(*uint32)(unsafe.Pointer(&sq[p.sqOff.ringMask]))
 	r.sqArray = unsafe.Slice((*uint32)(unsafe.Pointer(&sq[p.sqOff.array])), p.sqEntries)
 	r.sqes = unsafe.Slice((*uringSQE)(unsafe.Pointer(&sqes[0])), p.sqEntries)
@@ -385,10 +388,17 @@ func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration) (err error
 // netpoller (no thread sleeps for it) and hands each wait's completion to
 // its slot. The goroutines it readies run on its P as soon as it parks in
 // its next read.
+//
+// Completions that found the completion queue full wait in the kernel's
+// overflow list (IORING_FEAT_NODROP), which only an io_uring_enter with
+// GETEVENTS moves into the queue: the reaper makes that call when the
+// kernel flags an overflow, and looks again without waiting.
 func (r *uring) reap() {
 	var b [8]byte
 	for {
-		if _, err := r.done.Read(b[:]); err != nil {
+		if atomic.LoadUint32(r.sqFlags)&uringSQCQOverflow != 0 {
+			syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, 0, uringEnterGetEvents, 0, 0)
+		} else if _, err := r.done.Read(b[:]); err != nil {
 			time.Sleep(time.Millisecond) // cannot happen on an open eventfd; never spin
 		}
 		head := *r.cqHead

@@ -124,3 +124,40 @@ func TestParksRequired(t *testing.T) {
 		t.Fatal("SHMX_REQUIRE_PARKS=1 but io_uring cannot park a futex wait here (or SHMX_FUTEX=thread)")
 	}
 }
+
+// TestRingOverflow wakes more waits of one ring at once than its
+// completion queue holds: the rest wait in the kernel's overflow list, and
+// the reaper must bring them in.
+func TestRingOverflow(t *testing.T) {
+	if getRing() == nil {
+		t.Skip("io_uring futex waits are not available here")
+	}
+	r := rings[0]
+	const n = 3 * uringCQEntries
+	var w uint32
+	var wg sync.WaitGroup
+	var parked atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for atomic.LoadUint32(&w) == 0 {
+				parked.Add(1)
+				r.wait(&w, 0, 30*time.Second)
+			}
+		}()
+	}
+	for parked.Load() < n {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the last ones into the kernel
+	atomic.StoreUint32(&w, 1)
+	WakeAll(&w)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("woken waits lost in the completion queue's overflow")
+	}
+}
