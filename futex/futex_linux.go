@@ -56,9 +56,10 @@ const (
 // parks reports whether waits may park without a thread here.
 func parks() bool { return parkMode != parkNever && getRing() != nil }
 
-// wait sleeps in FUTEX_WAIT_BITSET, or parks through io_uring. The kernel compares *addr with val
-// under its hash-bucket lock, so a Wake after the caller's change of the
-// word is never lost. It uses syscall.Syscall6, not RawSyscall6, because
+// wait parks through io_uring (see threadSleepers), or sleeps in
+// FUTEX_WAIT_BITSET. Either way the kernel compares *addr with val under
+// its hash-bucket lock, so a Wake after the caller's change of the word
+// is never lost. It uses syscall.Syscall6, not RawSyscall6, because
 // the thread may sleep for long: the runtime must hand its P to another
 // thread.
 func wait(addr *uint32, val uint32, timeout time.Duration) error {

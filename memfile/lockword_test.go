@@ -93,7 +93,8 @@ func TestSlowPathsZeroAllocs(t *testing.T) {
 
 // TestStretch pins the waiting policy's slice stretch: slices keep their
 // length up to sliceSleepers sleepers of the process, grow in proportion
-// beyond, and the Mutex's short hand-off slices never grow.
+// beyond (a poll slice, shortWait, to the same total rate as the others),
+// and the Mutex's short hand-off slices never grow.
 func TestStretch(t *testing.T) {
 	if sw.Exploring {
 		t.Skip("the stretch is off in the explorer build")
@@ -108,21 +109,10 @@ func TestStretch(t *testing.T) {
 	if got, want := stretch(sliceWait), sliceWait*1000/sliceSleepers; got != want {
 		t.Fatalf("1,000 sleepers: %v, want %v", got, want)
 	}
-	if got := stretch(time.Millisecond); got != time.Millisecond {
-		t.Fatalf("hand-off slice stretched to %v", got)
-	}
-}
-
-// TestStretchShort: a poll slice (shortWait) stretches to the same total
-// rate as the others.
-func TestStretchShort(t *testing.T) {
-	if sw.Exploring {
-		t.Skip("the stretch is off in the explorer build")
-	}
-	old := sleepers.Load()
-	defer sleepers.Store(old)
-	sleepers.Store(999)
 	if got, want := stretch(shortWait), sliceWait*1000/sliceSleepers; got != want {
 		t.Fatalf("shortWait with 1,000 sleepers: %v, want %v", got, want)
+	}
+	if got := stretch(time.Millisecond); got != time.Millisecond {
+		t.Fatalf("hand-off slice stretched to %v", got)
 	}
 }
