@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shmx/shmx/internal/testproc"
 )
 
 // closeRig is a MemFile with a goroutine blocked on each kind of object
@@ -111,6 +113,16 @@ func TestCloseWakesWaiters(t *testing.T) {
 					for i, fn := range r.starts {
 						errs[i] = make(chan error, 1)
 						go func() { errs[i] <- fn(ctx) }()
+					}
+					// Every wait registers with the mapping when it passes its
+					// fast path (a call that starts after Close acts on the
+					// private zeros, as documented, and may succeed): wait
+					// until all have, however slow the machine (qemu).
+					for deadline := time.Now().Add(testproc.Scale(10 * time.Second)); r.f.tracked.Waiting() < len(r.starts); {
+						if time.Now().After(deadline) {
+							t.Fatalf("%d of %d waits reached their wait", r.f.tracked.Waiting(), len(r.starts))
+						}
+						time.Sleep(time.Millisecond)
 					}
 					time.Sleep(20 * time.Millisecond) // all past their spin, asleep
 					for i, c := range errs {

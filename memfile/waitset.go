@@ -363,13 +363,21 @@ func (w *Watcher) let() {
 }
 
 // release lets go of a watcher that left its shard: disarm (unless the
-// memory is gone), leave the mapping, and tell Stop.
+// memory is gone), leave the mapping, drop a pending notification, and
+// tell Stop.
 func (w *Watcher) release() {
 	if !w.gone {
 		if !w.mp.Closed() {
 			w.src.disarm()
 		}
 		w.let()
+	}
+	// A notification sent before the stop may still be pending in C
+	// (the object stayed ready while the loop looked again): take it, so
+	// that C receives nothing once Stop has returned, as Stop says.
+	select {
+	case <-w.c:
+	default:
 	}
 	close(w.stop)
 }

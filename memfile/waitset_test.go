@@ -378,3 +378,37 @@ func TestWaitSetAutoResetPassesOn(t *testing.T) {
 	}
 	t.Fatal("Wait never returned with the event set (the WaitSet kept the wake-up)")
 }
+
+// TestWatcherStopDrains: a notification the loop sent again while the
+// object stayed ready is pending in C when Stop is called; once Stop has
+// returned, C holds nothing (found on arm64 under qemu, where the second
+// notification won the race against TestWaitSetSameProcess's TryWait).
+func TestWatcherStopDrains(t *testing.T) {
+	ws := NewWaitSet()
+	defer ws.Close()
+	rig := newWaitRig(t)
+	ew, err := ws.AddEvent(rig.ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.ev.Set() // stays set: the loop finds it ready at every look
+	select {
+	case <-ew.C:
+	case <-time.After(testproc.Scale(10 * time.Second)):
+		t.Fatal("no notification of a Set")
+	}
+	// Adding a watcher kicks the loop, which looks at the event again and
+	// notifies again.
+	if _, err := ws.AddRecv(rig.r); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(testproc.Scale(10 * time.Second)); len(ew.C) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not notify the still-set event again")
+		}
+	}
+	ew.Stop()
+	if n := len(ew.C); n != 0 {
+		t.Fatalf("C holds %d notification(s) after Stop", n)
+	}
+}

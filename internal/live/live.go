@@ -336,6 +336,21 @@ func (m *Mapping) Enter(addr *uint32) bool {
 	return true
 }
 
+// Waiting reports how many goroutines are registered by Enter and have
+// not yet left: tests use it to know that waiters reached their wait.
+func (m *Mapping) Waiting() int {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, k := range m.asleep {
+		n += k
+	}
+	return n
+}
+
 // Leave undoes one Enter of addr.
 func (m *Mapping) Leave(addr *uint32) {
 	if m == nil {
