@@ -110,8 +110,10 @@ func Wake(addr *uint32, n int) (int, error) {
 // goroutines park on channels; reaper goroutines, woken through eventfds
 // in the Go netpoller, hand out the completions, so 10,000 waiting
 // goroutines cost a handful of threads, not 10,000. The first parked wait
-// makes 64 rings and their eventfds (128 file descriptors, kept for the
-// life of the process). The wait is the kernel's futex wait all the same:
+// makes an io_uring ring and its eventfd (two file descriptors); more
+// rings are made as the parked waits grow, one per 40 in flight and 256
+// at most (512 descriptors, with 10,000 parked waits), and all are kept
+// for the life of the process. The wait is the kernel's futex wait all the same:
 // a Wake from any process finds and counts it, and Wait's results do not
 // change. The environment variable SHMX_FUTEX=ring parks every Wait
 // (tests use it), SHMX_FUTEX=thread none. Elsewhere, and where io_uring

@@ -56,7 +56,7 @@ const (
 // is kept by the kernel, IORING_FEAT_NODROP, not lost).
 const (
 	uringSQEntries = 16
-	uringCQEntries = 1024
+	uringCQEntries = 256
 )
 
 type uringParams struct {
@@ -138,49 +138,78 @@ type uring struct {
 	slots atomic.Pointer[[]*uringSlot]
 }
 
-// The waits are spread over uringShards rings, each with its own
+// The waits are spread over up to uringShards rings, each with its own
 // reaper, because the kernel finds the wait a linked timeout cancels by
 // walking its ring's list of futex waits: with 10,000 waits in one ring
-// every slice that ends cost a walk of 10,000 (measured with 10,000 idle
+// every slice that ends costs a walk of 10,000. Measured with 10,000 idle
 // waiters and about 200 slice ends a second: 10-11% of a CPU with one
-// ring, 5.5% with 16, 3.1-5.1% with 64, whose walks are about 160 long).
-const uringShards = 64
+// ring, 5.5% with 16, 3.1-5.1% with 64; with the slice ends batched on
+// memfile's grid, 0.9-1.1% with 64 rings and 0.6-0.7% with 256, whose
+// walks are about 40 long.
+//
+// A ring costs two descriptors (its own and its eventfd) and a reaper
+// goroutine, so the rings grow with the waits in flight, one per
+// waitsPerRing: a process with a few parked waits has one ring, one with
+// 10,000 has 256.
+const (
+	uringShards  = 256
+	waitsPerRing = 40
+)
 
 var (
-	ringOnce sync.Once
-	rings    []*uring // nil: io_uring futex waits are unavailable here
-	ringNext atomic.Uint32
+	ringOnce  sync.Once
+	ringMu    sync.Mutex               // serialises growth
+	rings     atomic.Pointer[[]*uring] // nil: io_uring futex waits are unavailable here
+	ringNext  atomic.Uint32
+	ringWaits atomic.Int32 // waits in flight in all rings
 )
 
 // getRing returns a ring of the process for the next wait, round-robin,
-// or nil where io_uring cannot wait on a futex. The rings are built (and
-// the first one probed) at the first call.
+// or nil where io_uring cannot wait on a futex. The first ring is built
+// and probed at the first call; more are built as the waits in flight
+// grow (see waitsPerRing).
 func getRing() *uring {
 	ringOnce.Do(func() {
-		var rs []*uring
-		for i := range uringShards {
-			r, err := newRing()
-			if err == nil && i == 0 && !r.probe() {
-				r.close()
-				err = errNoFutexOp
-			}
-			if err != nil {
-				for _, r := range rs {
-					r.close()
-				}
-				return
-			}
-			rs = append(rs, r)
+		r, err := newRing()
+		if err != nil {
+			return
 		}
-		for _, r := range rs {
-			go r.reap()
+		if !r.probe() {
+			r.close()
+			return
 		}
-		rings = rs
+		go r.reap()
+		rings.Store(&[]*uring{r})
 	})
-	if rings == nil {
+	p := rings.Load()
+	if p == nil {
 		return nil
 	}
-	return rings[ringNext.Add(1)%uringShards]
+	rs := *p
+	if want := 1 + int(ringWaits.Load())/waitsPerRing; want > len(rs) && len(rs) < uringShards {
+		rs = growRings()
+	}
+	return rs[ringNext.Add(1)%uint32(len(rs))]
+}
+
+// growRings adds one ring, unless another goroutine just did or the
+// kernel refuses (the rings there are then all the process gets), and
+// returns the rings.
+func growRings() []*uring {
+	ringMu.Lock()
+	defer ringMu.Unlock()
+	rs := *rings.Load()
+	if want := 1 + int(ringWaits.Load())/waitsPerRing; want <= len(rs) || len(rs) >= uringShards {
+		return rs
+	}
+	r, err := newRing()
+	if err != nil {
+		return rs
+	}
+	go r.reap()
+	grown := append(rs[:len(rs):len(rs)], r)
+	rings.Store(&grown)
+	return grown
 }
 
 var errNoFutexOp = errors.New("io_uring has no futex wait here")
@@ -388,7 +417,9 @@ func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration) (err error
 		}
 		return nil, false
 	}
+	ringWaits.Add(1)
 	res := <-s.done
+	ringWaits.Add(-1)
 	r.release(idx)
 	switch res {
 	case 0, -int32(unix.EAGAIN):

@@ -132,7 +132,7 @@ func TestRingOverflow(t *testing.T) {
 	if getRing() == nil {
 		t.Skip("io_uring futex waits are not available here")
 	}
-	r := rings[0]
+	r := (*rings.Load())[0]
 	const n = 3 * uringCQEntries
 	var w uint32
 	var wg sync.WaitGroup
@@ -159,5 +159,42 @@ func TestRingOverflow(t *testing.T) {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("woken waits lost in the completion queue's overflow")
+	}
+}
+
+// TestRingGrowth: the rings grow with the parked waits in flight, one per
+// waitsPerRing, so that no ring's list of waits (which the kernel walks
+// at every timeout) grows long, while a process with few waits keeps one.
+func TestRingGrowth(t *testing.T) {
+	if getRing() == nil {
+		t.Skip("io_uring futex waits are not available here")
+	}
+	const n = 10 * waitsPerRing
+	base := ringWaits.Load()
+	var w uint32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for atomic.LoadUint32(&w) == 0 {
+				getRing().wait(&w, 0, 30*time.Second)
+			}
+		}()
+		for deadline := time.Now().Add(10 * time.Second); ringWaits.Load() < base+int32(i)+1; time.Sleep(50 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("wait %d never went in flight", i)
+			}
+		}
+	}
+	got := len(*rings.Load())
+	atomic.StoreUint32(&w, 1)
+	WakeAll(&w)
+	wg.Wait()
+	if want := n / waitsPerRing; got < want {
+		t.Fatalf("%d rings for %d waits in flight, want at least %d", got, n, want)
+	}
+	if got > uringShards {
+		t.Fatalf("%d rings, more than %d", got, uringShards)
 	}
 }

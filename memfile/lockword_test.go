@@ -106,12 +106,24 @@ func TestStretch(t *testing.T) {
 		t.Fatalf("alone: %v", got)
 	}
 	sleepers.Store(999) // with the caller, 1,000
-	if got, want := stretch(sliceWait), sliceWait*1000/sliceSleepers; got != want {
-		t.Fatalf("1,000 sleepers: %v, want %v", got, want)
+	// stretch reads the clock between before and after: its slice ends
+	// on the grid, so before+got lies at most after-before short of it.
+	onGrid := func(what string, slice, want time.Duration) {
+		t.Helper()
+		before := time.Since(gridEpoch)
+		got := stretch(slice)
+		after := time.Since(gridEpoch)
+		if got < want || got > want+sliceGrid+(after-before) {
+			t.Fatalf("%s: %v, want %v plus at most %v", what, got, want, sliceGrid)
+		}
+		if short := (sliceGrid - (before+got)%sliceGrid) % sliceGrid; short > after-before {
+			t.Fatalf("%s: the slice ends %v off the grid", what, short)
+		}
 	}
-	if got, want := stretch(shortWait), sliceWait*1000/sliceSleepers; got != want {
-		t.Fatalf("shortWait with 1,000 sleepers: %v, want %v", got, want)
-	}
+	onGrid("1,000 sleepers", sliceWait, sliceWait*1000/sliceSleepers)
+	onGrid("shortWait with 1,000 sleepers", shortWait, sliceWait*1000/sliceSleepers)
+	sleepers.Store(10) // with the caller, 11: stretched, on the grid
+	onGrid("11 sleepers", sliceWait, sliceWait*11/sliceSleepers)
 	if got := stretch(time.Millisecond); got != time.Millisecond {
 		t.Fatalf("hand-off slice stretched to %v", got)
 	}

@@ -79,8 +79,9 @@ var sleepers atomic.Int32
 // would be 200,000 of them a second, most of a CPU spent on nothing. With
 // the stretch they are about 200 a second whatever the number of
 // sleepers. What it costs: a dead owner, claimant or holder is noticed
-// later, within about slice x sleepers/10 by a waiter that waits for it
-// alone (5 s with 1,000 sleepers in the process) and sooner when several
+// later, within about slice x sleepers/10 (plus up to sliceGrid) by a
+// waiter that waits for it alone (5 s with 1,000 sleepers in the
+// process) and sooner when several
 // wait for it, since any one of them repairs the object for all. Wake-ups,
 // cancellation and Close do not wait for slices: they wake the sleeper.
 //
@@ -96,8 +97,25 @@ func stretch(slice time.Duration) time.Duration {
 	if slice < shortWait || n <= sliceSleepers {
 		return slice
 	}
-	return max(slice, sliceWait*n/sliceSleepers)
+	s := max(slice, sliceWait*n/sliceSleepers)
+	// Then end on the process's sliceGrid: the slices that end in one
+	// grid step end together, and the runtime wakes once for all of them
+	// instead of once each.
+	now := time.Since(gridEpoch)
+	end := now + s
+	return end + sliceGrid - end%sliceGrid - now
 }
+
+// sliceGrid is the grid stretched slices end on (see stretch), and
+// gridEpoch its origin. A wake-up of an idle Go process (its netpoller,
+// a thread, the context switches of a virtual CPU) costs far more than
+// the few microseconds of a slice's own work: measured with 10,000 idle
+// sleepers, 2.3-3.0% of a CPU with slices ending anywhere, 0.9-1.6% on a
+// 50 ms grid, 0.6-0.7% on a 200 ms grid (about 40 slices end at each step, 5
+// steps a second; with futex's rings grown to 256).
+const sliceGrid = 200 * time.Millisecond
+
+var gridEpoch = time.Now()
 
 // nap is sw.Wait for every sleeper of this package (sleep, Ring.sleep):
 // one slice in the kernel, counted in sleepers. slice is already
