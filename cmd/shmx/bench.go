@@ -26,6 +26,7 @@ type benchConfig struct {
 	bench.Config
 	json, markdown bool
 	svg            string
+	runs           int
 }
 
 func runBench(args []string) error {
@@ -38,6 +39,7 @@ func runBench(args []string) error {
 	fs.StringVar(&c.Only, "only", "", "run only the measurements whose group name contains this `text` (e.g. \"bulk\")")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")
 	fs.BoolVar(&c.markdown, "markdown", false, "print the results as a Markdown table")
+	fs.IntVar(&c.runs, "runs", 1, "run every measurement this many times, one whole run after another, and show each row's range over the runs")
 	fs.StringVar(&c.svg, "svg", "", "also write a plot of the round-trip latency percentiles to this `file`")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: shmx bench [flags]\n\n"+
@@ -60,8 +62,8 @@ func runBench(args []string) error {
 		b, err = parseSize(*bulk)
 		c.Bulk = b
 	}
-	if err == nil && (c.Duration <= 0 || c.Procs < 1 || c.Procs > 64 || c.Bulk <= 0) {
-		err = errors.New("-duration and -bulk must be positive, -procs 1 to 64")
+	if err == nil && (c.Duration <= 0 || c.Procs < 1 || c.Procs > 64 || c.Bulk <= 0 || c.runs < 1 || c.runs > 100) {
+		err = errors.New("-duration and -bulk must be positive, -procs 1 to 64, -runs 1 to 100")
 	}
 	if err == nil && c.json && c.markdown {
 		err = errors.New("-json and -markdown exclude each other")
@@ -81,29 +83,50 @@ func runBenchConfig(w, progress io.Writer, c benchConfig) error {
 	}
 	c.Peer = benchPeer(exe)
 	c.Progress = progress
-	rs, err := bench.Run(context.Background(), c.Config)
-	if err != nil {
-		return err
+	var runs [][]bench.Result
+	for i := range max(c.runs, 1) {
+		if c.runs > 1 {
+			fmt.Fprintf(progress, "run %d of %d\n", i+1, c.runs)
+		}
+		rs, err := bench.Run(context.Background(), c.Config)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, rs)
 	}
+	rs := runs[len(runs)-1]
 	rep := newBenchReport(c, rs)
+	if len(runs) > 1 {
+		rep.Runs = runs
+	}
 	if c.svg != "" {
 		if err := writeSVGFile(c.svg, rep); err != nil {
 			return err
 		}
 	}
-	switch {
-	case c.json:
+	if c.json {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
-	case c.markdown:
-		fmt.Fprintf(w, "%s\n\n", rep.title())
+	}
+	title := rep.title()
+	if len(runs) > 1 {
+		title += fmt.Sprintf(", %d runs", len(runs))
+	}
+	if c.markdown {
+		fmt.Fprintf(w, "%s\n\n", title)
+		if len(runs) > 1 {
+			return bench.WriteRangeMarkdown(w, bench.Ranges(runs), len(runs))
+		}
 		return bench.WriteMarkdown(w, rs)
 	}
-	fmt.Fprintln(w, rep.title())
+	fmt.Fprintln(w, title)
 	fmt.Fprintln(w, "shmx ÷ this: for times below 1 means shmx is faster, for rates above 1 does.")
 	if !cbench.Available {
 		fmt.Fprintln(w, "This build has no cgo: the C baselines (pthread, spinning limits) are skipped.")
+	}
+	if len(runs) > 1 {
+		return bench.WriteRangeTable(w, bench.Ranges(runs), len(runs))
 	}
 	return bench.WriteTable(w, rs)
 }
@@ -120,7 +143,9 @@ type benchReport struct {
 	Procs    int            `json:"procs"`
 	Sizes    []int          `json:"sizes"`
 	Bulk     int64          `json:"bulk"`
-	Results  []bench.Result `json:"results"`
+	Results  []bench.Result `json:"results"` // the last run's
+	// Runs holds every run's results, with -runs above 1.
+	Runs [][]bench.Result `json:"runs,omitempty"`
 }
 
 func newBenchReport(c benchConfig, rs []bench.Result) benchReport {

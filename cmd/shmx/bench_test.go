@@ -89,7 +89,7 @@ func TestBenchTable(t *testing.T) {
 func TestBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "-duration", "0s"}, {"bench", "-sizes", "x"}, {"bench", "-procs", "0"},
-		{"bench", "-bulk", "-1"}, {"bench", "-json", "-markdown"}, {"bench", "extra"},
+		{"bench", "-bulk", "-1"}, {"bench", "-runs", "0"}, {"bench", "-json", "-markdown"}, {"bench", "extra"},
 	} {
 		var stderr bytes.Buffer
 		if got := dispatch(args, &stderr); got != 2 {
