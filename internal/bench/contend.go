@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmx/shmx/internal/cbench"
 	"github.com/shmx/shmx/memfile"
@@ -57,6 +58,17 @@ func contendPeer(ctx context.Context, s *shared, a peerArgs) error {
 		// work than the others (no counter) and its counter is not checked.
 		for going(ctx, stop) {
 			cbench.LockLoop(s.b[offPthread:], 1000)
+			ops += 1000
+		}
+	case "contend-pthreadrw":
+		if !cbench.Available {
+			return errNoCgo
+		}
+		// The counter is a plain one beside the atomic ctr of the Go
+		// rows: the C loop increments it under the write lock.
+		plain := (*uint64)(unsafe.Pointer(&s.b[offCounter]))
+		for going(ctx, stop) {
+			cbench.RWLoop(s.b[offPthread:], 1000, plain)
 			ops += 1000
 		}
 	case "contend-flock", "contend-flockrw":

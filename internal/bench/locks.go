@@ -154,6 +154,7 @@ func (e *env) contendedRows() []row {
 		{g, "shmx Mutex", true, "", run("mutex")},
 		{g, "shmx RWMutex, 90% reads", true, "", run("rwmutex")},
 		{g, "pthread mutex, process-shared (C loop, empty critical section)", false, "shmx Mutex", run("pthread")},
+		{g, "pthread rwlock, process-shared, 90% reads (C loop)", false, "shmx RWMutex, 90% reads", run("pthreadrw")},
 		{g, "flock", false, "shmx Mutex", run("flock")},
 		{g, "flock, 90% shared", false, "shmx RWMutex, 90% reads", run("flockrw")},
 	}
@@ -161,7 +162,7 @@ func (e *env) contendedRows() []row {
 
 // contended runs Procs peers of kind for Duration and sums their rates.
 func (e *env) contended(ctx context.Context, kind string) (Result, error) {
-	if kind == "pthread" && !cbench.Available {
+	if (kind == "pthread" || kind == "pthreadrw") && !cbench.Available {
 		return Result{}, errNoCgo
 	}
 	if (kind == "flock" || kind == "flockrw") && !flockAvailable {

@@ -74,7 +74,7 @@ func RunPeer(args []string) error {
 		return play(ctx, s, a)
 	}
 	switch a.kind {
-	case "contend-mutex", "contend-rwmutex", "contend-pthread", "contend-flock", "contend-flockrw":
+	case "contend-mutex", "contend-rwmutex", "contend-pthread", "contend-pthreadrw", "contend-flock", "contend-flockrw":
 		return contendPeer(ctx, s, a)
 	case "pong-mutex":
 		return pongMutexPeer(ctx, s)

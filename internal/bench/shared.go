@@ -27,7 +27,7 @@ const (
 	offCounter = 2560 // uint64 guarded by the lock under test
 	offTurn    = 2688 // uint32: whose turn it is in a hand-off (0 parent, 1 peer)
 	offN       = 2816 // uint64: the round count the parent chose for a C loop
-	offPthread = 4096 // cbench shared pthread mutex + cond
+	offPthread = 4096 // cbench shared pthread mutex, cond and rwlock
 	offPayload = 16384
 )
 

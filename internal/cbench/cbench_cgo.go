@@ -10,9 +10,10 @@ package cbench
 #include <time.h>
 
 typedef struct {
-	pthread_mutex_t mu;
-	pthread_cond_t  cond;
-	volatile int    turn;
+	pthread_mutex_t  mu;
+	pthread_cond_t   cond;
+	volatile int     turn;
+	pthread_rwlock_t rw;
 } shared_t;
 
 static int init_shared(void *p) {
@@ -24,7 +25,29 @@ static int init_shared(void *p) {
 	if (pthread_mutex_init(&s->mu, &ma)) return -1;
 	if (pthread_condattr_init(&ca) || pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED)) return -1;
 	if (pthread_cond_init(&s->cond, &ca)) return -1;
+	pthread_rwlockattr_t ra;
+	if (pthread_rwlockattr_init(&ra) || pthread_rwlockattr_setpshared(&ra, PTHREAD_PROCESS_SHARED)) return -1;
+	if (pthread_rwlock_init(&s->rw, &ra)) return -1;
 	return 0;
+}
+
+// rw_loop takes the rwlock n times, for writing every 10th time (counter++
+// inside) and for reading the other 9 (counter read inside): the shmx
+// RWMutex contended row's mix.
+static void rw_loop(void *p, long n, volatile uint64_t *counter) {
+	shared_t *s = (shared_t *)p;
+	uint64_t sink = 0;
+	for (long i = 0; i < n; i++) {
+		if (i % 10 == 0) {
+			pthread_rwlock_wrlock(&s->rw);
+			(*counter)++;
+		} else {
+			pthread_rwlock_rdlock(&s->rw);
+			sink += *counter;
+		}
+		pthread_rwlock_unlock(&s->rw);
+	}
+	(void)sink;
 }
 
 static void lock_loop(void *p, long n) {
@@ -96,8 +119,8 @@ const Available = true
 
 func sharedSize() int { return int(C.sizeof_shared_t) }
 
-// InitShared initialises a process-shared pthread mutex and condition
-// variable at the start of mem, which must hold SharedSize bytes of a
+// InitShared initialises a process-shared pthread mutex, condition
+// variable and rwlock at the start of mem, which must hold SharedSize bytes of a
 // shared mapping (or ordinary memory for a single process).
 func InitShared(mem []byte) error {
 	if len(mem) < SharedSize {
@@ -112,6 +135,13 @@ func InitShared(mem []byte) error {
 // LockLoop locks and unlocks the mutex in mem n times, in C.
 func LockLoop(mem []byte, n int) {
 	C.lock_loop(unsafe.Pointer(&mem[0]), C.long(n))
+}
+
+// RWLoop takes the process-shared pthread rwlock in mem n times, in C:
+// for writing every 10th time (incrementing the plain counter at
+// *counter inside), for reading the others (reading it).
+func RWLoop(mem []byte, n int, counter *uint64) {
+	C.rw_loop(unsafe.Pointer(&mem[0]), C.long(n), (*C.uint64_t)(unsafe.Pointer(counter)))
 }
 
 // TimedLockLoop locks the mutex in mem n times, in C, incrementing the

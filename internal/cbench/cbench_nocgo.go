@@ -16,6 +16,9 @@ func InitShared(mem []byte) error { panic(unavailable) }
 // LockLoop is unavailable in this build.
 func LockLoop(mem []byte, n int) { panic(unavailable) }
 
+// RWLoop is unavailable in this build.
+func RWLoop(mem []byte, n int, counter *uint64) { panic(unavailable) }
+
 // TimedLockLoop is unavailable in this build.
 func TimedLockLoop(mem []byte, n int, counter *uint64) int64 { panic(unavailable) }
 
