@@ -350,6 +350,7 @@ type Subscriber struct {
 	e      *bcEntry
 	own    uint64
 	next   uint64 // sequence of the next message to read
+	seen   uint64 // the tail at the last look: messages below it are published
 	missed uint64
 	lapped LappedError
 	// held is the sequence of the message Next returned and Done has not
@@ -466,14 +467,22 @@ func (s *Subscriber) Position() uint64 { return s.next }
 func (s *Subscriber) poll(buf []byte, inPlace bool) (int, readResult) {
 	bc := s.bc
 	c := s.next
-	t := bc.tail.Load()
-	switch {
-	case t == c:
-		return 0, readEmpty
-	case t < c:
-		return 0, readCorrupt
-	case t-c > bc.capacity:
-		return 0, readLapped
+	if c >= s.seen {
+		// Nothing known to be published at c: look at the tail, the
+		// line the publisher writes at every message. Below the tail
+		// last seen, the slot's mark alone says whether it still holds
+		// message c (or was overwritten: lapped), so a subscriber that
+		// is behind reads no shared word but the slots.
+		t := bc.tail.Load()
+		switch {
+		case t == c:
+			return 0, readEmpty
+		case t < c:
+			return 0, readCorrupt
+		case t-c > bc.capacity:
+			return 0, readLapped
+		}
+		s.seen = t
 	}
 	sl := bc.slot(c)
 	m1 := sl.mark.Load()
