@@ -84,10 +84,11 @@ func (g Range) value() string {
 		}
 		return fmt.Sprintf("%.3g %s", v, g.Last.Unit)
 	}
-	if g.Min == g.Max {
-		return f(g.Min)
+	lo, hi := f(g.Min), f(g.Max)
+	if lo == hi {
+		return lo
 	}
-	return f(g.Min) + " – " + f(g.Max)
+	return lo + " – " + hi
 }
 
 // cpu formats the range of the CPU per operation, "" where none.
@@ -95,7 +96,7 @@ func (g Range) cpu() string {
 	switch {
 	case g.MaxCPU == 0:
 		return ""
-	case g.MinCPU == g.MaxCPU:
+	case Duration(g.MinCPU) == Duration(g.MaxCPU):
 		return Duration(g.MinCPU)
 	}
 	return Duration(g.MinCPU) + " – " + Duration(g.MaxCPU)
@@ -107,7 +108,13 @@ func (g Range) percentiles() string {
 	if r.P50 == 0 {
 		return ""
 	}
-	return pct(r.P50) + " / " + pct(r.P99) + " / " + pct(r.P999)
+	f := func(ns float64) string {
+		if ns == 0 {
+			return "–" // not measured (fewer samples than it needs, or a coarse clock)
+		}
+		return Duration(ns)
+	}
+	return f(r.P50) + " / " + f(r.P99) + " / " + f(r.P999)
 }
 
 // ratio states the range of an alternative's ratio and who wins: faster
