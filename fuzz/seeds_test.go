@@ -86,7 +86,8 @@ func headerSeeds() []seed {
 		{"state-garbage", func(h *rawHeader) { h.state = 0x12345678 }},
 		{"version-0", func(h *rawHeader) { h.version = 0 }},
 		{"version-1", func(h *rawHeader) { h.version = 1 }},
-		{"version-4", func(h *rawHeader) { h.version = 4 }},
+		{"version-3", func(h *rawHeader) { h.version = 3 }},
+		{"version-5", func(h *rawHeader) { h.version = 5 }},
 		{"version-max", func(h *rawHeader) { h.version = math.MaxUint32 }},
 		{"version-2", func(h *rawHeader) { h.version = 2 }},
 		{"hdrsize-64", func(h *rawHeader) { h.hdrSize = 64 }},
@@ -270,26 +271,27 @@ func u32s(words ...uint32) []byte {
 	return b
 }
 
-// rwState builds RWMutex bytes from the documented layout: the writer
-// Mutex (16 bytes), rstate, gate, sleeping readers, a reserved word, then
-// slot i as (token, holds); bytes 160-287 (reader records in version 1)
-// are reserved and left zero.
+// rwState builds RWMutex bytes from the documented layout (version 4):
+// the writer Mutex (16 bytes), rstate, gate, sleeping readers, 32
+// reserved bytes, then slot i as (token, holds) at 64+64i, each followed
+// by 56 reserved bytes, left zero.
 func rwState(w []byte, rstate, gate, rwait uint32, slots map[int][2]uint32) []byte {
 	b := make([]byte, memfile.RWMutexSize)
 	copy(b, w)
 	copy(b[16:], u32s(rstate, gate, rwait))
 	for i, s := range slots {
-		copy(b[32+8*i:], u32s(s[0], s[1]))
+		copy(b[64+64*i:], u32s(s[0], s[1]))
 	}
 	return b
 }
 
 // withV1Records returns a copy of the RWMutex bytes b with version-1
-// reader records (pid, start-time hash) in the reserved bytes 160-287.
+// reader records (pid, start-time hash) in reserved bytes: those after
+// each slot word, where garbage must be ignored.
 func withV1Records(b []byte) []byte {
 	c := append([]byte(nil), b...)
 	for i := range 16 {
-		copy(c[160+8*i:], u32s(4242+uint32(i), 0x51a27))
+		copy(c[72+64*i:], u32s(4242+uint32(i), 0x51a27))
 	}
 	return c
 }

@@ -115,7 +115,8 @@ const (
 	chMutexA   = 128
 	chMutexB   = 136
 	chMutexOwn = 144 // id of the holder while it holds (0 when free)
-	chRW       = 256 // RWMutex, RWMutexSize (288) bytes
+	// 256..639: free (the RWMutex of layout 3 lived here; it is after the
+	// Semaphore now, RWMutexSize bytes)
 	chRWA      = 640
 	chRWB      = 648
 	chRWOwn    = 656 // id of the writer while it holds
@@ -141,8 +142,9 @@ const (
 	chLatSize  = 2048 // count, max, then samples
 	chFailText = 7168 // 1024 bytes
 	chRing     = 8192
-	chSem      = chRing + 16384        // Semaphore, SemaphoreSize (512) bytes
-	chRecs     = chSem + SemaphoreSize // per-incarnation records, chRecSize bytes each
+	chSem      = chRing + 16384                   // Semaphore, SemaphoreSize (512) bytes
+	chRW       = chSem + SemaphoreSize            // RWMutex, RWMutexSize bytes
+	chRecs     = chRW + (RWMutexSize+127)/128*128 // per-incarnation records, chRecSize bytes each
 	chRecSize  = 64
 )
 

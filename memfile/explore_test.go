@@ -1280,8 +1280,8 @@ func rwMutexModel(readers int) model {
 				return fmt.Sprintf("%d writers and %d readers inside", w, r)
 			}
 			for i := range rw.slots {
-				if h := rw.slots[i] >> 32; h > 1<<20 {
-					return fmt.Sprintf("reader slot %d underflowed: %#x", i, rw.slots[i])
+				if h := rw.slots[i].v >> 32; h > 1<<20 {
+					return fmt.Sprintf("reader slot %d underflowed: %#x", i, rw.slots[i].v)
 				}
 			}
 			if msg := rw.rwait.broken(uint32(2 * readers)); msg != "" {

@@ -85,7 +85,7 @@ func (rw *RWMutex) State() RWMutexState {
 		Inconsistent:   r&rwDirty != 0,
 	}
 	for i := range rw.slots {
-		s := sw.LoadUint64(&rw.slots[i])
+		s := sw.LoadUint64(&rw.slots[i].v)
 		if s == 0 {
 			continue
 		}

@@ -15,7 +15,7 @@ import (
 // multiple of 8.
 const (
 	MutexSize     = 16
-	RWMutexSize   = 288
+	RWMutexSize   = 1088
 	EventSize     = 16
 	SemaphoreSize = 512
 	CondSize      = 16

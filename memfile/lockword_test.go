@@ -14,7 +14,7 @@ import (
 func TestLayouts(t *testing.T) {
 	le := binary.LittleEndian
 	tok := selfToken
-	mem := make([]uint64, 64)
+	mem := make([]uint64, RWMutexSize/8)
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 
 	m, _ := MutexAt(b)
@@ -30,7 +30,7 @@ func TestLayouts(t *testing.T) {
 	clear(mem)
 	rw, _ := RWMutexAt(b)
 	rw.RLock()
-	slot := 32 + 8*slotStart(tok)
+	slot := 64 + 64*slotStart(tok)
 	if le.Uint32(b[slot:]) != tok || le.Uint32(b[slot+4:]) != 1 {
 		t.Errorf("read-locked RWMutex slot bytes % x: want token %#x, 1 hold", b[slot:slot+8], tok)
 	}

@@ -52,33 +52,33 @@ func TestRWMutexBackOutBesideOwnSlot(t *testing.T) {
 			var rw RWMutex
 			j := slotStart(selfToken)
 			other := uint64(collidingToken(t)) | slotHold
-			atomic.StoreUint64(&rw.slots[j], other) // T reads
-			rw.RLock()                              // A
-			if s := atomic.LoadUint64(&rw.slots[(j+1)%rwSlots]); uint32(s) != selfToken {
+			atomic.StoreUint64(&rw.slots[j].v, other) // T reads
+			rw.RLock()                                // A
+			if s := atomic.LoadUint64(&rw.slots[(j+1)%rwSlots].v); uint32(s) != selfToken {
 				t.Fatalf("A's RLock beside T in slot %d: slot %d = %#x, want this process's", j, (j+1)%rwSlots, s)
 			}
-			atomic.StoreUint64(&rw.slots[j], 0) // T leaves
-			i, ok := rw.takeSlot()              // B: enterRead takes a hold...
+			atomic.StoreUint64(&rw.slots[j].v, 0) // T leaves
+			i, ok := rw.takeSlot()                // B: enterRead takes a hold...
 			if !ok {
 				t.Fatal("takeSlot found no slot")
 			}
 			rw.RUnlock() // A leaves
 			if tReturns {
-				if !atomic.CompareAndSwapUint64(&rw.slots[j], 0, other) {
+				if !atomic.CompareAndSwapUint64(&rw.slots[j].v, 0, other) {
 					// This process holds in slot j (the old takeSlot);
 					// T claims the next free slot instead: a real T can
 					// only come back where nobody is.
-					t.Logf("slot %d still this process's after A left: %#x", j, atomic.LoadUint64(&rw.slots[j]))
+					t.Logf("slot %d still this process's after A left: %#x", j, atomic.LoadUint64(&rw.slots[j].v))
 					tReturns = false
 				}
 			}
 			atomic.StoreUint32(&rw.rstate, rwWriter) // a writer bars readers
 			rw.dropSlot(i)                           // ...B sees it and backs out
 			if tReturns {
-				if s := atomic.LoadUint64(&rw.slots[j]); s != other {
+				if s := atomic.LoadUint64(&rw.slots[j].v); s != other {
 					t.Errorf("B's backing out changed T's slot %d from %#x to %#x", j, other, s)
 				}
-				atomic.StoreUint64(&rw.slots[j], 0) // T leaves
+				atomic.StoreUint64(&rw.slots[j].v, 0) // T leaves
 			}
 			checkSlotsFree(t, &rw, "A and B left")
 			atomic.StoreUint32(&rw.rstate, 0) // the writer gives up
@@ -117,7 +117,7 @@ func TestRWMutexWriterGetsInBesideCollidingReader(t *testing.T) {
 	// The other process: a reader that only ever uses its first slot.
 	wg.Go(func() {
 		for !stop.Load() {
-			if !atomic.CompareAndSwapUint64(&rw.slots[j], 0, other) {
+			if !atomic.CompareAndSwapUint64(&rw.slots[j].v, 0, other) {
 				time.Sleep(time.Microsecond)
 				continue
 			}
@@ -129,8 +129,8 @@ func TestRWMutexWriterGetsInBesideCollidingReader(t *testing.T) {
 				}
 				runtime.Gosched() // read for a while
 			}
-			if !atomic.CompareAndSwapUint64(&rw.slots[j], other, 0) {
-				t.Errorf("the other process's slot %d changed under it: %#x, want %#x", j, atomic.LoadUint64(&rw.slots[j]), other)
+			if !atomic.CompareAndSwapUint64(&rw.slots[j].v, other, 0) {
+				t.Errorf("the other process's slot %d changed under it: %#x, want %#x", j, atomic.LoadUint64(&rw.slots[j].v), other)
 				stop.Store(true)
 				return
 			}

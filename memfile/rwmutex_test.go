@@ -130,12 +130,12 @@ func TestRWMutexProcesses(t *testing.T) {
 	if testproc.Role() == "rw" {
 		b := childMapping(t)
 		rw, _ := RWMutexAt(b)
-		rwCheck(t, rw, word(b, 512), counter(b, 520), gs, iterations(t, 10000))
+		rwCheck(t, rw, word(b, rwTestFlag), counter(b, rwTestFlag+8), gs, iterations(t, 10000))
 		return
 	}
 	b, env := parentMapping(t)
 	waitChildren(t, startChildren(t, procs, "TestRWMutexProcesses", "rw", env))
-	if got, want := *counter(b, 520), procs*writesOf(gs, iterations(t, 10000)); got != want {
+	if got, want := *counter(b, rwTestFlag+8), procs*writesOf(gs, iterations(t, 10000)); got != want {
 		t.Fatalf("writes = %d, want %d", got, want)
 	}
 }
@@ -196,11 +196,11 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 			// As after two goroutines claimed slots at once.
 			rw.RLock()
 			next := (slotStart(selfToken) + 1) % rwSlots
-			if !atomic.CompareAndSwapUint64(&rw.slots[next], 0, uint64(selfToken)|slotHold) {
+			if !atomic.CompareAndSwapUint64(&rw.slots[next].v, 0, uint64(selfToken)|slotHold) {
 				t.Fatal("the slot after this process's first is taken")
 			}
 		}
-		word(b, 512).Store(1)
+		word(b, rwTestFlag).Store(1)
 		time.Sleep(testproc.Scale(20 * time.Second)) // killed long before
 		return
 	}
@@ -220,7 +220,7 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 			b, env := parentMapping(t)
 			rw, _ := RWMutexAt(b)
 			cmds := startChildren(t, 1, "TestRWMutexOwnerDeath", tc.child, env)
-			waitFlag(t, b, 512, 1)
+			waitFlag(t, b, rwTestFlag, 1)
 			lock, unlock := rw.LockContext, rw.Unlock
 			if tc.waiter == "reader" {
 				lock, unlock = rw.RLockContext, rw.RUnlock
@@ -281,7 +281,7 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 func checkSlotsFree(t *testing.T, rw *RWMutex, what string) {
 	t.Helper()
 	for i := range rw.slots {
-		if s := atomic.LoadUint64(&rw.slots[i]); s != 0 {
+		if s := atomic.LoadUint64(&rw.slots[i].v); s != 0 {
 			t.Errorf("%s: slot %d = token %#x with %d holds, want free", what, i, uint32(s), s>>32)
 		}
 	}
@@ -314,11 +314,11 @@ func TestRWMutexDeadHoldersAtFirstLook(t *testing.T) {
 	}{
 		{"every slot a dead reader's", func(rw *RWMutex) {
 			for i := range rw.slots {
-				rw.slots[i] = uint64(dead[i]) | 3*slotHold
+				rw.slots[i].v = uint64(dead[i]) | 3*slotHold
 			}
 		}, "reader"},
 		{"a dead reader", func(rw *RWMutex) {
-			rw.slots[5] = uint64(dead[0]) | slotHold
+			rw.slots[5].v = uint64(dead[0]) | slotHold
 		}, "writer"},
 		{"a dead writer", func(rw *RWMutex) {
 			rw.w.state = uint64(dead[rwSlots])<<ownerShift | mutexLocked
@@ -486,12 +486,12 @@ func TestRWMutexHoldsInTwoSlots(t *testing.T) {
 	rw.RLock() // goroutine A, in the first slot
 	// Goroutine C claimed the next slot at the same time (takeSlotSlow).
 	strays.Add(1)
-	atomic.StoreUint64(&rw.slots[next], uint64(selfToken)|slotHold)
+	atomic.StoreUint64(&rw.slots[next].v, uint64(selfToken)|slotHold)
 	rw.RUnlock()                                  // A leaves: the first slot is free
 	if i, ok := rw.takeSlot(); !ok || i != next { // goroutine B
 		t.Fatalf("takeSlot beside this process's slot %d = %d, %v: want that slot", next, i, ok)
 	}
-	if s := atomic.LoadUint64(&rw.slots[home]); s != 0 {
+	if s := atomic.LoadUint64(&rw.slots[home].v); s != 0 {
 		t.Fatalf("takeSlot claimed slot %d (%#x) although slot %d is this process's", home, s, next)
 	}
 	rw.RUnlock()                             // C leaves
@@ -512,7 +512,7 @@ func TestRWMutexHoldsInTwoSlots(t *testing.T) {
 func TestRWMutexRUnlockBesideOtherProcess(t *testing.T) {
 	var rw RWMutex
 	other := uint64(collidingToken(t)) | 2*slotHold
-	atomic.StoreUint64(&rw.slots[selfSlot()], other)
+	atomic.StoreUint64(&rw.slots[selfSlot()].v, other)
 	func() {
 		defer func() {
 			if s, _ := recover().(string); !strings.Contains(s, "RUnlock of unlocked RWMutex") {
@@ -521,15 +521,15 @@ func TestRWMutexRUnlockBesideOtherProcess(t *testing.T) {
 		}()
 		rw.RUnlock()
 	}()
-	if s := atomic.LoadUint64(&rw.slots[selfSlot()]); s != other {
+	if s := atomic.LoadUint64(&rw.slots[selfSlot()].v); s != other {
 		t.Errorf("RUnlock changed the other process's slot from %#x to %#x", other, s)
 	}
 	rw.RLock() // beside it, in the next slot
 	rw.RUnlock()
-	if s := atomic.LoadUint64(&rw.slots[selfSlot()]); s != other {
+	if s := atomic.LoadUint64(&rw.slots[selfSlot()].v); s != other {
 		t.Errorf("RLock and RUnlock changed the other process's slot from %#x to %#x", other, s)
 	}
-	atomic.StoreUint64(&rw.slots[selfSlot()], 0)
+	atomic.StoreUint64(&rw.slots[selfSlot()].v, 0)
 	checkSlotsFree(t, &rw, "all left")
 }
 
@@ -598,3 +598,7 @@ func TestRWMutexKilledReaderWaiter(t *testing.T) {
 		t.Fatalf("rwait after a live reader came and went: %#x, want 0", got)
 	}
 }
+
+// rwTestFlag is where the RWMutex tests keep a flag word and a counter,
+// past the RWMutex at the start of their mapping.
+const rwTestFlag = RWMutexSize + 64

@@ -23,10 +23,10 @@ const (
 	offResults = 256  // maxProcs × {ops, ns uint64}: what each peer did
 	maxProcs   = 64   //
 	offMutex   = 2048 // memfile.Mutex
-	offRW      = 2176 // memfile.RWMutex (288 bytes)
-	offCounter = 2560 // uint64 guarded by the lock under test
-	offTurn    = 2688 // uint32: whose turn it is in a hand-off (0 parent, 1 peer)
-	offN       = 2816 // uint64: the round count the parent chose for a C loop
+	offCounter = 2176 // uint64 guarded by the lock under test
+	offTurn    = 2304 // uint32: whose turn it is in a hand-off (0 parent, 1 peer)
+	offN       = 2432 // uint64: the round count the parent chose for a C loop
+	offRW      = 2560 // memfile.RWMutex (RWMutexSize, 1088 bytes: up to 3648)
 	offPthread = 4096 // cbench shared pthread mutex, cond and rwlock
 	offPayload = 16384
 )
