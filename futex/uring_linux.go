@@ -186,10 +186,16 @@ func getRing() *uring {
 		return nil
 	}
 	rs := *p
-	if want := 1 + int(ringWaits.Load())/waitsPerRing; want > len(rs) && len(rs) < uringShards {
+	if needRing(len(rs)) {
 		rs = growRings()
 	}
 	return rs[ringNext.Add(1)%uint32(len(rs))]
+}
+
+// needRing reports whether the process should have more than have
+// rings for the waits in flight: one per waitsPerRing, up to uringShards.
+func needRing(have int) bool {
+	return have < uringShards && have < 1+int(ringWaits.Load())/waitsPerRing
 }
 
 // growRings adds one ring, unless another goroutine just did or the
@@ -199,7 +205,7 @@ func growRings() []*uring {
 	ringMu.Lock()
 	defer ringMu.Unlock()
 	rs := *rings.Load()
-	if want := 1 + int(ringWaits.Load())/waitsPerRing; want <= len(rs) || len(rs) >= uringShards {
+	if !needRing(len(rs)) {
 		return rs
 	}
 	r, err := newRing()

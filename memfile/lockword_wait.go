@@ -81,9 +81,9 @@ var sleepers atomic.Int32
 // sleepers. What it costs: a dead owner, claimant or holder is noticed
 // later, within about slice x sleepers/10 (plus up to sliceGrid) by a
 // waiter that waits for it alone (5 s with 1,000 sleepers in the
-// process) and sooner when several
-// wait for it, since any one of them repairs the object for all. Wake-ups,
-// cancellation and Close do not wait for slices: they wake the sleeper.
+// process) and sooner when several wait for it, since any one of them
+// repairs the object for all. Wake-ups, cancellation and Close do not
+// wait for slices: they wake the sleeper.
 //
 // The explorer's models have at most four goroutines in a simulated
 // process, where the stretch changes nothing; and sleepers, a Go global,

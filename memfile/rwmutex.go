@@ -46,7 +46,10 @@ const rwSlots = 16
 // or a slot sharing rstate's line, made every read lock of one process
 // miss in the other's cache. Measured across 2 processes at 90% reads
 // (shmx bench, 6 alternated runs each): 9.6-17.9 M ops/s (median 13.8)
-// with the shared lines, 8.9-20.6 (median 18.1) with a line a slot.
+// with the shared lines, 8.9-20.6 (median 18.1) with a line a slot. The
+// slots are 64 bytes apart wherever the RWMutex lies, so no two share a
+// line; rstate keeps to its own line when the RWMutex starts at a multiple
+// of 64 (a MemFile's lock does; RWMutexAt accepts any multiple of 8).
 //
 // A reader counts itself in a slot that carries its process's token (one
 // slot serves all goroutines of a process, usually) and then checks that

@@ -61,16 +61,24 @@ func childWaitRig(t *testing.T) *waitRig {
 	return &waitRig{b: b, r: r, ev: ev, flag: flagOff}
 }
 
-// TestWaitSetSameProcess: an Event set and a message sent by other
-// goroutines reach the select through the Watchers; nothing else does.
-func TestWaitSetSameProcess(t *testing.T) {
+// watchedEvent returns a WaitSet (closed when the test ends), a waitRig
+// and a Watcher of its Event.
+func watchedEvent(t *testing.T) (*WaitSet, *waitRig, *Watcher) {
+	t.Helper()
 	ws := NewWaitSet()
-	defer ws.Close()
+	t.Cleanup(func() { ws.Close() })
 	rig := newWaitRig(t)
 	ew, err := ws.AddEvent(rig.ev)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ws, rig, ew
+}
+
+// TestWaitSetSameProcess: an Event set and a message sent by other
+// goroutines reach the select through the Watchers; nothing else does.
+func TestWaitSetSameProcess(t *testing.T) {
+	ws, rig, ew := watchedEvent(t)
 	rw, err := ws.AddRecv(rig.r)
 	if err != nil {
 		t.Fatal(err)
@@ -384,13 +392,7 @@ func TestWaitSetAutoResetPassesOn(t *testing.T) {
 // returned, C holds nothing (found on arm64 under qemu, where the second
 // notification won the race against TestWaitSetSameProcess's TryWait).
 func TestWatcherStopDrains(t *testing.T) {
-	ws := NewWaitSet()
-	defer ws.Close()
-	rig := newWaitRig(t)
-	ew, err := ws.AddEvent(rig.ev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, rig, ew := watchedEvent(t)
 	rig.ev.Set() // stays set: the loop finds it ready at every look
 	select {
 	case <-ew.C:

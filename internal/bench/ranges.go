@@ -16,8 +16,7 @@ type Range struct {
 	Min, Max           float64
 	MinRatio, MaxRatio float64
 	MinCPU, MaxCPU     float64
-	Skipped            string // why the last run skipped it, if it did
-	ratioed            int    // runs that gave a ratio
+	ratioed            int // runs that gave a ratio
 }
 
 // Ranges lines up the rows of several runs (by group, name and the row
@@ -38,7 +37,6 @@ func Ranges(runs [][]Result) []Range {
 			}
 			g := &out[i]
 			g.Last = r
-			g.Skipped = r.Skipped
 			if r.Skipped != "" || r.Value == 0 {
 				continue
 			}
@@ -124,17 +122,11 @@ func (g Range) ratio() string {
 		return ""
 	}
 	r := g.Last
-	win := func(x float64) bool {
-		if r.LowerIsBetter() {
-			return x < 1
-		}
-		return x > 1
-	}
 	who := "mixed"
-	switch {
-	case win(g.MinRatio) && win(g.MaxRatio):
+	switch lo, hi := r.shmxWins(g.MinRatio), r.shmxWins(g.MaxRatio); {
+	case lo && hi:
 		who = "shmx faster"
-	case !win(g.MinRatio) && !win(g.MaxRatio):
+	case !lo && !hi:
 		who = "shmx slower"
 	}
 	if g.MinRatio == g.MaxRatio {

@@ -101,17 +101,22 @@ func pct(ns float64) string {
 	return Duration(ns)
 }
 
+// shmxWins reports whether a ratio of the shmx row's value to this
+// alternative's means shmx is faster: below 1 for times, above for rates.
+func (r Result) shmxWins(ratio float64) bool {
+	if r.LowerIsBetter() {
+		return ratio < 1
+	}
+	return ratio > 1
+}
+
 // RatioText states an alternative's ratio and who wins, "" for shmx rows.
 func RatioText(r Result) string {
 	if r.Ratio == 0 {
 		return ""
 	}
-	better := r.Ratio < 1
-	if !r.LowerIsBetter() {
-		better = r.Ratio > 1
-	}
 	who := "shmx slower"
-	if better {
+	if r.shmxWins(r.Ratio) {
 		who = "shmx faster"
 	}
 	return fmt.Sprintf("%.3g× (%s, vs %s)", r.Ratio, who, r.Vs)
