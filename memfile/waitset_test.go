@@ -61,13 +61,15 @@ func childWaitRig(t *testing.T) *waitRig {
 	return &waitRig{b: b, r: r, ev: ev, flag: flagOff}
 }
 
-// watchedEvent returns a WaitSet (closed when the test ends), a waitRig
-// and a Watcher of its Event.
+// watchedEvent returns a waitRig, a WaitSet and a Watcher of the rig's
+// Event. The set is closed when the test ends, before the rig's memory
+// is unmapped: cleanups run last-in first-out, so the rig comes first (a
+// set still watching unmapped memory faults).
 func watchedEvent(t *testing.T) (*WaitSet, *waitRig, *Watcher) {
 	t.Helper()
+	rig := newWaitRig(t)
 	ws := NewWaitSet()
 	t.Cleanup(func() { ws.Close() })
-	rig := newWaitRig(t)
 	ew, err := ws.AddEvent(rig.ev)
 	if err != nil {
 		t.Fatal(err)
