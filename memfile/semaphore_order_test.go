@@ -140,9 +140,14 @@ func TestSemaphoreServesInOrder(t *testing.T) {
 			}
 		}
 		s.mu.Unlock()
-		for s.Count() == 0 && semGrantedSlots(&s) > 0 {
-			time.Sleep(time.Millisecond) // let it collect before the next grant
-		}
+		// Let waiter i collect its grant and record itself before the
+		// next grant: the order is of grants, and a goroutine that has
+		// collected may still be descheduled before its append.
+		until(t, "the granted waiter recorded", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(order) == i+1
+		})
 	}
 	wg.Wait()
 	for i, v := range order {
@@ -150,19 +155,6 @@ func TestSemaphoreServesInOrder(t *testing.T) {
 			t.Fatalf("served in order %v, want 0..%d", order, n-1)
 		}
 	}
-}
-
-// semGrantedSlots counts the slots granted and not yet collected.
-func semGrantedSlots(s *Semaphore) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for i := range s.slots {
-		if s.slots[i].state == semGranted {
-			n++
-		}
-	}
-	return n
 }
 
 // TestSemaphoreLargeNotStarved: while goroutines keep taking one unit
