@@ -141,11 +141,11 @@ func poll(ctx context.Context, addr *uint32, val uint32, slice time.Duration) er
 // says so. A condition that no single word shows (a Ring slot to claim)
 // passes its own try; poll waits for one word to change.
 func pollUntil(ctx context.Context, addr *uint32, try func() bool, slice time.Duration, atSlice func() (stop bool)) error {
-	mp, err := enterWait(addr)
+	mp, err := enterPoll(addr)
 	if err != nil {
 		return err
 	}
-	defer mp.Leave(addr)
+	defer mp.LeavePoll()
 	var done <-chan struct{}
 	if ctx != nil {
 		done = ctx.Done()

@@ -237,6 +237,10 @@ type Mapping struct {
 	closed atomic.Bool
 	mu     sync.Mutex      // guards asleep
 	asleep map[*uint32]int // words of the mapping that goroutines sleep on, and how many
+	// polling counts the goroutines that poll words of the mapping
+	// (EnterPoll): they need no wake-up, only Close's wait until they
+	// left, so a counter does instead of the map.
+	polling atomic.Int32
 }
 
 var spans struct {
@@ -344,11 +348,39 @@ func (m *Mapping) Waiting() int {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
+	n := int(m.polling.Load())
 	for _, k := range m.asleep {
 		n += k
 	}
 	return n
+}
+
+// EnterPoll registers a goroutine about to poll words of m (a busy-spin
+// wait, which sleeps nowhere and checks Closed itself), so that Close
+// waits until it has left; it fails, registering nothing, once m is
+// closed. Every successful EnterPoll is followed by one LeavePoll. It is
+// two atomic operations, not Enter's lock and map: a poller leaves
+// right after its word changed, on the path of the message it waited
+// for. The count comes before the look at closed and Close's store of
+// closed before its look at the count, so either the poller sees m
+// closed or Close waits for it.
+func (m *Mapping) EnterPoll() bool {
+	if m == nil {
+		return true
+	}
+	m.polling.Add(1)
+	if m.closed.Load() {
+		m.polling.Add(-1)
+		return false
+	}
+	return true
+}
+
+// LeavePoll undoes one EnterPoll.
+func (m *Mapping) LeavePoll() {
+	if m != nil {
+		m.polling.Add(-1)
+	}
 }
 
 // Leave undoes one Enter of addr.
@@ -368,8 +400,9 @@ func (m *Mapping) Leave(addr *uint32) {
 // until they have all left or budget has passed: a sleeper that entered
 // before Close but had not yet reached the kernel's wait when it was
 // woken would sleep through one wake-up. Woken sleepers find m closed
-// and return. It reports how many sleepers were still registered when
-// budget ran out (0: all left).
+// and return; pollers (EnterPoll) find it at their next look. It reports
+// how many sleepers and pollers were still registered when budget ran
+// out (0: all left).
 func (m *Mapping) Close(wake func(addr *uint32), budget time.Duration) int {
 	if m == nil {
 		return 0
@@ -380,7 +413,7 @@ func (m *Mapping) Close(wake func(addr *uint32), budget time.Duration) int {
 	for {
 		addrs = addrs[:0]
 		m.mu.Lock()
-		n := 0
+		n := int(m.polling.Load())
 		for a, k := range m.asleep {
 			addrs = append(addrs, a)
 			n += k

@@ -178,3 +178,79 @@ func TestMappingClose(t *testing.T) {
 	}
 	nilMapping.Leave(&other[1])
 }
+
+// TestMappingClosePollers: Close waits for a poller (EnterPoll) to leave,
+// without waking it, and reports it left behind when the budget runs
+// out; Waiting counts pollers with sleepers; EnterPoll fails after
+// Close.
+func TestMappingClosePollers(t *testing.T) {
+	mem := make([]uint32, 64)
+	m := Track(unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), 256), &Domain{})
+	defer m.Untrack()
+	if !m.EnterPoll() || !m.EnterPoll() || !m.Enter(&mem[1]) {
+		t.Fatal("EnterPoll or Enter of an open mapping failed")
+	}
+	if n := m.Waiting(); n != 3 {
+		t.Fatalf("Waiting = %d with two pollers and a sleeper, want 3", n)
+	}
+	m.LeavePoll()
+	woken := 0
+	start := time.Now()
+	left := m.Close(func(a *uint32) {
+		if a != &mem[1] {
+			t.Errorf("Close woke %p, which nobody sleeps on", a)
+		}
+		if woken++; woken == 1 {
+			m.Leave(a)
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				m.LeavePoll() // the poller sees closed at its next look
+			}()
+		}
+	}, 10*time.Second)
+	if left != 0 {
+		t.Fatalf("Close left %d registered, want 0", left)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Fatalf("Close returned after %v, before the poller left", d)
+	}
+	if m.EnterPoll() || m.Waiting() != 0 {
+		t.Fatal("a closed mapping admits a poller, or still counts one")
+	}
+
+	other := make([]uint32, 4)
+	m2 := Track(unsafe.Slice((*byte)(unsafe.Pointer(&other[0])), 16), &Domain{})
+	defer m2.Untrack()
+	m2.EnterPoll() // never leaves
+	if left := m2.Close(func(*uint32) {}, time.Millisecond); left != 1 {
+		t.Fatalf("Close with a poller that never leaves reported %d left, want 1", left)
+	}
+	var nilMapping *Mapping
+	if !nilMapping.EnterPoll() {
+		t.Fatal("EnterPoll of the nil Mapping failed")
+	}
+	nilMapping.LeavePoll()
+}
+
+// BenchmarkEnterLeave compares a sleeper's registration (Enter, Leave)
+// with a poller's (EnterPoll, LeavePoll), the cost a wait pays around
+// its wait.
+func BenchmarkEnterLeave(b *testing.B) {
+	mem := make([]uint32, 64)
+	m := Track(unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), 256), &Domain{})
+	defer m.Untrack()
+	b.Run("sleeper", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			MappingOf(unsafe.Pointer(&mem[3])).Enter(&mem[3])
+			m.Leave(&mem[3])
+		}
+	})
+	b.Run("poller", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			MappingOf(unsafe.Pointer(&mem[3])).EnterPoll()
+			m.LeavePoll()
+		}
+	})
+}
