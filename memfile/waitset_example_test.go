@@ -14,7 +14,9 @@ import (
 // and a timer in one select. Here one process plays both sides; the
 // Set and the Sends may as well come from other processes.
 func ExampleWaitSet() {
-	link := filepath.Join(os.TempDir(), "waitset-example.link")
+	dir := tempDir()
+	defer os.Remove(dir) // emptied by the owner's Close, which runs first
+	link := filepath.Join(dir, "waitset-example.link")
 	f, err := memfile.Create(link, memfile.LockNone, memfile.RingSize(64, 16), memfile.WithEvents(1))
 	if err != nil {
 		log.Fatal(err)
