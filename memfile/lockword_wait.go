@@ -180,8 +180,7 @@ var errClosed = fmt.Errorf("memfile: the MemFile holding this object was closed:
 // MemFile mapping that holds it (if any), so that Close can wake it, or
 // fails with errClosed if that MemFile is closed. Every sleep of this
 // package goes through it (sleep, Ring.sleep, a WaitSet's loop), every
-// poll through enterPoll; a nil error is followed by
-// one mp.Leave(addr).
+// poll through enterPoll; a nil error is followed by one mp.Leave(addr).
 func enterWait(addr *uint32) (mp *live.Mapping, err error) {
 	mp = live.MappingOf(unsafe.Pointer(addr))
 	if !mp.Enter(addr) {
@@ -192,10 +191,8 @@ func enterWait(addr *uint32) (mp *live.Mapping, err error) {
 
 // enterPoll is enterWait for a goroutine about to poll words of the
 // mapping that holds addr (BusySpin: pollUntil) rather than sleep on
-// one: Close waits for it to leave but need not wake it, so it is
-// counted, not put in the mapping's table of sleepers (two atomic adds
-// instead of a lock and a map update each way, on the path of the
-// message a poller waited for). A nil error is followed by one
+// one: Close waits for it but need not wake it, so it is only counted
+// (live.Mapping.EnterPoll). A nil error is followed by one
 // mp.LeavePoll().
 func enterPoll(addr *uint32) (mp *live.Mapping, err error) {
 	mp = live.MappingOf(unsafe.Pointer(addr))
