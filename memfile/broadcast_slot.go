@@ -101,9 +101,9 @@ func (bc *Broadcast) commit(s *bcSlot, seq uint64, n uint32) {
 	epochWake(bc.subEpoch)
 }
 
-// epochWake wakes the sleepers of epoch word e, if any, as the Ring's
-// publishers do (wakeIfSleeping): one load and no system call when
-// nobody sleeps.
+// epochWake wakes every sleeper of epoch word e, if any (wakeIfSleeping):
+// one load and no system call when nobody sleeps. All of them, unlike a
+// Ring's wake-up: every subscriber is to see the message.
 func epochWake(e *sw.Uint32) { wakeIfSleeping(e) }
 
 // readResult is what one optimistic read of a slot found.

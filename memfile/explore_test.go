@@ -824,6 +824,140 @@ func TestExploreRing(t *testing.T) {
 	explore(t, ringModelWith(1, 2, 3, Block))
 }
 
+// ringSleepersModel: every goroutine blocks. producers processes send
+// msgs messages each with Send into a ring of capacity 2; consumers
+// processes run perProc goroutines each that Recv until they take a stop
+// message; the last producer to finish sends one stop per consumer
+// goroutine. So several goroutines, of one process and of several, sleep
+// on each direction's epoch word at once, and a publication wakes one of
+// them (wakeSleepers), passing the others over: the woken one must pass
+// the wake-up on (Ring.passOn) while the direction stays ready.
+// Invariants: whenever no goroutine can run and nobody was killed, no
+// message is ready at head and no slot free at tail while a producer
+// has messages left (a passed-over sleeper left asleep); no message
+// twice; each consumer goroutine sees each producer's messages in order;
+// with nobody killed every message arrives. A kill may leave the others
+// asleep for good (a stop that a killed consumer took, a last producer
+// that never sends the stops): no failure.
+func ringSleepersModel(producers, consumers, perProc, msgs int, strat WaitStrategy) model {
+	name, share := variant(fmt.Sprintf("Ring sleepers %dP%dCx%d", producers, consumers, perProc), strat)
+	return model{name: name, procs: producers + consumers, killsMayStall: true, maxSteps: 40000, share: share, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(16, 2)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		r, err := InitRing(b, 16, 2)
+		if err != nil {
+			panic(err)
+		}
+		ctx := WithWaitStrategy(context.Background(), strat)
+		sent := map[[2]int]bool{}
+		got := map[[2]int]int{}
+		fail := ""
+		finished := make([]bool, producers)
+		var prods, cons []*sw.Proc
+		for p := range producers {
+			pr := s.Process()
+			prods = append(prods, pr)
+			s.Go(pr, func() {
+				r, err := RingAt(b)
+				if err != nil {
+					panic(err)
+				}
+				for i := range msgs {
+					if err := r.Send(ctx, []byte{byte(p), byte(i)}); err != nil {
+						panic(err)
+					}
+					sent[[2]int{p, i}] = true
+				}
+				finished[p] = true
+				for i, o := range prods {
+					if !finished[i] && !o.Dead {
+						return // the last one sends the stops
+					}
+				}
+				for range consumers * perProc {
+					if err := r.Send(ctx, []byte{byte(p), 0xff}); err != nil {
+						panic(err)
+					}
+				}
+			})
+		}
+		for range consumers {
+			cp := s.Process()
+			cons = append(cons, cp)
+			for range perProc {
+				s.Go(cp, func() {
+					r, err := RingAt(b)
+					if err != nil {
+						panic(err)
+					}
+					last := map[int]int{}
+					buf := make([]byte, 16)
+					for {
+						n, err := r.Recv(ctx, buf)
+						if err != nil || n != 2 {
+							panic(fmt.Sprintf("Recv = %d, %v", n, err))
+						}
+						if buf[1] == 0xff {
+							return
+						}
+						k := [2]int{int(buf[0]), int(buf[1])}
+						if got[k]++; got[k] > 1 {
+							fail = fmt.Sprintf("message %v received twice", k)
+						}
+						if l, seen := last[k[0]]; seen && k[1] <= l {
+							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
+						}
+						last[k[0]] = k[1]
+					}
+				})
+			}
+		}
+		s.Check(func() string { return fail })
+		s.Idle(func() string {
+			if anyDead(prods) || anyDead(cons) {
+				return "" // a killed waker's sleepers sleep out their slice
+			}
+			if r.ready(true) {
+				return fmt.Sprintf("a message is ready at head %d and every goroutine sleeps", r.head.Load())
+			}
+			if r.ready(false) && !allTrue(finished) {
+				return fmt.Sprintf("slot %d is free at tail and every goroutine sleeps", r.tail.Load())
+			}
+			return ""
+		})
+		s.Final(func() string {
+			if anyDead(prods) || anyDead(cons) {
+				return ""
+			}
+			for k := range sent {
+				if got[k] != 1 {
+					return fmt.Sprintf("message %v received %d times", k, got[k])
+				}
+			}
+			return ""
+		})
+	}}
+}
+
+// TestExploreRingSleepers runs ringSleepersModel: several sleepers on
+// each side, within one process and across processes.
+func TestExploreRingSleepers(t *testing.T) {
+	explore(t, ringSleepersModel(2, 1, 2, 3, Block))
+	explore(t, ringSleepersModel(1, 2, 2, 3, Block))
+	explore(t, ringSleepersModel(3, 2, 1, 2, Backoff))
+}
+
+// TestExploreRingSleepersRegressions replays the schedule in which the
+// explorer found a passed-over consumer asleep with a message ready when
+// the woken one did not pass the wake-up on (Ring.passOn removed):
+// schedule 323 of Ring sleepers 1P2Cx2 block.
+func TestExploreRingSleepersRegressions(t *testing.T) {
+	cfg := sw.Config{Strategy: sw.PCT, Seed: 323, MaxSteps: 40000, StepTime: 67 * time.Microsecond}
+	if r := sw.Explore(cfg, ringSleepersModel(1, 2, 2, 3, Block).build); r.Failure != "" {
+		t.Fatalf("%v: %s", cfg, r.Failure)
+	}
+}
+
 // ringBatchModel is ringModel with the batch form: producers processes
 // send msgs messages each with SendBatch, batch at a time, into a ring
 // of capacity 4 (so a batch claims several slots, or stops at a full

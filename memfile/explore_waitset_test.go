@@ -214,3 +214,93 @@ func waitSetPingPongModel(rounds int) model {
 func TestExploreWaitSetPingPong(t *testing.T) {
 	explore(t, waitSetPingPongModel(3))
 }
+
+// waitSetRingMonitorModel: process P sends msgs messages on a ring of
+// capacity 2 (blocking Send), process C receives them with a blocking
+// Recv (Block: it sleeps at once), and sets WaitSets, each the only
+// object of its own process, watch the ring's receive side and never
+// take anything. A commit wakes one sleeper of the ring, which may be a
+// set's loop: the set must pass the wake-up on (ringSource.arm), or C
+// sleeps with a message ready. Invariants: whenever no goroutine can run
+// and nobody was killed, C is not asleep with a message ready at head;
+// with nobody killed C gets every message, in order.
+func waitSetRingMonitorModel(sets, msgs int) model {
+	return model{name: fmt.Sprintf("WaitSet ring monitor x%d", sets), procs: 2 + sets, killsMayStall: true, maxSteps: 20000, share: 4, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(16, 2)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		r, err := InitRing(b, 16, 2)
+		if err != nil {
+			panic(err)
+		}
+		p, c := s.Process(), s.Process()
+		var ws []*WaitSet
+		var ps []*sw.Proc
+		for range sets {
+			w := s.Process()
+			ps = append(ps, w)
+			startLoop = func(f func()) { s.Go(w, f) }
+			set := NewWaitSet()
+			if _, err := set.AddRecv(r); err != nil {
+				panic(err)
+			}
+			ws = append(ws, set)
+		}
+		startLoop = func(f func()) { go f() }
+		ps = append(ps, p, c)
+		fail := ""
+		got, cDone := 0, false
+		s.Go(p, func() {
+			pr, _ := RingAt(b)
+			for i := range msgs {
+				if err := pr.Send(context.Background(), []byte{byte(i)}); err != nil {
+					panic(err)
+				}
+			}
+		})
+		s.Go(c, func() {
+			cr, _ := RingAt(b)
+			ctx := WithWaitStrategy(context.Background(), Block)
+			buf := make([]byte, 16)
+			for got < msgs {
+				n, err := cr.Recv(ctx, buf)
+				if err != nil || n != 1 || int(buf[0]) != got {
+					fail = fmt.Sprintf("message %d arrived as %v, %v", got, buf[:n], err)
+				}
+				got++
+			}
+			cDone = true
+			for _, set := range ws {
+				set.closeAsync() // the loops end (Close would wait on a channel)
+			}
+		})
+		s.Check(func() string { return fail })
+		s.Idle(func() string {
+			if !anyDead(ps) && !cDone && r.ready(true) {
+				return "a message is ready at the ring's head and C sleeps in Recv: a WaitSet kept the wake-up"
+			}
+			return ""
+		})
+		s.Final(func() string {
+			if !anyDead(ps) && got != msgs {
+				return fmt.Sprintf("C got %d of %d messages", got, msgs)
+			}
+			return ""
+		})
+	}}
+}
+
+func TestExploreWaitSetRingMonitor(t *testing.T) {
+	explore(t, waitSetRingMonitorModel(1, 3))
+	explore(t, waitSetRingMonitorModel(2, 3))
+}
+
+// TestExploreWaitSetRingMonitorRegressions replays the schedule in which
+// the explorer found C asleep in Recv with a message ready when a set
+// woken by the commit did not pass the wake-up on (ringSource.arm's pass
+// removed): schedule 3 of WaitSet ring monitor x1.
+func TestExploreWaitSetRingMonitorRegressions(t *testing.T) {
+	cfg := sw.Config{Strategy: sw.Exhaustive, Seed: 3, MaxSteps: 20000, StepTime: 27 * time.Microsecond}
+	if r := sw.Explore(cfg, waitSetRingMonitorModel(1, 3).build); r.Failure != "" {
+		t.Fatalf("%v: %s", cfg, r.Failure)
+	}
+}

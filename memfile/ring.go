@@ -57,30 +57,52 @@ import (
 // re-checks the ring, and only then calls sw.Wait(epoch, value with the
 // bit). A publisher (commit, for consumers; release, for producers) stores
 // the slot state, then loads the epoch, and only if the bit is set
-// replaces the word by the next value with the bit clear and wakes all its
-// sleepers. With nobody asleep a commit costs one load of a read-mostly
-// word and no system call; with sleepers, a burst of commits makes one
-// wake-up call, not one per commit (the bit is clear until a sleeper needs
-// it again).
+// replaces the word by the next value with the bit clear and wakes one
+// sleeper per slot it published (a batch of n wakes n). With nobody asleep
+// a commit costs one load of a read-mostly word and no system call; with
+// sleepers, a burst of commits makes one wake-up call, not one per commit
+// (the bit is clear until a sleeper needs it again). A sleeper that was
+// asleep and then claims a slot passes the wake-up on: if the direction
+// is still ready after its claim, it wakes one more sleeper the same way
+// (Ring.passOn). So ten thousand goroutines asleep on one ring cost one
+// wake-up per message, not ten thousand, and a backlog is taken by a
+// chain of sleepers, each woken by the one before.
 //
 // Why no wake-up is lost. All the operations are sequentially consistent
-// atomics (Go's sync/atomic), so they have one total order. Take a sleeper
-// that waits on value e (bit set) and a publisher that stored a slot state
-// S and then loaded the epoch. (1) If that load came before the sleeper's
-// setting or observing of e, the store of S came before too, and the
-// sleeper's re-check, which follows, sees S: it does not sleep. (2) If the
-// load returned e, the publisher changes the word from e (or someone else
-// did first) and wakes all: the sleeper's futex.Wait either finds the
-// word changed and returns at once, or was already asleep and is woken;
-// the kernel (or, on Windows, the waiter queue, which queues the sleeper before it re-checks the word) checks the value and
-// queues the sleeper atomically. (3) If the load returned a later value,
-// the word changed from e after the sleeper saw it, and every change away
-// from a value with the bit set is made by a publisher or a cancellation
-// that then wakes all: the same as (2). Spurious wake-ups are harmless:
-// every sleeper re-checks. A sleeper that succeeds on its re-check leaves
-// the bit set, so a later publisher may make one needless wake-up call.
-// Sleeps are also bounded to RingWaitSlice, which is when a sleeper checks
-// whether the claimant it waits behind is still alive.
+// atomics (Go's sync/atomic), so they have one total order. Take a
+// publisher that stored a slot state S and then loaded the epoch, and a
+// sleeper that waits on value e (bit set) and is still asleep, so that
+// without a wake-up nobody would take S. (1) If the load came before the
+// sleeper's setting or observing of e, the store of S came before too,
+// and the sleeper's re-check, which follows, sees S: it does not sleep.
+// (2) If the load returned e, the publisher changes the word from e (or
+// another waker did first) and wakes one: the kernel (or, on Windows, the
+// waiter queue, which queues the sleeper before it re-checks the word)
+// checks the value and queues a sleeper atomically, so a sleeper on e
+// either finds the word changed and returns at once, or is queued and
+// can be woken. (3) If the load returned a later value, the word changed
+// from e after the sleeper saw it, and every change away from a value
+// with the bit set is made by a waker or a cancellation that then wakes:
+// the same as (2). In (2) and (3) the woken sleeper W may not be the one
+// we took, which is then passed over, asleep with the bit clear. W is out
+// of the kernel's queue and runs: it sets the bit again, then re-checks.
+// A publication whose epoch load came after that sees the bit and wakes
+// (case 2 again); one whose load came before, stored its slot state
+// before W's re-check: W claims one slot of what is there and, if any is
+// left ready, wakes one more (passOn), which does the same; or W finds
+// the slot taken by a claimant that was not asleep. Either way every
+// ready slot has a claimant on its way until no slot is left ready, and
+// a passed-over sleeper is left asleep only while none is. If W's
+// process is killed before it re-checks, the sleepers it was woken for
+// stay asleep with a message ready until their slice ends (RingWaitSlice,
+// below): a dead waiter costs a slice, as a dead claimant does. Spurious
+// wake-ups are harmless: every sleeper re-checks. A sleeper that
+// succeeds on its re-check leaves the bit set, so a later publisher may
+// make one needless wake-up call. Sleeps are also bounded to
+// RingWaitSlice, which is when a sleeper checks whether the claimant it
+// waits behind is still alive. A WaitSet watching a ring is a sleeper that
+// takes nothing: when it finds the ring ready after a wake-up, it passes
+// one on (see ringSource).
 //
 // # Dead producers and consumers
 //

@@ -283,7 +283,7 @@ func (r *Ring) fill(pos uint64, msgs [][]byte) {
 	for i := range msgs {
 		r.publish(pos + uint64(i))
 	}
-	wakeIfSleeping(r.recvEpoch)
+	wakeSleepers(r.recvEpoch, len(msgs))
 }
 
 // TryRecvBatch takes up to len(bufs) ready messages, oldest first, with
@@ -367,7 +367,7 @@ func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 	for i := range k {
 		r.free(pos + uint64(i))
 	}
-	wakeIfSleeping(r.sendEpoch)
+	wakeSleepers(r.sendEpoch, k)
 	return got, short
 }
 

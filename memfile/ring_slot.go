@@ -140,7 +140,7 @@ func (r *Ring) claimRecv1() (pos uint64, ok bool, blocker uint32) {
 func (r *Ring) commit(pos uint64, n uint32) {
 	r.slot(pos).length = n
 	if r.publish(pos) {
-		wakeIfSleeping(r.recvEpoch)
+		wakeSleepers(r.recvEpoch, 1)
 	}
 }
 
@@ -156,7 +156,7 @@ func (r *Ring) publish(pos uint64) bool {
 // another process rewrote meanwhile is left alone.
 func (r *Ring) release(pos uint64) {
 	if r.free(pos) {
-		wakeIfSleeping(r.sendEpoch)
+		wakeSleepers(r.sendEpoch, 1)
 	}
 }
 
@@ -277,7 +277,7 @@ func (r *Ring) reclaimSend(dead uint32) bool {
 	if !s.state.CompareAndSwap(claim, ringPack(uint32(t), 0)) {
 		return false
 	}
-	wakeIfSleeping(r.sendEpoch)
+	wakeSleepers(r.sendEpoch, 1)
 	return true
 }
 

@@ -13,19 +13,49 @@ const ringSleeper = 1
 
 // wakeIfSleeping is called right after a slot state was published. It
 // costs one load of a read-mostly word when nobody sleeps; otherwise it
-// clears the sleeper bit while changing the word, and wakes every sleeper
-// (see the lost wake-up argument on Ring). Clearing the bit is what makes
-// wake-ups coalesce: a burst of commits to a consumer that was woken but
-// has not run yet makes one system call, not one per commit.
-func wakeIfSleeping(epoch *sw.Uint32) {
+// clears the sleeper bit while changing the word, and wakes every sleeper.
+// Clearing the bit is what makes wake-ups coalesce: a burst of commits to
+// a consumer that was woken but has not run yet makes one system call,
+// not one per commit. The Broadcast wakes this way: every subscriber must
+// see every message. A Ring wakes n (wakeSleepers).
+func wakeIfSleeping(epoch *sw.Uint32) { wakeSleepers(epoch, 0) }
+
+// wakeSleepers is wakeIfSleeping that wakes at most n sleepers (n <= 0:
+// all). A Ring wakes as many as it published messages (or freed slots),
+// not all: each can be taken by one claimant, and with 10,000 goroutines
+// asleep on one ring a wake-all made every one of them run, re-check and
+// sleep again for one message. The sleepers it passes over stay asleep
+// with the bit clear; the ones it wakes pass the wake-up on (passOn):
+// see "Why no wake-up is lost" on Ring.
+func wakeSleepers(epoch *sw.Uint32, n int) {
 	e := epoch.Load()
 	if e&ringSleeper == 0 {
 		return
 	}
 	// A failed CAS means another waker (or a cancellation) changed the
-	// word after e, and woke everyone asleep on it.
+	// word after e, and woke sleepers itself.
 	if epoch.CompareAndSwap(e, e+1) {
-		sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+		if n <= 0 {
+			sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+		} else {
+			sw.Wake((*uint32)(unsafe.Pointer(epoch)), n)
+		}
+	}
+}
+
+// passOn is a Ring sleeper's duty after a nap, once it holds a claim: if
+// the direction is still ready (more messages, or more free slots, than
+// it took), wake one more sleeper, which may have been passed over by a
+// wake-up that only this one received. So a backlog is taken by a chain
+// of sleepers, each woken by the one before.
+func (r *Ring) passOn(recv bool) {
+	if !r.ready(recv) {
+		return
+	}
+	if recv {
+		wakeSleepers(r.recvEpoch, 1)
+	} else {
+		wakeSleepers(r.sendEpoch, 1)
 	}
 }
 
@@ -143,6 +173,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 	}
 	defer mp.Leave(word)
 	var stuck ringStuck
+	napped := false
 	for {
 		e := markSleeper(epoch)
 		// The bit is set (by this or another sleeper) in the value e this
@@ -158,6 +189,9 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 			}
 			// The bit stays set; the next publisher pays one needless
 			// wake-up, which is cheaper than knowing who else set it.
+			if napped {
+				r.passOn(recv)
+			}
 			return pos, k, nil
 		}
 		slice, err := ringSlice(ctx)
@@ -165,6 +199,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 			return 0, 0, err
 		}
 		nap(word, e, slice)
+		napped = true
 		if err := closedErr(mp); err != nil {
 			return 0, 0, err
 		}

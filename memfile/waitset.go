@@ -455,6 +455,8 @@ type ringSource struct {
 	r     *Ring
 	recv  bool
 	stuck ringStuck
+	slept uint32 // the value the last arm returned (the loop slept on it)
+	armed bool   // slept is set
 }
 
 func (s *ringSource) epoch() *sw.Uint32 {
@@ -464,8 +466,23 @@ func (s *ringSource) epoch() *sw.Uint32 {
 	return s.r.sendEpoch
 }
 
+// arm registers as a sleeper of the direction. A ring wakes one sleeper
+// per message (see "Why no wake-up is lost" on Ring), and that one may be
+// this set, which takes nothing: so when the word moved since the set
+// last slept on it (a waker changed it, and may have woken the set
+// instead of a Recv or Send asleep behind it) and the ring is ready,
+// wake one more sleeper, without changing the word. Once per change of
+// the word: a set woken by another set's pass, the word unchanged, passes
+// nothing on, so two sets watching one ring cannot wake each other for
+// ever. A sleeper passed over even so (the sets' passes all reached sets)
+// sleeps out its slice.
 func (s *ringSource) arm() (*uint32, uint32, bool) {
-	return armEpoch(s.epoch(), func() bool { return s.r.ready(s.recv) })
+	addr, e, ready := armEpoch(s.epoch(), func() bool { return s.r.ready(s.recv) })
+	if ready && s.armed && e != s.slept {
+		sw.Wake(addr, 1)
+	}
+	s.slept, s.armed = e, true
+	return addr, e, ready
 }
 
 // slice repairs a claimant the ring has waited behind for RingWaitSlice
