@@ -654,3 +654,108 @@ func TestRingKilledBatchProducer(t *testing.T) {
 		}
 	}
 }
+
+// TestRingSleepersKilled has two child processes each block 16 goroutines
+// in Recv (Block: they sleep at once) on one ring, SIGKILLs one child
+// while they sleep, then sends msgs numbered messages one at a time and
+// one stop per goroutine of the live child. A publication wakes one
+// sleeper and the woken one passes the wake-up on (Ring.passOn), so the
+// wake-ups that reach the dead child's sleepers, whose waits the kernel
+// tears down, must not strand the live child's: every message arrives
+// exactly once (a shared bitmap), and the live child returns. A wake-up
+// lost for good would end the test at its deadline; one lost until a
+// sleeper's slice ends only slows it.
+func TestRingSleepersKilled(t *testing.T) {
+	const slot, capacity, per = 16, 8, 16
+	msgs := 400
+	if testproc.IsEmulated() || testing.Short() {
+		msgs = 100
+	}
+	bitmap := (msgs + 63) / 64 * 8
+	asleepOff := bitmap
+	ringOff := (asleepOff + 8 + 127) &^ 127
+	if testproc.Role() == "sleepers" {
+		b := ringChildMem(t)
+		r, err := RingAt(b[ringOff:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := WithWaitStrategy(testproc.Context(t, 60*time.Second), Block)
+		errs := make(chan error, per)
+		for range per {
+			go func() {
+				buf := make([]byte, slot)
+				for {
+					ringWord32(b, asleepOff).Add(1)
+					n, err := r.Recv(ctx, buf)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if n == 1 && buf[0] == 0xff {
+						errs <- nil
+						return
+					}
+					i := int(binary.LittleEndian.Uint32(buf))
+					if n != 4 || i >= msgs {
+						errs <- fmt.Errorf("garbage message %x", buf[:n])
+						return
+					}
+					mask := uint32(1) << (i % 32)
+					if ringWord32(b, i/32*4).Or(mask)&mask != 0 {
+						errs <- fmt.Errorf("message %d arrived twice", i)
+						return
+					}
+				}
+			}()
+		}
+		for range per {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	b, env := ringShared(t, ringOff+RingSize(slot, capacity))
+	r, err := InitRing(b[ringOff:], slot, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testproc.Context(t, 60*time.Second)
+	asleep := ringWord32(b, asleepOff)
+	live := ringStart(t, "TestRingSleepersKilled", "sleepers", env, 0)
+	doomed := testproc.Command(t, "TestRingSleepersKilled", "sleepers", env...)
+	if err := doomed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for asleep.Load() < 2*per {
+		if ctx.Err() != nil {
+			t.Fatal("the children's goroutines never reached Recv")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(testproc.Scale(50 * time.Millisecond)) // asleep in the kernel
+	doomed.Process.Kill()
+	doomed.Wait()
+	var msg [4]byte
+	for i := range msgs {
+		binary.LittleEndian.PutUint32(msg[:], uint32(i))
+		if err := r.Send(ctx, msg[:]); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if i%8 == 0 {
+			time.Sleep(100 * time.Microsecond) // let the sleepers fall asleep again
+		}
+	}
+	for range per {
+		if err := r.Send(ctx, []byte{0xff}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live.wait(t)
+	for i := range msgs {
+		if b[i/8]&(1<<(i%8)) == 0 {
+			t.Fatalf("message %d never arrived", i)
+		}
+	}
+}
