@@ -2,6 +2,7 @@ package memfile
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -73,5 +74,73 @@ func TestNilContext(t *testing.T) {
 	l.Store(7)
 	if v, err := l.LoadContext(nilCtx); err != nil || v != 7 {
 		t.Fatalf("SeqLock.LoadContext(nil) = %v, %v", v, err)
+	}
+}
+
+// lateDeadline is a context that reports DeadlineExceeded without a
+// deadline (a custom Context): nothing bounds a sleep by it, so its end
+// must wake the sleep.
+type lateDeadline struct{ context.Context }
+
+func (lateDeadline) Err() error { return context.DeadlineExceeded }
+
+// TestCancelWakes: a sleep's ctx that was cancelled wakes it; one that
+// ended at its deadline does not (the sleep's timeout ends there), also
+// when the deadline is a parent's; a context that says DeadlineExceeded
+// without a deadline does. And a wait with a deadline still returns at
+// it, with no wake-up: on an Event, a Mutex, a Ring.
+func TestCancelWakes(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel2()
+	<-expired.Done()
+	child, cancel3 := context.WithCancel(expired)
+	defer cancel3()
+	before, cancel4 := context.WithTimeout(context.Background(), time.Hour)
+	cancel4()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"cancelled", cancelled, true},
+		{"expired", expired, false},
+		{"child of expired", child, false},
+		{"cancelled before its deadline", before, true},
+		{"DeadlineExceeded without a deadline", lateDeadline{cancelled}, true},
+	} {
+		if got := cancelWakes(c.ctx); got != c.want {
+			t.Errorf("%s: cancelWakes = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	b, _ := parentMapping(t)
+	e, _ := EventAt(b[0:])
+	m, _ := MutexAt(b[64:])
+	m.Lock()
+	defer m.Unlock()
+	r, err := InitRing(b[128:128+RingSize(8, 2)], 8, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, wait := range map[string]func(context.Context) error{
+		"Event": e.Wait,
+		"Mutex": m.LockContext,
+		"Ring":  func(ctx context.Context) error { _, err := r.Recv(ctx, make([]byte, 8)); return err },
+	} {
+		for _, strat := range []WaitStrategy{Backoff, Block} {
+			ctx, cancel := context.WithTimeout(WithWaitStrategy(context.Background(), strat), 20*time.Millisecond)
+			t0 := time.Now()
+			err := wait(ctx)
+			took := time.Since(t0)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s %v: %v, want DeadlineExceeded", name, strat, err)
+			}
+			if took < 20*time.Millisecond {
+				t.Fatalf("%s %v: returned after %v, before its deadline", name, strat, took)
+			}
+		}
 	}
 }

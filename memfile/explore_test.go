@@ -958,6 +958,134 @@ func TestExploreRingSleepersRegressions(t *testing.T) {
 	}
 }
 
+// simDeadline is a context whose deadline is in the explorer's virtual
+// time and whose Done never closes: the sleep's own timeout must end the
+// wait at the deadline, as it does for a real deadline that wakes nobody
+// (cancelWakes).
+type simDeadline struct {
+	context.Context
+	dl   time.Time
+	done chan struct{}
+}
+
+func (c simDeadline) Deadline() (time.Time, bool) { return c.dl, true }
+func (c simDeadline) Done() <-chan struct{}       { return c.done }
+func (c simDeadline) Err() error {
+	if sw.Until(c.dl) <= 0 {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// ringDeadlineModel: a producer process sends msgs messages with pauses,
+// then two stops; in the consumer process goroutine A receives with Recv
+// and no deadline, while goroutine B calls Recv with a 300 µs deadline
+// (virtual time) again and again, each until it takes a stop (B also
+// once A is done), under strat. Invariants: a Recv
+// of B fails only with DeadlineExceeded, and whenever no goroutine can
+// run B does not sleep in Recv over 1 ms past its deadline (the sleep's
+// timeout ends it there: the expiry wakes nobody); no message
+// twice; with nobody killed, every message arrives; whenever no
+// goroutine can run and nobody was killed, no message is ready at head.
+func ringDeadlineModel(msgs int, strat WaitStrategy) model {
+	// A tenth of the schedules (10,000 in CI): B's polling makes them long.
+	name, share := variant(fmt.Sprintf("Ring deadline %d", msgs), strat)
+	return model{name: name, procs: 2, killsMayStall: true, maxSteps: 40000, share: 10 * share, build: func(s *sw.Sim) {
+		mem := make([]uint64, RingSize(16, 2)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+		r, err := InitRing(b, 16, 2)
+		if err != nil {
+			panic(err)
+		}
+		p, c := s.Process(), s.Process()
+		fail := ""
+		next, aDone := 0, false
+		bIn, bDeadline := false, time.Duration(0)
+		s.Go(p, func() {
+			pr, _ := RingAt(b)
+			for i := range msgs {
+				sw.Sleep(time.Duration(200+300*(i%3)) * time.Microsecond)
+				if err := pr.Send(context.Background(), []byte{byte(i)}); err != nil {
+					panic(err)
+				}
+			}
+			for range 2 { // a stop for each goroutine that may still wait
+				if err := pr.Send(context.Background(), []byte{0xff}); err != nil {
+					panic(err)
+				}
+			}
+		})
+		seen := make([]bool, msgs)
+		got := func(buf []byte, n int) {
+			// Two goroutines receive: claims come in order, their
+			// returns need not.
+			if n != 1 || int(buf[0]) >= msgs || seen[buf[0]] {
+				fail = fmt.Sprintf("message %v arrived twice, or is garbage", buf[:n])
+				return
+			}
+			seen[buf[0]] = true
+			next++
+		}
+		s.Go(c, func() {
+			cr, _ := RingAt(b)
+			buf := make([]byte, 16)
+			for {
+				n, err := cr.Recv(WithWaitStrategy(context.Background(), strat), buf)
+				if err != nil {
+					panic(err)
+				}
+				if n == 1 && buf[0] == 0xff {
+					break
+				}
+				got(buf, n)
+			}
+			aDone = true
+		})
+		s.Go(c, func() {
+			cr, _ := RingAt(b)
+			buf := make([]byte, 16)
+			for !aDone {
+				dl := sw.Now().Add(300 * time.Microsecond)
+				bDeadline = s.Now() + 300*time.Microsecond // the same instant (Sim.Now does not yield)
+				ctx := simDeadline{WithWaitStrategy(context.Background(), strat), dl, make(chan struct{})}
+				bIn = true
+				n, err := cr.Recv(ctx, buf)
+				bIn = false
+				switch {
+				case err == nil && n == 1 && buf[0] == 0xff:
+					return
+				case err == nil:
+					got(buf, n)
+				case !errors.Is(err, context.DeadlineExceeded):
+					panic(err)
+				}
+			}
+		})
+		s.Check(func() string { return fail })
+		s.Idle(func() string {
+			if !p.Dead && !c.Dead && r.ready(true) {
+				return "a message is ready at head and every goroutine sleeps"
+			}
+			if bIn && !c.Dead && s.Now() > bDeadline+time.Millisecond {
+				return fmt.Sprintf("B sleeps in Recv %v past its deadline", s.Now()-bDeadline)
+			}
+			return ""
+		})
+		s.Final(func() string {
+			if !p.Dead && !c.Dead && next != msgs {
+				return fmt.Sprintf("%d of %d messages arrived", next, msgs)
+			}
+			return ""
+		})
+	}}
+}
+
+// TestExploreRingDeadline runs ringDeadlineModel.
+func TestExploreRingDeadline(t *testing.T) {
+	explore(t, ringDeadlineModel(4, Backoff))
+	explore(t, ringDeadlineModel(4, Block))
+}
+
 // ringBatchModel is ringModel with the batch form: producers processes
 // send msgs messages each with SendBatch, batch at a time, into a ring
 // of capacity 4 (so a batch claims several slots, or stops at a full

@@ -2,6 +2,7 @@ package memfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sync/atomic"
@@ -137,7 +138,7 @@ func nap(addr *uint32, val uint32, slice time.Duration) {
 // cancellable) wakes the sleep the moment it is done: context.AfterFunc
 // wakes every sleeper of addr (the others, in this or other processes,
 // re-check their word and sleep again), so cancellation costs no polling
-// and is noticed at once. Only a cancellation in the instant between the
+// and is noticed at once; an expired deadline wakes nobody (cancelWakes). Only a cancellation in the instant between the
 // check of ctx and the kernel's check of the word is noticed late, at the
 // end of the slice. The wake-up may come after sleep returned and the
 // memory was unmapped: a futex wake of an address that is not mapped only
@@ -163,13 +164,30 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		}
 		slice = min(slice, left)
 	}
-	stop := context.AfterFunc(ctx, func() { sw.WakeAll(addr) })
+	stop := context.AfterFunc(ctx, func() {
+		if cancelWakes(ctx) {
+			sw.WakeAll(addr)
+		}
+	})
 	nap(addr, val, slice)
 	stop()
 	if err := closedErr(mp); err != nil {
 		return err
 	}
 	return ctx.Err()
+}
+
+// cancelWakes is the package's one rule for a sleep's ctx that became
+// done (context.AfterFunc): it reports whether the sleep must be woken.
+// It must when ctx was cancelled, and need not when ctx ended at its
+// deadline: every sleep is bounded by the deadline (sleep, ringSlice),
+// so its timeout ends it then anyway. Waking would wake every sleeper of
+// the word, in every process: with many goroutines waiting on one object,
+// each with its own timeout, every expiry made all of them run, re-check
+// and sleep again (TestDeadlineWakesNobody).
+func cancelWakes(ctx context.Context) bool {
+	_, bounded := ctx.Deadline()
+	return !bounded || !errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
 // errClosed is what a wait on a word of a closed MemFile returns (see

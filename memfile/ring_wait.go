@@ -149,7 +149,8 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 		// On cancellation change the word (keeping the sleeper bit) and
 		// wake every sleeper of this direction, so that this one notices
 		// at once, even if it was just about to wait; the others re-check
-		// and sleep again.
+		// and sleep again. Not at a deadline, which the slice ends at
+		// (cancelWakes).
 		//
 		// The caller may unmap the ring as soon as sleep returns, so the
 		// function must not touch the ring after that: when stop finds
@@ -157,8 +158,10 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 		done := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
 			defer close(done)
-			epoch.Add(2)
-			sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+			if cancelWakes(ctx) {
+				epoch.Add(2)
+				sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
+			}
 		})
 		defer func() {
 			if !stop() {

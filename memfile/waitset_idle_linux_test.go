@@ -1,6 +1,8 @@
 package memfile
 
 import (
+	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -177,5 +179,61 @@ func BenchmarkIdleWaiters(b *testing.B) {
 				wg.Wait() // before the mapping goes
 			})
 		}
+	}
+}
+
+// BenchmarkDeadlineCrowd measures what a timed-out wait costs the other
+// sleepers of its object: 1,000 goroutines sleep on one Event (Wait) or
+// one empty Ring (Recv) without a deadline, and each op is one more
+// Wait or Recv with a 1 ms timeout that expires. It reports the
+// process's CPU per op (cpu-ns/op): an expiry that woke every sleeper of
+// the word (as a cancellation does) made the thousand run, re-check and
+// sleep again; one bounded by the sleep's own timeout wakes nobody
+// (cancelWakes).
+func BenchmarkDeadlineCrowd(b *testing.B) {
+	const crowd = 1000
+	for _, kind := range []string{"Event", "Ring"} {
+		b.Run(kind, func(b *testing.B) {
+			mem := ringLiveMem(b, 4096)
+			var block func(ctx context.Context) error
+			var release func()
+			if kind == "Event" {
+				e, err := InitEvent(mem, ManualReset)
+				if err != nil {
+					b.Fatal(err)
+				}
+				block, release = e.Wait, func() { e.Set() }
+			} else {
+				r, err := InitRing(mem, 8, 2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				block = func(ctx context.Context) error { _, err := r.Recv(ctx, make([]byte, 8)); return err }
+				release = func() {
+					for range crowd {
+						r.Send(nil, []byte{1})
+					}
+				}
+			}
+			var wg sync.WaitGroup
+			for range crowd {
+				wg.Add(1)
+				go func() { defer wg.Done(); block(nil) }()
+			}
+			time.Sleep(500 * time.Millisecond) // all asleep
+			c0 := rusageCPU()
+			b.ResetTimer()
+			for range b.N {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				if err := block(ctx); !errors.Is(err, context.DeadlineExceeded) {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(rusageCPU()-c0)/float64(b.N), "cpu-ns/op")
+			release()
+			wg.Wait()
+		})
 	}
 }
