@@ -840,8 +840,10 @@ func TestExploreRing(t *testing.T) {
 // asleep for good (a stop that a killed consumer took, a last producer
 // that never sends the stops): no failure.
 func ringSleepersModel(producers, consumers, perProc, msgs int, strat WaitStrategy) model {
+	// Half the schedules (50,000 in CI; the Block variants a fifth of
+	// that): several sleepers make long schedules.
 	name, share := variant(fmt.Sprintf("Ring sleepers %dP%dCx%d", producers, consumers, perProc), strat)
-	return model{name: name, procs: producers + consumers, killsMayStall: true, maxSteps: 40000, share: share, build: func(s *sw.Sim) {
+	return model{name: name, procs: producers + consumers, killsMayStall: true, maxSteps: 40000, share: 2 * share, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(16, 2)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 		r, err := InitRing(b, 16, 2)
@@ -988,9 +990,10 @@ func (c simDeadline) Err() error {
 // twice; with nobody killed, every message arrives; whenever no
 // goroutine can run and nobody was killed, no message is ready at head.
 func ringDeadlineModel(msgs int, strat WaitStrategy) model {
-	// A tenth of the schedules (10,000 in CI): B's polling makes them long.
+	// A twentieth of the schedules (5,000 in CI): B's polling makes them
+	// long.
 	name, share := variant(fmt.Sprintf("Ring deadline %d", msgs), strat)
-	return model{name: name, procs: 2, killsMayStall: true, maxSteps: 40000, share: 10 * share, build: func(s *sw.Sim) {
+	return model{name: name, procs: 2, killsMayStall: true, maxSteps: 40000, share: 20 * share, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(16, 2)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 		r, err := InitRing(b, 16, 2)

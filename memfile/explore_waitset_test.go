@@ -225,7 +225,9 @@ func TestExploreWaitSetPingPong(t *testing.T) {
 // and nobody was killed, C is not asleep with a message ready at head;
 // with nobody killed C gets every message, in order.
 func waitSetRingMonitorModel(sets, msgs int) model {
-	return model{name: fmt.Sprintf("WaitSet ring monitor x%d", sets), procs: 2 + sets, killsMayStall: true, maxSteps: 20000, share: 4, build: func(s *sw.Sim) {
+	// An eighth of the schedules (12,500 in CI): the loops re-arm after
+	// every step of the others.
+	return model{name: fmt.Sprintf("WaitSet ring monitor x%d", sets), procs: 2 + sets, killsMayStall: true, maxSteps: 20000, share: 8, build: func(s *sw.Sim) {
 		mem := make([]uint64, RingSize(16, 2)/8)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
 		r, err := InitRing(b, 16, 2)
