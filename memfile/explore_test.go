@@ -696,6 +696,33 @@ func TestExploreSeqLockRegressions(t *testing.T) {
 	}
 }
 
+// modelRing lays out a ring of capacity slots of slot bytes in Go memory
+// for a model: its words (what invariants read the layout from), its
+// bytes (for RingAt in each simulated process) and the ring.
+func modelRing(slot, capacity int) ([]uint64, []byte, *Ring) {
+	mem := make([]uint64, RingSize(slot, capacity)/8)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
+	r, err := InitRing(b, slot, capacity)
+	if err != nil {
+		panic(err)
+	}
+	return mem, b, r
+}
+
+// received records message k (producer, sequence) taken by one consumer
+// goroutine of a ring model: got counts each message's arrivals, last is
+// that consumer's latest sequence per producer. A second arrival, or a
+// producer's messages out of order, sets *fail.
+func received(got map[[2]int]int, last map[int]int, k [2]int, fail *string) {
+	if got[k]++; got[k] > 1 {
+		*fail = fmt.Sprintf("message %v received twice", k)
+	}
+	if l, seen := last[k[0]]; seen && k[1] <= l {
+		*fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
+	}
+	last[k[0]] = k[1]
+}
+
 // ringModel: producers processes send msgs messages each (producer id and
 // sequence number) with the blocking Send into a ring of capacity 2,
 // consumers processes receive with TryRecv and Reclaim until every live
@@ -715,11 +742,7 @@ func ringModel(producers, consumers, msgs int) model {
 func ringModelWith(producers, consumers, msgs int, strat WaitStrategy) model {
 	name, share := variant(fmt.Sprintf("Ring %dP%dC%d", producers, consumers, msgs), strat)
 	return model{name: name, procs: producers + consumers, maxSteps: 30000, share: share, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(16, 2)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		if _, err := InitRing(b, 16, 2); err != nil {
-			panic(err)
-		}
+		_, b, _ := modelRing(16, 2)
 		ctx := WithWaitStrategy(context.Background(), strat)
 		sent := map[[2]int]bool{}
 		got := map[[2]int]int{}
@@ -768,13 +791,7 @@ func ringModelWith(producers, consumers, msgs int, strat WaitStrategy) model {
 							fail = fmt.Sprintf("a message of %d bytes", n)
 						}
 						k := [2]int{int(buf[0]), int(buf[1])}
-						if got[k]++; got[k] > 1 {
-							fail = fmt.Sprintf("message %v received twice", k)
-						}
-						if l, seen := last[k[0]]; seen && k[1] <= l {
-							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
-						}
-						last[k[0]] = k[1]
+						received(got, last, k, &fail)
 						continue
 					}
 					over := true // every producer finished or was killed
@@ -844,12 +861,7 @@ func ringSleepersModel(producers, consumers, perProc, msgs int, strat WaitStrate
 	// that): several sleepers make long schedules.
 	name, share := variant(fmt.Sprintf("Ring sleepers %dP%dCx%d", producers, consumers, perProc), strat)
 	return model{name: name, procs: producers + consumers, killsMayStall: true, maxSteps: 40000, share: 2 * share, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(16, 2)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		r, err := InitRing(b, 16, 2)
-		if err != nil {
-			panic(err)
-		}
+		_, b, r := modelRing(16, 2)
 		ctx := WithWaitStrategy(context.Background(), strat)
 		sent := map[[2]int]bool{}
 		got := map[[2]int]int{}
@@ -903,13 +915,7 @@ func ringSleepersModel(producers, consumers, perProc, msgs int, strat WaitStrate
 							return
 						}
 						k := [2]int{int(buf[0]), int(buf[1])}
-						if got[k]++; got[k] > 1 {
-							fail = fmt.Sprintf("message %v received twice", k)
-						}
-						if l, seen := last[k[0]]; seen && k[1] <= l {
-							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
-						}
-						last[k[0]] = k[1]
+						received(got, last, k, &fail)
 					}
 				})
 			}
@@ -994,12 +1000,7 @@ func ringDeadlineModel(msgs int, strat WaitStrategy) model {
 	// long.
 	name, share := variant(fmt.Sprintf("Ring deadline %d", msgs), strat)
 	return model{name: name, procs: 2, killsMayStall: true, maxSteps: 40000, share: 20 * share, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(16, 2)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		r, err := InitRing(b, 16, 2)
-		if err != nil {
-			panic(err)
-		}
+		_, b, r := modelRing(16, 2)
 		p, c := s.Process(), s.Process()
 		fail := ""
 		next, aDone := 0, false
@@ -1115,11 +1116,7 @@ func ringBatchModel(producers, consumers, msgs, batch int, blocking bool) model 
 		name += " blocking"
 	}
 	return model{name: name, procs: producers + consumers, maxSteps: 40000, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(8, 4)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		if _, err := InitRing(b, 8, 4); err != nil {
-			panic(err)
-		}
+		mem, b, _ := modelRing(8, 4)
 		ctx := context.Background()
 		sent := map[[2]int]bool{}
 		got := map[[2]int]int{}
@@ -1201,13 +1198,7 @@ func ringBatchModel(producers, consumers, msgs, batch int, blocking bool) model 
 							continue
 						}
 						k := [2]int{int(m[0]), int(m[1])}
-						if got[k]++; got[k] > 1 {
-							fail = fmt.Sprintf("message %v received twice", k)
-						}
-						if l, seen := last[k[0]]; seen && k[1] <= l {
-							fail = fmt.Sprintf("producer %d's message %d after its %d", k[0], k[1], l)
-						}
-						last[k[0]] = k[1]
+						received(got, last, k, &fail)
 					}
 					if blocking {
 						if stops == producers {
@@ -1303,12 +1294,7 @@ func TestExploreRingBatch(t *testing.T) {
 // claimant), none twice, and nothing wedges.
 func reclaimRaceModel(reclaimers int) model {
 	return model{name: fmt.Sprintf("Ring reclaim race x%d", reclaimers), procs: 4, maxSteps: 30000, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(8, 4)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		r0, err := InitRing(b, 8, 4)
-		if err != nil {
-			panic(err)
-		}
+		_, b, r0 := modelRing(8, 4)
 		for i := range 4 {
 			r0.TrySend([]byte{byte(i)})
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmx/shmx/futex"
 	sw "github.com/shmx/shmx/internal/word"
@@ -33,12 +32,7 @@ import (
 // end their part.
 func waitSetModel(msgs int) model {
 	return model{name: fmt.Sprintf("WaitSet ring+events %d", msgs), procs: 3, killsMayStall: true, maxSteps: 20000, share: 4, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(16, 2)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		r, err := InitRing(b, 16, 2)
-		if err != nil {
-			panic(err)
-		}
+		_, b, r := modelRing(16, 2)
 		var ev, ev2 Event
 		p, w, q := s.Process(), s.Process(), s.Process()
 		startLoop = func(f func()) { s.Go(w, f) }
@@ -228,12 +222,7 @@ func waitSetRingMonitorModel(sets, msgs int) model {
 	// An eighth of the schedules (12,500 in CI): the loops re-arm after
 	// every step of the others.
 	return model{name: fmt.Sprintf("WaitSet ring monitor x%d", sets), procs: 2 + sets, killsMayStall: true, maxSteps: 20000, share: 8, build: func(s *sw.Sim) {
-		mem := make([]uint64, RingSize(16, 2)/8)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)
-		r, err := InitRing(b, 16, 2)
-		if err != nil {
-			panic(err)
-		}
+		_, b, r := modelRing(16, 2)
 		p, c := s.Process(), s.Process()
 		var ws []*WaitSet
 		var ps []*sw.Proc

@@ -138,9 +138,9 @@ func nap(addr *uint32, val uint32, slice time.Duration) {
 // cancellable) wakes the sleep the moment it is done: context.AfterFunc
 // wakes every sleeper of addr (the others, in this or other processes,
 // re-check their word and sleep again), so cancellation costs no polling
-// and is noticed at once; an expired deadline wakes nobody (cancelWakes). Only a cancellation in the instant between the
-// check of ctx and the kernel's check of the word is noticed late, at the
-// end of the slice. The wake-up may come after sleep returned and the
+// and is noticed at once; an expired deadline wakes nobody (cancelWakes).
+// Only a cancellation in the instant between the check of ctx and the
+// kernel's check of the word is noticed late, at the end of the slice. The wake-up may come after sleep returned and the
 // memory was unmapped: a futex wake of an address that is not mapped only
 // fails, it touches nothing.
 func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) error {
@@ -184,7 +184,7 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 // so its timeout ends it then anyway. Waking would wake every sleeper of
 // the word, in every process: with many goroutines waiting on one object,
 // each with its own timeout, every expiry made all of them run, re-check
-// and sleep again (TestDeadlineWakesNobody).
+// and sleep again (BenchmarkDeadlineCrowd; TestCancelWakes).
 func cancelWakes(ctx context.Context) bool {
 	_, bounded := ctx.Deadline()
 	return !bounded || !errors.Is(ctx.Err(), context.DeadlineExceeded)

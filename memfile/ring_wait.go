@@ -49,14 +49,18 @@ func wakeSleepers(epoch *sw.Uint32, n int) {
 // wake-up that only this one received. So a backlog is taken by a chain
 // of sleepers, each woken by the one before.
 func (r *Ring) passOn(recv bool) {
-	if !r.ready(recv) {
-		return
+	if r.ready(recv) {
+		wakeSleepers(r.epoch(recv), 1)
 	}
+}
+
+// epoch returns the epoch word of a direction: the one consumers sleep on
+// (recv) or the one producers sleep on.
+func (r *Ring) epoch(recv bool) *sw.Uint32 {
 	if recv {
-		wakeSleepers(r.recvEpoch, 1)
-	} else {
-		wakeSleepers(r.sendEpoch, 1)
+		return r.recvEpoch
 	}
+	return r.sendEpoch
 }
 
 // markSleeper sets the sleeper bit of an epoch word (a Ring direction's,
@@ -113,10 +117,7 @@ func (r *Ring) acquireN(ctx context.Context, recv bool, n int) (uint64, int, err
 // it does what a sleeper does after one: take a slot from a claimant the
 // kernel says is dead.
 func (r *Ring) poll(ctx context.Context, recv bool, n int) (uint64, int, error) {
-	epoch := r.sendEpoch
-	if recv {
-		epoch = r.recvEpoch
-	}
+	epoch := r.epoch(recv)
 	var pos uint64
 	var k, tries int
 	var blocker uint32
@@ -141,10 +142,7 @@ func (r *Ring) poll(ctx context.Context, recv bool, n int) (uint64, int, error) 
 
 // sleep is the futex slow path of acquire.
 func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error) {
-	epoch := r.sendEpoch
-	if recv {
-		epoch = r.recvEpoch
-	}
+	epoch := r.epoch(recv)
 	if ctx.Done() != nil {
 		// On cancellation change the word (keeping the sleeper bit) and
 		// wake every sleeper of this direction, so that this one notices

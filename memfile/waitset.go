@@ -151,12 +151,12 @@ func (ws *WaitSet) AddEvent(e *Event) (*Watcher, error) {
 
 // AddRecv watches r for receiving: C receives when r may hold a message.
 func (ws *WaitSet) AddRecv(r *Ring) (*Watcher, error) {
-	return ws.add(&ringSource{r: r, recv: true}, epochAddr(r.recvEpoch))
+	return ws.add(&ringSource{r: r, recv: true}, epochAddr(r.epoch(true)))
 }
 
 // AddSend watches r for sending: C receives when r may have room.
 func (ws *WaitSet) AddSend(r *Ring) (*Watcher, error) {
-	return ws.add(&ringSource{r: r}, epochAddr(r.sendEpoch))
+	return ws.add(&ringSource{r: r}, epochAddr(r.epoch(false)))
 }
 
 // AddSubscriber watches s: C receives when the publisher may have
@@ -455,15 +455,7 @@ type ringSource struct {
 	r     *Ring
 	recv  bool
 	stuck ringStuck
-	slept uint32 // the value the last arm returned (the loop slept on it)
-	armed bool   // slept is set
-}
-
-func (s *ringSource) epoch() *sw.Uint32 {
-	if s.recv {
-		return s.r.recvEpoch
-	}
-	return s.r.sendEpoch
+	slept uint32 // the value the last arm returned, 0 before the first (markSleeper's values have bit 0 set)
 }
 
 // arm registers as a sleeper of the direction. A ring wakes one sleeper
@@ -477,11 +469,11 @@ func (s *ringSource) epoch() *sw.Uint32 {
 // ever. A sleeper passed over even so (the sets' passes all reached sets)
 // sleeps out its slice.
 func (s *ringSource) arm() (*uint32, uint32, bool) {
-	addr, e, ready := armEpoch(s.epoch(), func() bool { return s.r.ready(s.recv) })
-	if ready && s.armed && e != s.slept {
+	addr, e, ready := armEpoch(s.r.epoch(s.recv), func() bool { return s.r.ready(s.recv) })
+	if ready && s.slept != 0 && e != s.slept {
 		sw.Wake(addr, 1)
 	}
-	s.slept, s.armed = e, true
+	s.slept = e
 	return addr, e, ready
 }
 
