@@ -1,7 +1,6 @@
 package memfile
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	sw "github.com/shmx/shmx/internal/word"
@@ -52,38 +51,15 @@ import (
 // The publisher role word has the same states and transitions (Publisher,
 // Publisher.Close, and a new Publisher taking the role of a dead one).
 
-// payloadWords is the number of 64-bit words that hold n payload bytes.
-func payloadWords(n int) int { return (n + 7) / 8 }
-
-// copyIn stores msg into s's payload one atomic word at a time, so that a
-// subscriber racing with the write reads whole words (a mix of old and new
-// ones at worst, which its mark check rejects) and no Go data race
-// exists between processes of one test binary either.
-func (bc *Broadcast) copyIn(s *bcSlot, msg []byte) {
-	i := 0
-	for ; i+8 <= len(msg); i += 8 {
-		bc.word(s, i/8).Store(binary.NativeEndian.Uint64(msg[i:]))
-	}
-	if i < len(msg) {
-		var last [8]byte
-		copy(last[:], msg[i:])
-		bc.word(s, i/8).Store(binary.NativeEndian.Uint64(last[:]))
-	}
-}
+// copyIn stores msg into s's payload (sw.StorePayload: a subscriber
+// racing with the write may read a mix of old and new bytes, which its
+// mark check rejects; the mark store in commit orders the payload before
+// it).
+func (bc *Broadcast) copyIn(s *bcSlot, msg []byte) { sw.StorePayload(bc.payloadAt(s), msg) }
 
 // copyOut loads the first len(dst) bytes of s's payload into dst, one
-// atomic word at a time; len(dst) <= slotSize.
-func (bc *Broadcast) copyOut(s *bcSlot, dst []byte) {
-	i := 0
-	for ; i+8 <= len(dst); i += 8 {
-		binary.NativeEndian.PutUint64(dst[i:], bc.word(s, i/8).Load())
-	}
-	if i < len(dst) {
-		var last [8]byte
-		binary.NativeEndian.PutUint64(last[:], bc.word(s, i/8).Load())
-		copy(dst[i:], last[:])
-	}
-}
+// atomic word at a time (sw.LoadPayload); len(dst) <= slotSize.
+func (bc *Broadcast) copyOut(s *bcSlot, dst []byte) { sw.LoadPayload(dst, bc.payloadAt(s)) }
 
 // begin marks the slot of seq as being written (see the table above).
 func (bc *Broadcast) begin(seq uint64) *bcSlot {

@@ -56,15 +56,15 @@ func (bc *Broadcast) entry(i int) *bcEntry {
 	return (*bcEntry)(unsafe.Add(bc.subsTable, uintptr(i)*bcEntrySize))
 }
 
-// word returns the i-th 64-bit word of s's payload; i*8 < slotSize
-// rounded up to 8, which lies inside the stride.
-func (bc *Broadcast) word(s *bcSlot, i int) *sw.Uint64 {
-	return (*sw.Uint64)(unsafe.Add(unsafe.Pointer(s), bcSlotHdr+8*i))
+// payloadAt returns the address of s's payload, slotSize bytes rounded
+// up to 8 inside the stride.
+func (bc *Broadcast) payloadAt(s *bcSlot) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(s), bcSlotHdr)
 }
 
 // payload returns s's payload bytes, slotSize long, inside b.
 func (bc *Broadcast) payload(s *bcSlot) []byte {
-	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(s), bcSlotHdr)), bc.slotSize)
+	return unsafe.Slice((*byte)(bc.payloadAt(s)), bc.slotSize)
 }
 
 // low32 is the low half of a 64-bit word (every supported CPU is

@@ -2,7 +2,6 @@ package memfile
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	sw "github.com/shmx/shmx/internal/word"
 	"reflect"
@@ -22,11 +21,12 @@ import (
 // T must be plain data (no pointers, strings, slices, maps, interfaces,
 // and fixed-width integers only, so that 32- and 64-bit processes agree).
 //
-// Every byte of the value is copied with 64-bit atomic loads and stores,
-// one word at a time, so a reader racing with the writer reads words that
-// are each intact (a mix of old and new words at worst, which the sequence
-// check then rejects) and the program has no data race in the sense of the
-// Go memory model: the race detector stays quiet.
+// A reader copies the value with 64-bit atomic loads, one word at a
+// time; the writer stores it with one memmove (plain stores, ordered
+// before the compare-and-swap that ends the Store), or, in a -race build,
+// one atomic store per word, so that the race detector stays quiet. A
+// reader racing with the writer may thus copy a mix of old and new bytes,
+// which the sequence check then rejects (see internal/word, "Payloads").
 //
 // Store calls must not overlap (one writer, or writers serialised by a
 // lock). A Store names its process (its token, internal/live) in the
@@ -219,39 +219,15 @@ func (l *SeqLock[T]) load(ctx context.Context) (T, error) {
 // it last looked. It wraps after 2^31 Stores.
 func (l *SeqLock[T]) Sequence() uint64 { return l.seq.Load() & seqMask }
 
-// copyIn stores *v into the shared value, one atomic word at a time. The
-// source is read through a byte slice (not a *uint64 cast) because T may
-// be less aligned than 8 bytes.
+// copyIn stores *v into the shared value (sw.StorePayload; see SeqLock
+// on what a racing reader may see). The source is taken as bytes
+// because T may be less aligned than 8 bytes.
 func (l *SeqLock[T]) copyIn(v *T) {
-	src := unsafe.Slice((*byte)(unsafe.Pointer(v)), l.size)
-	i := 0
-	for ; i+8 <= l.size; i += 8 {
-		l.word(i).Store(binary.NativeEndian.Uint64(src[i:]))
-	}
-	if i < l.size {
-		var last [8]byte
-		copy(last[:], src[i:])
-		l.word(i).Store(binary.NativeEndian.Uint64(last[:]))
-	}
+	sw.StorePayload(l.value, unsafe.Slice((*byte)(unsafe.Pointer(v)), l.size))
 }
 
-// copyOut loads the shared value into *v, one atomic word at a time.
+// copyOut loads the shared value into *v, one atomic word at a time
+// (sw.LoadPayload).
 func (l *SeqLock[T]) copyOut(v *T) {
-	dst := unsafe.Slice((*byte)(unsafe.Pointer(v)), l.size)
-	i := 0
-	for ; i+8 <= l.size; i += 8 {
-		binary.NativeEndian.PutUint64(dst[i:], l.word(i).Load())
-	}
-	if i < l.size {
-		var last [8]byte
-		binary.NativeEndian.PutUint64(last[:], l.word(i).Load())
-		copy(dst[i:], last[:])
-	}
-}
-
-// word returns the i-th byte's 64-bit word of the value: i is a multiple
-// of 8 below the value size rounded up to 8, which SeqLockAt checked lies
-// inside b.
-func (l *SeqLock[T]) word(i int) *sw.Uint64 {
-	return (*sw.Uint64)(unsafe.Add(l.value, i))
+	sw.LoadPayload(unsafe.Slice((*byte)(unsafe.Pointer(v)), l.size), l.value)
 }
