@@ -20,7 +20,7 @@ import (
 // peerArgs are the flags Config.Peer's process passes to RunPeer.
 type peerArgs struct {
 	kind, link, network, addr string
-	id, size, rounds          int
+	id, size, rounds, subs    int
 	bytes                     int64
 	limit                     time.Duration
 	huge                      bool // the memfile is on huge pages
@@ -40,6 +40,7 @@ func RunPeer(args []string) error {
 	fs.StringVar(&a.addr, "addr", "", "socket address, or lock file path")
 	fs.IntVar(&a.id, "id", 0, "index of this peer")
 	fs.IntVar(&a.size, "size", 0, "message size")
+	fs.IntVar(&a.subs, "subs", bcSubs, "subscribers of the broadcast rows")
 	fs.Int64Var(&a.bytes, "bytes", 0, "bulk transfer size")
 	fs.IntVar(&a.rounds, "rounds", 1, "bulk transfers to receive")
 	fs.DurationVar(&a.limit, "limit", time.Minute, "give up after this long")
