@@ -73,6 +73,11 @@ type Result struct {
 	CPU float64 `json:"cpu_ns_per_op,omitempty"`
 	// Skipped says why the row was not measured (Value is then 0).
 	Skipped string `json:"skipped,omitempty"`
+
+	// samples are the sorted round-trip times the percentiles were taken
+	// from, kept only until Run has the row's result, so that interleaved
+	// can merge the parts of one measurement.
+	samples []int64
 }
 
 // LowerIsBetter reports whether a smaller Value is a better result.
@@ -113,6 +118,7 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 		rctx, cancel := context.WithTimeout(ctx, 3*c.Duration+peerStartLimit+time.Minute)
 		res, err := r.run(rctx)
 		cancel()
+		res.samples = nil // up to tens of MB a row: not kept for the table
 		res.Group, res.Name, res.Shmx, res.Vs = r.group, r.name, r.shmx, r.vs
 		if err != nil {
 			res = Result{Group: r.group, Name: r.name, Shmx: r.shmx, Vs: r.vs, Unit: res.Unit, Skipped: err.Error()}
@@ -183,6 +189,7 @@ func percentiles(r *Result, lat []int64, total time.Duration) {
 	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) }
 	r.P50, r.P99, r.P999 = at(0.50), at(0.99), at(0.999)
 	r.Value = float64(total.Nanoseconds()) / float64(len(lat))
+	r.samples = lat
 }
 
 // removeDir removes dir and the files in it (the bench makes no

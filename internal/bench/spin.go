@@ -26,6 +26,9 @@ import (
 // and the C limits: a message through shared memory announced by a
 // spinning sequence word, copied as the copying rows do and in place as
 // the zero-copy row does (cbench.FlagPong).
+//
+// Each limit and the shmx rows held against it are measured in turns
+// (interleaved), so that their ratio compares them on the same machine.
 func (e *env) spinRows(size int) []row {
 	g := "message round trip " + sizeName(int64(size))
 	if size <= cbench.LineSize {
@@ -36,17 +39,20 @@ func (e *env) spinRows(size int) []row {
 			rgBlock = "memfile Ring, block (WaitStrategy)"
 			c       = "C limit: one cache line ping-pong, PAUSE spin (C loop)"
 		)
-		limit := once(func(ctx context.Context) (Result, error) { return e.spinC(ctx, "pong-line", 0, cbench.LineSize, nil) })
+		limit := func(ctx context.Context) (Result, error) { return e.spinC(ctx, "pong-line", 0, cbench.LineSize, nil) }
 		strat := func(f func(context.Context, int, memfile.WaitStrategy) (Result, error), s memfile.WaitStrategy) func(context.Context) (Result, error) {
 			return func(ctx context.Context) (Result, error) { return f(ctx, size, s) }
 		}
+		// The busy-spin rows and their limit in turns (interleaved): their
+		// ratio is the goal.
+		paired := e.interleaved(strat(e.echoEvent, memfile.BusySpin), strat(e.echoRing, memfile.BusySpin), limit)
 		return []row{
-			{g, ev, true, "", strat(e.echoEvent, memfile.BusySpin)},
-			{g, ring, true, "", strat(e.echoRing, memfile.BusySpin)},
+			{g, ev, true, "", paired[0]},
+			{g, ring, true, "", paired[1]},
 			{g, evBlock, true, "", strat(e.echoEvent, memfile.Block)},
 			{g, rgBlock, true, "", strat(e.echoRing, memfile.Block)},
-			{g, c, false, ev, limit},
-			{g, c, false, ring, limit},
+			{g, c, false, ev, paired[2]},
+			{g, c, false, ring, paired[2]},
 		}
 	}
 	const (
@@ -57,35 +63,21 @@ func (e *env) spinRows(size int) []row {
 		cIn    = "C limit: spinning flag, filled and summed in place (C loop)"
 	)
 	more := []string{"-size", fmt.Sprint(size)}
-	inPlace := once(func(ctx context.Context) (Result, error) {
-		return e.spinC(ctx, "pong-flag-inplace", size, cbench.FlagSize(size), more)
-	})
+	// The zero-copy rows and their in-place limit in turns, as above.
+	paired := e.interleaved(
+		func(ctx context.Context) (Result, error) { return e.echoRingZeroCopy(ctx, size, false) },
+		func(ctx context.Context) (Result, error) { return e.echoRingZeroCopy(ctx, size, true) },
+		func(ctx context.Context) (Result, error) {
+			return e.spinC(ctx, "pong-flag-inplace", size, cbench.FlagSize(size), more)
+		})
 	return []row{
-		{g, zc, true, "", func(ctx context.Context) (Result, error) { return e.echoRingZeroCopy(ctx, size, false) }},
-		{g, zcSpin, true, "", func(ctx context.Context) (Result, error) { return e.echoRingZeroCopy(ctx, size, true) }},
+		{g, zc, true, "", paired[0]},
+		{g, zcSpin, true, "", paired[1]},
 		{g, cCopy, false, copied, func(ctx context.Context) (Result, error) {
 			return e.spinC(ctx, "pong-flag-copy", size, cbench.FlagSize(size), more)
 		}},
-		{g, cIn, false, zc, inPlace},
-		{g, cIn, false, zcSpin, inPlace},
-	}
-}
-
-// once returns a row function that measures with run the first time and
-// returns that result again after: one limit listed against two shmx rows
-// is one measurement.
-func once(run func(ctx context.Context) (Result, error)) func(ctx context.Context) (Result, error) {
-	var (
-		done bool
-		r    Result
-		err  error
-	)
-	return func(ctx context.Context) (Result, error) {
-		if !done {
-			r, err = run(ctx)
-			done = true
-		}
-		return r, err
+		{g, cIn, false, zc, paired[2]},
+		{g, cIn, false, zcSpin, paired[2]},
 	}
 }
 
