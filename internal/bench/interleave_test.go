@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestInterleaved checks that interleaved runs its measurements in turns,
+// each for a fifth of the duration, once for all of its rows, and merges
+// the parts: percentiles over every part's round trips, means weighted
+// by round trips, an error reported for its own row only.
+func TestInterleaved(t *testing.T) {
+	e := &env{Config: Config{Duration: 50 * time.Millisecond}}
+	var order []int
+	part := func(i int, lat ...int64) func(context.Context) (Result, error) {
+		return func(context.Context) (Result, error) {
+			if e.Duration != 10*time.Millisecond {
+				t.Errorf("measurement %d ran for %v, want a fifth of 50ms", i, e.Duration)
+			}
+			order = append(order, i)
+			r := Result{Unit: NsPerRoundTrip, CPU: float64(i + 1)}
+			var sum int64
+			for _, v := range lat {
+				sum += v
+			}
+			percentiles(&r, append([]int64(nil), lat...), time.Duration(sum))
+			return r, nil
+		}
+	}
+	fail := func(context.Context) (Result, error) {
+		order = append(order, 2)
+		return Result{}, errNoCgo
+	}
+	fns := e.interleaved(part(0, 100, 300), part(1, 10), fail)
+	r0, err := fns[0](context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{0, 1, 2, 0, 1, 0, 1, 0, 1, 0, 1}
+	if len(order) != len(want) {
+		t.Fatalf("ran %v, want %v", order, want)
+	}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("ran %v, want %v", order, want)
+		}
+	}
+	if e.Duration != 50*time.Millisecond {
+		t.Errorf("Duration left at %v", e.Duration)
+	}
+	if r0.Ops != 10 || r0.Value != 200 || r0.P50 != 100 || r0.P99 != 300 || r0.CPU != 1 {
+		t.Errorf("merged %+v, want 10 round trips, mean 200, p50 100, p99 300, CPU 1", r0)
+	}
+	r1, err := fns[1](context.Background())
+	if err != nil || r1.Ops != 5 || r1.Value != 10 || r1.CPU != 2 {
+		t.Errorf("second row %+v, %v", r1, err)
+	}
+	if _, err := fns[2](context.Background()); err != errNoCgo {
+		t.Errorf("third row: %v, want errNoCgo", err)
+	}
+	if len(order) != len(want) {
+		t.Errorf("rows after the first measured again: %v", order)
+	}
+}
