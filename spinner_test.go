@@ -22,12 +22,17 @@ func TestSpinnerZeroNeverSpins(t *testing.T) {
 }
 
 // TestSpinnerEnds checks that a Spinner stops by itself, that its batches
-// double up to maxBatch, and that once it reported false it stays false.
+// double up to maxBatch (pollBatch for NewPollSpinner), and that once it
+// reported false it stays false.
 func TestSpinnerEnds(t *testing.T) {
 	if !spinUseful() {
 		t.Skip("one usable CPU: Spinner never spins (checked by TestSpinnerOneCPU)")
 	}
-	s := NewSpinner(200 * time.Microsecond)
+	t.Run("NewSpinner", func(t *testing.T) { testSpinnerEnds(t, NewSpinner(200*time.Microsecond), maxBatch) })
+	t.Run("NewPollSpinner", func(t *testing.T) { testSpinnerEnds(t, NewPollSpinner(200*time.Microsecond), pollBatch) })
+}
+
+func testSpinnerEnds(t *testing.T, s Spinner, maxBatch uint32) {
 	deadline := time.Now().Add(testproc.Scale(10 * time.Second)) // bounds a hang only
 	want := uint32(1)
 	n := 0
@@ -57,6 +62,10 @@ func TestSpinnerOneCPU(t *testing.T) {
 	s := NewSpinner(time.Second)
 	if s.Spin() {
 		t.Error("Spinner spun with GOMAXPROCS=1")
+	}
+	p := NewPollSpinner(time.Second)
+	if p.Spin() {
+		t.Error("poll Spinner spun with GOMAXPROCS=1")
 	}
 }
 

@@ -56,7 +56,7 @@ const (
 // for another process's signal (Event, Semaphore, Ring), before they
 // register and sleep.
 func spinFor(budget time.Duration, try func() bool) bool {
-	sp := sw.NewSpinner(budget)
+	sp := sw.NewPollSpinner(budget) // try looks before it takes
 	for sp.Spin() {
 		if try() {
 			return true

@@ -75,6 +75,9 @@ type Spinner = shmx.Spinner
 // NewSpinner is shmx.NewSpinner.
 func NewSpinner(budget time.Duration) Spinner { return shmx.NewSpinner(budget) }
 
+// NewPollSpinner is shmx.NewPollSpinner.
+func NewPollSpinner(budget time.Duration) Spinner { return shmx.NewPollSpinner(budget) }
+
 // Self is live.Self: this process's token.
 func Self() uint32 { return self }
 

@@ -287,6 +287,9 @@ type Spinner struct{ left int }
 // NewSpinner returns a Spinner of spinSteps steps, whatever the budget.
 func NewSpinner(time.Duration) Spinner { return Spinner{left: spinSteps} }
 
+// NewPollSpinner is NewSpinner: under the explorer a batch is one step.
+func NewPollSpinner(time.Duration) Spinner { return Spinner{left: spinSteps} }
+
 // spinSteps is how many times a Spinner spins under the explorer.
 const spinSteps = 3
 
