@@ -69,27 +69,34 @@ func (e *env) interleaved(runs ...func(context.Context) (Result, error)) []func(
 
 // mergeResults makes one result of the parts of a measurement: its
 // round trips' percentiles, and the mean time and CPU per round trip
-// over all of them.
+// over all of them; for a rate, all the operations over all the time.
 func mergeResults(parts []Result) Result {
 	if len(parts) == 0 {
 		return Result{}
 	}
 	r := Result{Unit: parts[0].Unit}
-	var total, cpu float64
+	var total, cpu float64 // ns in all: Value is per op, or ops per second
 	var all []int64
 	for _, p := range parts {
 		r.Ops += p.Ops
-		total += p.Value * float64(p.Ops)
+		if r.LowerIsBetter() {
+			total += p.Value * float64(p.Ops)
+		} else if p.Value > 0 {
+			total += float64(p.Ops) / p.Value * 1e9
+		}
 		cpu += p.CPU * float64(p.Ops)
 		all = append(all, p.samples...)
 	}
-	if r.Ops == 0 {
+	if r.Ops == 0 || total == 0 {
 		return r
 	}
 	ops := r.Ops
-	if int64(len(all)) == ops {
+	switch {
+	case !r.LowerIsBetter():
+		r.Value = float64(ops) / total * 1e9 // a rate: all ops over all the time
+	case int64(len(all)) == ops:
 		percentiles(&r, all, time.Duration(total))
-	} else {
+	default:
 		r.Value = total / float64(ops) // parts without round-trip times
 	}
 	r.CPU = cpu / float64(ops)

@@ -63,3 +63,15 @@ func TestInterleaved(t *testing.T) {
 		t.Errorf("rows after the first measured again: %v", order)
 	}
 }
+
+// TestMergeRates checks that a rate's parts merge as all the operations
+// over all the time, not as a mean of the rates.
+func TestMergeRates(t *testing.T) {
+	r := mergeResults([]Result{
+		{Unit: OpsPerSec, Value: 100, Ops: 100}, // 1 s
+		{Unit: OpsPerSec, Value: 50, Ops: 100},  // 2 s
+	})
+	if r.Ops != 200 || r.Value < 66.6 || r.Value > 66.7 {
+		t.Errorf("merged %+v, want 200 ops at 66.7 ops/s", r)
+	}
+}

@@ -25,18 +25,23 @@ func (e *env) ringThroughputRows() []row {
 		inPlace = "shmx Ring zero-copy (64 B written and read in place)"
 		batch   = "shmx Ring SendBatch/RecvBatch of 32"
 	)
-	c := func(vs string) row {
-		return row{g, "C SPSC ring (C loops), before " + vs, false, vs, e.ringThroughputC}
-	}
 	tp := func(kind string) func(context.Context) (Result, error) {
 		return func(ctx context.Context) (Result, error) { return e.ringThroughput(ctx, kind) }
 	}
-	return []row{
-		c(copying), {g, copying, true, "", tp("ringtp-copy")},
-		c(inPlace), {g, inPlace, true, "", tp("ringtp-inplace")},
-		c(batch), {g, batch, true, "", tp("ringtp-batch")},
+	// Each shmx row in turns with a C ring of its own (interleaved): the
+	// ratio is the point, and the machine changes between stretches.
+	var rows []row
+	for _, r := range []struct{ name, kind string }{
+		{copying, "ringtp-copy"}, {inPlace, "ringtp-inplace"}, {batch, "ringtp-batch"},
+	} {
+		p := e.interleaved(e.ringThroughputC, tp(r.kind))
+		rows = append(rows,
+			row{g, "C SPSC ring (C loops), in turns with " + r.name, false, r.name, p[0]},
+			row{g, r.name, true, "", p[1]})
 	}
+	return rows
 }
+
 
 const (
 	ringTPMsg   = 64
