@@ -42,7 +42,6 @@ func (e *env) ringThroughputRows() []row {
 	return rows
 }
 
-
 const (
 	ringTPMsg   = 64
 	ringTPCap   = 256 // = cbench.SPSCSlots
