@@ -109,6 +109,9 @@ func (e *env) broadcastRows() []row {
 			if err := do(ctx); err != nil {
 				return Result{Unit: NsPerOp}, err
 			}
+			if r.p50[i] == 0 {
+				return Result{Unit: NsPerOp}, errBelowClock
+			}
 			return Result{Unit: NsPerOp, Value: r.p50[i], P50: r.p50[i], P99: r.p99[i], Ops: r.count[i]}, nil
 		}
 	}
@@ -150,6 +153,11 @@ func (e *env) broadcastRows() []row {
 		row{g1, oneName, true, "", lat(&one, oneRun, 0)})
 	return rows
 }
+
+// errBelowClock is a latency row's result when more than half its
+// samples read 0: the latency is below this clock's step (wine's is tens
+// of microseconds), so there is nothing to show.
+var errBelowClock = errors.New("the p50 is below this clock's step: nothing to show")
 
 // halfRoundTrip is the 64 B Ring round trip of strategy strat, halved:
 // the one-way latency the broadcast goal is stated against.
