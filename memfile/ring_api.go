@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	sw "github.com/shmx/shmx/internal/word"
 )
 
 // TrySend copies msg into a free slot and publishes it, and reports
@@ -266,11 +268,13 @@ func (r *Ring) checkBatch(msgs [][]byte) {
 
 // fill writes msgs into the slots claimed from pos on, then publishes
 // them, and then wakes a sleeping consumer if there is one. All the
-// copies come before the first publication because each publication is
-// a compare-and-swap, on x86 a locked instruction, which waits for every
-// store before it: written that way, the stores to the batch's lines
-// (each fetched from the consumer that last read it) are in flight
-// together, not one after the other.
+// copies come before the first publication, and the publications are
+// release stores (publishHeld), not compare-and-swaps, which on x86 are
+// locked instructions that wait for every store before them: written
+// that way, the stores to the batch's lines (each fetched from the
+// consumer that last read it) are in flight together, not one after the
+// other. One fence then orders them all before the look at the sleeper
+// bit, which a compare-and-swap did for each.
 func (r *Ring) fill(pos uint64, msgs [][]byte) {
 	if len(msgs) == 0 {
 		return
@@ -281,8 +285,9 @@ func (r *Ring) fill(pos uint64, msgs [][]byte) {
 		s.length = uint32(len(m))
 	}
 	for i := range msgs {
-		r.publish(pos + uint64(i))
+		r.publishHeld(pos + uint64(i))
 	}
+	sw.Fence() // the publications before the look at the sleeper bit
 	wakeSleepers(r.recvEpoch, len(msgs))
 }
 
@@ -348,8 +353,9 @@ func (r *Ring) RecvBatch(ctx context.Context, bufs [][]byte) (int, error) {
 // one, and returns how many messages it delivered and whether one was
 // truncated.
 //
-// All the copies come before the first release, for the reason given on
-// fill: the loads of the batch's lines are then in flight together.
+// All the copies come before the first release, and the releases are
+// release stores with one fence after them (freeHeld), for the reasons
+// given on fill.
 func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 	for i := range k {
 		p := pos + uint64(i)
@@ -365,8 +371,9 @@ func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 		}
 	}
 	for i := range k {
-		r.free(pos + uint64(i))
+		r.freeHeld(pos + uint64(i))
 	}
+	sw.Fence() // as in fill
 	wakeSleepers(r.sendEpoch, k)
 	return got, short
 }

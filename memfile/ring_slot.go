@@ -11,14 +11,22 @@ import sw "github.com/shmx/shmx/internal/word"
 //	(pos+cap, 0)      released: free for the producer of pos+cap
 //
 // Transitions (who makes them; each is one compare-and-swap from the exact
-// state on the left):
+// state on the left, but for the two a batch makes with a release store,
+// marked *):
 //
 //	(pos, 0)     -> (pos, P)      claimSend by P (or claimSendN, for each of its positions)
-//	(pos, P)     -> (pos+1, 0)    commit (or publish, in a batch) by P (a message, or ringSkip)
+//	(pos, P)     -> (pos+1, 0)    commit by P (a message, or ringSkip); * publishHeld, in a batch (fill)
 //	(pos, P)     -> (pos+1, C)    reclaimRecv by C, P judged dead; C then releases
 //	(pos+1, 0)   -> (pos+1, C)    claimRecv by C (or claimRecvN, for each of its positions)
-//	(pos+1, C)   -> (pos+cap, 0)  release (or free, in a batch) by C
+//	(pos+1, C)   -> (pos+cap, 0)  release by C; * freeHeld, in a batch (drain)
 //	(pos+1, C)   -> (pos+cap, 0)  reclaimSend by a producer, C judged dead
+//
+// A store may replace a compare-and-swap only where the holder is the
+// only one who can move the slot: a slot in (pos, P) or (pos+1, C) leaves
+// that state by its holder's hand or, once the kernel says the holder is
+// gone, by a reclaim; a live holder's store therefore finds the state it
+// expects. (The compare-and-swaps of commit and release also fence the
+// look at the sleeper bit after them; a batch fences once, sw.Fence.)
 //
 // A claim needs only the slot's state, not the counter: the batch claims
 // (claimSendN, claimRecvN) take the positions after the first one the
@@ -163,6 +171,22 @@ func (r *Ring) release(pos uint64) {
 // free is release without the wake-up (see publish).
 func (r *Ring) free(pos uint64) bool {
 	return r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos+1), r.token), ringPack(uint32(pos+r.capacity), 0))
+}
+
+// publishHeld is publish for a batch (fill): a release store rather than
+// a compare-and-swap. It may store blindly because nobody else moves a
+// slot out of (pos, P) while P lives: the only other transition from it,
+// reclaimRecv, needs the kernel to say P is gone. The caller fences once
+// after the batch, before it looks for sleepers.
+func (r *Ring) publishHeld(pos uint64) {
+	sw.StoreRelease(&r.slot(pos).state, ringPack(uint32(pos+1), 0))
+}
+
+// freeHeld is free for a batch (drain), a release store for the reason
+// given on publishHeld: from (pos+1, C) only reclaimSend moves a slot but
+// C, and only once C is gone.
+func (r *Ring) freeHeld(pos uint64) {
+	sw.StoreRelease(&r.slot(pos).state, ringPack(uint32(pos+r.capacity), 0))
 }
 
 // claimSendN claims up to n consecutive positions for this process: the

@@ -22,6 +22,13 @@ type (
 	Int32  = atomic.Int32
 )
 
+// Fence orders every load and store before it before every load after
+// it (see "Release stores"): a locked add to a word of its own stack.
+func Fence() {
+	var f uint32
+	atomic.AddUint32(&f, 0)
+}
+
 // Functions on plain words, as in sync/atomic.
 
 func LoadUint32(p *uint32) uint32                      { return atomic.LoadUint32(p) }

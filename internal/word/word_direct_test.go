@@ -3,6 +3,7 @@
 package word
 
 import (
+	"fmt"
 	"testing"
 	"time"
 	"unsafe"
@@ -45,5 +46,62 @@ func TestDirect(t *testing.T) {
 	}
 	if Exploring {
 		t.Fatal("Exploring in a normal build")
+	}
+}
+
+// TestStoreRelease checks StoreRelease's value and its one promise, the
+// message-passing order: a reader that sees the flag stored by
+// StoreRelease sees the payload stored before it. Then Fence's: after
+// a StoreRelease and a Fence, each of two goroutines that stored its own
+// flag sees the other's (store buffering, the Dekker pair), never both
+// zero.
+func TestStoreRelease(t *testing.T) {
+	var x Uint64
+	StoreRelease(&x, 42)
+	if x.Load() != 42 {
+		t.Fatalf("StoreRelease stored %d, want 42", x.Load())
+	}
+	const rounds = 200000
+	var payload, flag Uint64
+	done := make(chan string)
+	go func() {
+		for f := uint64(0); f < rounds; {
+			f = flag.Load()
+			if p := payload.Load(); p < f {
+				done <- fmt.Sprintf("saw flag %d, then payload %d", f, p)
+				return
+			}
+		}
+		done <- ""
+	}()
+	for i := uint64(1); i <= rounds; i++ {
+		payload.Store(i)
+		StoreRelease(&flag, i)
+	}
+	if msg := <-done; msg != "" {
+		t.Fatal(msg)
+	}
+	var a, b Uint64
+	for i := range 2000 {
+		a.Store(0)
+		b.Store(0)
+		var seenA, seenB uint64
+		start := make(chan struct{})
+		fin := make(chan struct{})
+		go func() {
+			<-start
+			StoreRelease(&b, 1)
+			Fence()
+			seenA = a.Load()
+			close(fin)
+		}()
+		close(start)
+		StoreRelease(&a, 1)
+		Fence()
+		seenB = b.Load()
+		<-fin
+		if seenA == 0 && seenB == 0 {
+			t.Fatalf("round %d: both goroutines missed the other's store across Fence", i)
+		}
 	}
 }

@@ -71,6 +71,13 @@ func (x *Uint64) Add(d uint64) uint64 {
 	return v
 }
 func (x *Uint64) Swap(v uint64) uint64 { yield(); return atomic.SwapUint64(&x.v, v) }
+
+// StoreRelease is Store: the explorer runs one step at a time, and every
+// step sees every earlier one.
+func StoreRelease(x *Uint64, v uint64) { x.Store(v) }
+
+// Fence is a scheduling point.
+func Fence() { yield() }
 func (x *Uint64) CompareAndSwap(o, n uint64) bool {
 	yield()
 	ok := atomic.CompareAndSwapUint64(&x.v, o, n)
