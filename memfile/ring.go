@@ -37,11 +37,14 @@ import (
 // The batch form (SendBatch, RecvBatch) claims consecutive positions the
 // same way, one compare-and-swap per slot, and then moves tail (head)
 // past all of them with one compare-and-swap; it writes (reads) every
-// slot of the batch before it publishes (releases) any, and checks for
-// sleepers once. So a batch still names its claimant in every slot it
-// holds, and a process that dies mid-batch is recovered from slot by
-// slot, as for single claims; what it saves is the counter updates, the
-// wake-up checks and the wait for each slot's line before the next one.
+// slot of the batch before it publishes (releases) any, publishes
+// (releases) them with plain release stores (a live holder is the only
+// one who moves a slot it holds; see the slot state machine), and fences
+// and checks for sleepers once. So a batch still names its claimant in
+// every slot it holds, and a process that dies mid-batch is recovered
+// from slot by slot, as for single claims; what it saves is the counter
+// updates, the wake-up checks, a locked instruction per slot and the
+// wait for each slot's line before the next one.
 // A batch is not atomic: a consumer may take its first messages while
 // the producer still writes the others, and other producers' messages
 // may come between two claims of one SendBatch.
@@ -69,7 +72,10 @@ import (
 // chain of sleepers, each woken by the one before.
 //
 // Why no wake-up is lost. All the operations are sequentially consistent
-// atomics (Go's sync/atomic), so they have one total order. Take a
+// atomics (Go's sync/atomic), so they have one total order; a batch's
+// release stores are not, but the fence after its last one (sw.Fence, a
+// locked instruction) orders them all before its load of the epoch,
+// which is all the argument below uses of them. Take a
 // publisher that stored a slot state S and then loaded the epoch, and a
 // sleeper that waits on value e (bit set) and is still asleep, so that
 // without a wake-up nobody would take S. (1) If the load came before the
