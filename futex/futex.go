@@ -35,6 +35,7 @@
 package futex
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -76,6 +77,50 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 		return errTimeout
 	}
 	return wait(addr, val, timeout)
+}
+
+// WaitContext is Wait that also ends, returning nil, soon after ctx is
+// done. How depends on where the wait sleeps. A wait queued through
+// io_uring (see Parks) ends alone: its own entry is cancelled, and
+// nobody else on addr is disturbed. A wait that sleeps on its own thread
+// cannot be ended alone: for it, once ctx is done, WaitContext calls
+// wakeAll, which must end the wait (a WakeAll of addr, say, or a change of
+// *addr and a WakeAll), and which ends the waits of everybody else on
+// addr with it. WaitContext returns only after a wakeAll it started has
+// returned, so that a caller may unmap addr as soon as it returns.
+//
+// A ctx that is never done (ctx.Done() == nil) makes it Wait.
+func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) error {
+	if ctx.Done() == nil {
+		return Wait(addr, val, timeout)
+	}
+	if !aligned(addr) {
+		return ErrUnaligned
+	}
+	if atomic.LoadUint32(addr) != val {
+		return nil
+	}
+	if timeout == 0 {
+		return errTimeout
+	}
+	if err, ok := waitParked(ctx, addr, val, timeout, wakeAll); ok {
+		return err
+	}
+	return waitWoken(ctx, addr, val, timeout, wakeAll)
+}
+
+// waitWoken is WaitContext for a wait on its own thread: wakeAll ends it.
+func waitWoken(ctx context.Context, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) error {
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		wakeAll()
+	})
+	err := wait(addr, val, timeout)
+	if !stop() {
+		<-done
+	}
+	return err
 }
 
 // Wake wakes up to n waiters on addr (n <= 0 wakes none; use WakeAll for

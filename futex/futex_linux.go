@@ -1,6 +1,7 @@
 package futex
 
 import (
+	"context"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -65,7 +66,7 @@ func parks() bool { return parkMode != parkNever && getRing() != nil }
 func wait(addr *uint32, val uint32, timeout time.Duration) error {
 	if parkMode == parkAlways || parkMode == parkAuto && threadSleepers.Load() >= threadSleepersMax {
 		if r := getRing(); r != nil {
-			if err, ok := r.wait(addr, val, timeout); ok {
+			if err, ok := r.wait(addr, val, timeout, nil, nil); ok {
 				return err
 			}
 		}
@@ -118,4 +119,16 @@ func wake(addr *uint32, n int) (int, error) {
 		return 0, os.NewSyscallError("futex", e)
 	}
 	return int(r), nil
+}
+
+// waitParked is WaitContext's parked wait: through io_uring when wait
+// would park (see wait), cancelled alone when ctx is done; ok is false
+// when the wait is not parked (the caller then sleeps on its thread).
+func waitParked(ctx context.Context, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) (err error, ok bool) {
+	if parkMode == parkAlways || parkMode == parkAuto && threadSleepers.Load() >= threadSleepersMax {
+		if r := getRing(); r != nil {
+			return r.wait(addr, val, timeout, ctx.Done(), wakeAll)
+		}
+	}
+	return nil, false
 }

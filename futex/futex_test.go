@@ -1,6 +1,7 @@
 package futex_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -373,5 +374,39 @@ func TestWakeCountsExact(t *testing.T) {
 				t.Fatalf("Wake(64) after all left = %d, %v; want 0", n, err)
 			}
 		})
+	}
+}
+
+// TestWaitContext: a wait whose context is cancelled returns nil soon
+// after, whether it was parked (then it ended alone) or slept on its
+// thread (then WaitContext called wakeAll, which ended it); one whose
+// context is never done is Wait.
+func TestWaitContext(t *testing.T) {
+	w := new(uint32)
+	*w = 1
+	if err := futex.WaitContext(context.Background(), w, 1, 10*time.Millisecond, nil); err == nil {
+		t.Error("a wait without cancellation returned nil before its timeout")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var called atomic.Bool
+	res := make(chan error, 1)
+	go func() {
+		res <- futex.WaitContext(ctx, w, 1, 30*time.Second, func() {
+			called.Store(true)
+			futex.WakeAll(w)
+		})
+	}()
+	time.Sleep(20 * time.Millisecond) // let it sleep (if not, it returns at once all the same)
+	cancel()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("cancelled WaitContext: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled WaitContext did not end")
+	}
+	if !called.Load() && !futex.Parks() {
+		t.Error("a wait on its thread ended without wakeAll")
 	}
 }

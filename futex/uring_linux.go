@@ -35,6 +35,7 @@ import (
 
 // io_uring ABI (include/uapi/linux/io_uring.h).
 const (
+	uringOpAsyncCancel   = 14
 	uringOpLinkTimeout   = 15
 	uringOpFutexWait     = 51
 	uringSqeIOLink       = 1 << 2 // IOSQE_IO_LINK
@@ -393,7 +394,12 @@ func (r *uring) submit(n uint32) (inFlight bool, err error) {
 // wait is Wait through the ring: nil when woken or when the word differed,
 // errTimeout when the timeout passed. ok is false when the ring could not
 // take the wait (the caller then sleeps on its thread).
-func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration) (err error, ok bool) {
+//
+// When cancel (nil: never) is closed first, the wait cancels its own entry
+// (IORING_OP_ASYNC_CANCEL, matched by its user data) and returns nil once
+// the kernel has ended it; if the cancellation cannot be submitted it
+// calls wakeAll, as a wait on a thread would (see WaitContext).
+func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration, cancel <-chan struct{}, wakeAll func()) (err error, ok bool) {
 	var ts unix.Timespec
 	if timeout >= 0 {
 		if ts, err = monotonicDeadline(timeout); err != nil {
@@ -424,7 +430,17 @@ func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration) (err error
 		return nil, false
 	}
 	ringWaits.Add(1)
-	res := <-s.done
+	var res int32
+	select {
+	case res = <-s.done:
+	case <-cancel:
+		if !r.cancel(idx) {
+			wakeAll()
+		}
+		if res = <-s.done; res == -int32(unix.ECANCELED) {
+			res = 0 // ours (or the timeout's: either way the wait is over)
+		}
+	}
 	ringWaits.Add(-1)
 	r.release(idx)
 	switch res {
@@ -434,6 +450,18 @@ func (r *uring) wait(addr *uint32, val uint32, timeout time.Duration) (err error
 		return errTimeout, true
 	}
 	return os.NewSyscallError("io_uring futex wait", syscall.Errno(-res)), true
+}
+
+// cancel submits the cancellation of slot idx's futex wait and reports
+// whether the kernel took it. The cancellation's own completion carries
+// the timeout tag, so the reaper drops it; the wait's completion (ended
+// by it, or by whatever came first) reaches the slot as always.
+func (r *uring) cancel(idx uint32) bool {
+	r.mu.Lock()
+	r.put(uringSQE{opcode: uringOpAsyncCancel, fd: -1, addr: uint64(idx) << 1, userData: uint64(idx)<<1 | uringTimeoutTag})
+	inFlight, err := r.submit(1)
+	r.mu.Unlock()
+	return inFlight && err == nil
 }
 
 // reap is a ring's reaper: it waits for the ring's eventfd in the Go

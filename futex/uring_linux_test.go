@@ -17,11 +17,11 @@ func TestRingWait(t *testing.T) {
 		t.Skip("io_uring futex waits are not available here")
 	}
 	var w uint32 = 1
-	if err, ok := r.wait(&w, 0, -1); !ok || err != nil {
+	if err, ok := r.wait(&w, 0, -1, nil, nil); !ok || err != nil {
 		t.Fatalf("changed word: %v %v", err, ok)
 	}
 	start := time.Now()
-	if err, ok := r.wait(&w, 1, 20*time.Millisecond); !ok || err != errTimeout {
+	if err, ok := r.wait(&w, 1, 20*time.Millisecond, nil, nil); !ok || err != errTimeout {
 		t.Fatalf("timeout: %v %v", err, ok)
 	}
 	if d := time.Since(start); d < 20*time.Millisecond {
@@ -35,7 +35,7 @@ func TestRingWait(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for atomic.LoadUint32(&w) == 1 {
-				if err, ok := r.wait(&w, 1, 10*time.Second); !ok || err != nil {
+				if err, ok := r.wait(&w, 1, 10*time.Second, nil, nil); !ok || err != nil {
 					t.Errorf("wait: %v %v", err, ok)
 					return
 				}
@@ -143,7 +143,7 @@ func TestRingOverflow(t *testing.T) {
 			defer wg.Done()
 			for atomic.LoadUint32(&w) == 0 {
 				parked.Add(1)
-				r.wait(&w, 0, 30*time.Second)
+				r.wait(&w, 0, 30*time.Second, nil, nil)
 			}
 		}()
 	}
@@ -178,7 +178,7 @@ func TestRingGrowth(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for atomic.LoadUint32(&w) == 0 {
-				getRing().wait(&w, 0, 30*time.Second)
+				getRing().wait(&w, 0, 30*time.Second, nil, nil)
 			}
 		}()
 		for deadline := time.Now().Add(10 * time.Second); ringWaits.Load() < base+int32(i)+1; time.Sleep(50 * time.Microsecond) {
@@ -197,4 +197,63 @@ func TestRingGrowth(t *testing.T) {
 	if got > uringShards {
 		t.Fatalf("%d rings, more than %d", got, uringShards)
 	}
+}
+
+// TestRingWaitCancel: a parked wait whose cancel channel is closed ends
+// alone, without a Wake and without calling wakeAll, and the kernel no
+// longer holds it: a WakeAll afterwards counts exactly the other waiters.
+func TestRingWaitCancel(t *testing.T) {
+	r := getRing()
+	if r == nil {
+		t.Skip("io_uring futex waits are not available here")
+	}
+	var w uint32 = 1
+	const others = 5
+	base := ringWaits.Load()
+	var wg sync.WaitGroup
+	for range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for atomic.LoadUint32(&w) == 1 {
+				r.wait(&w, 1, 30*time.Second, nil, nil)
+			}
+		}()
+	}
+	cancel := make(chan struct{})
+	res := make(chan error, 1)
+	var wokeAll atomic.Bool
+	go func() {
+		err, ok := r.wait(&w, 1, 30*time.Second, cancel, func() { wokeAll.Store(true) })
+		if !ok {
+			err = os.ErrInvalid
+		}
+		res <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ringWaits.Load() < base+others+1; time.Sleep(50 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the waits never went in flight")
+		}
+	}
+	close(cancel)
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("cancelled wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled parked wait did not end")
+	}
+	if wokeAll.Load() {
+		t.Error("a parked wait called wakeAll although its cancellation went in")
+	}
+	atomic.StoreUint32(&w, 0)
+	k, err := WakeAll(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k != others {
+		t.Errorf("WakeAll after the cancellation woke %d, want the %d others", k, others)
+	}
+	wg.Wait()
 }

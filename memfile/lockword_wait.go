@@ -127,6 +127,25 @@ func nap(addr *uint32, val uint32, slice time.Duration) {
 	sleepers.Add(-1)
 }
 
+// napContext is nap that ends soon after ctx is done (ctx nil: nap): a
+// wait parked through io_uring cancels itself and disturbs nobody; a wait
+// on its own thread is woken by wakeAll, which wakes every sleeper of the
+// word (see futex.WaitContext). wakeAll is called only when cancelWakes
+// says the sleep must be woken.
+func napContext(ctx context.Context, addr *uint32, val uint32, slice time.Duration, wakeAll func()) {
+	if ctx == nil {
+		nap(addr, val, slice)
+		return
+	}
+	sleepers.Add(1)
+	sw.WaitContext(ctx, addr, val, slice, func() {
+		if cancelWakes(ctx) {
+			wakeAll()
+		}
+	})
+	sleepers.Add(-1)
+}
+
 // sleep waits on addr while it holds val, for at most one slice and never
 // past ctx's deadline. It returns ctx.Err() when ctx is done (or its
 // deadline passed), errClosed when the MemFile whose memory holds addr
@@ -135,14 +154,14 @@ func nap(addr *uint32, val uint32, slice time.Duration) {
 // back out of a closed wait exactly as out of a cancelled one.
 //
 // A ctx that can be cancelled (callers pass nil otherwise, see
-// cancellable) wakes the sleep the moment it is done: context.AfterFunc
-// wakes every sleeper of addr (the others, in this or other processes,
-// re-check their word and sleep again), so cancellation costs no polling
-// and is noticed at once; an expired deadline wakes nobody (cancelWakes).
-// Only a cancellation in the instant between the check of ctx and the
-// kernel's check of the word is noticed late, at the end of the slice. The wake-up may come after sleep returned and the
-// memory was unmapped: a futex wake of an address that is not mapped only
-// fails, it touches nothing.
+// cancellable) ends the sleep the moment it is done (napContext): a sleep
+// parked through io_uring cancels its own wait, and nobody else notices;
+// a sleep on its own thread is woken by a wake of every sleeper of addr
+// (the others, in this or other processes, re-check their word and sleep
+// again). So cancellation costs no polling and is noticed at once; an
+// expired deadline wakes nobody (cancelWakes). On a thread, a
+// cancellation in the instant between the check of ctx and the kernel's
+// check of the word is noticed late, at the end of the slice.
 func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) error {
 	mp, err := enterWait(addr)
 	if err != nil {
@@ -164,13 +183,7 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		}
 		slice = min(slice, left)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		if cancelWakes(ctx) {
-			sw.WakeAll(addr)
-		}
-	})
-	nap(addr, val, slice)
-	stop()
+	napContext(ctx, addr, val, slice, func() { sw.WakeAll(addr) })
 	if err := closedErr(mp); err != nil {
 		return err
 	}

@@ -143,31 +143,23 @@ func (r *Ring) poll(ctx context.Context, recv bool, n int) (uint64, int, error) 
 // sleep is the futex slow path of acquire.
 func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error) {
 	epoch := r.epoch(recv)
-	if ctx.Done() != nil {
-		// On cancellation change the word (keeping the sleeper bit) and
-		// wake every sleeper of this direction, so that this one notices
-		// at once, even if it was just about to wait; the others re-check
-		// and sleep again. Not at a deadline, which the slice ends at
-		// (cancelWakes).
-		//
-		// The caller may unmap the ring as soon as sleep returns, so the
-		// function must not touch the ring after that: when stop finds
-		// it already started, sleep waits for it to finish.
-		done := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() {
-			defer close(done)
-			if cancelWakes(ctx) {
-				epoch.Add(2)
-				sw.WakeAll((*uint32)(unsafe.Pointer(epoch)))
-			}
-		})
-		defer func() {
-			if !stop() {
-				<-done
-			}
-		}()
-	}
 	word := (*uint32)(unsafe.Pointer(epoch))
+	// On cancellation a nap parked through io_uring cancels its own wait;
+	// one on its own thread is woken by a change of the word (keeping the
+	// sleeper bit) and a wake of every sleeper of this direction, so that
+	// this one notices at once, even if it was just about to wait, and
+	// the others re-check and sleep again. Not at a deadline, which the
+	// slice ends at (cancelWakes). The caller may unmap the ring as soon
+	// as sleep returns: napContext returns only after a wake it started.
+	var napCtx context.Context // nil: ctx is never done, plain naps
+	var wakeAll func()
+	if ctx.Done() != nil {
+		napCtx = ctx
+		wakeAll = func() {
+			epoch.Add(2)
+			sw.WakeAll(word)
+		}
+	}
 	mp, err := enterWait(word)
 	if err != nil {
 		return 0, 0, err
@@ -199,7 +191,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 		if err != nil {
 			return 0, 0, err
 		}
-		nap(word, e, slice)
+		napContext(napCtx, word, e, slice, wakeAll)
 		napped = true
 		if err := closedErr(mp); err != nil {
 			return 0, 0, err

@@ -191,6 +191,37 @@ func BenchmarkIdleWaiters(b *testing.B) {
 // sleep again; one bounded by the sleep's own timeout wakes nobody
 // (cancelWakes).
 func BenchmarkDeadlineCrowd(b *testing.B) {
+	benchCrowd(b, func(block func(context.Context) error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		if err := block(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			b.Fatal(err)
+		}
+		cancel()
+	})
+}
+
+// BenchmarkCancelCrowd is BenchmarkDeadlineCrowd with a cancellation
+// instead of an expiry: the waiter's context is cancelled 200 µs into its
+// sleep. A wait parked through io_uring (the crowd's, and this one's,
+// beyond the first four of the process, see futex.Parks) cancels its own
+// entry; before, every cancellation woke every sleeper of the word, and
+// the 1,000 ran, re-checked and slept again.
+func BenchmarkCancelCrowd(b *testing.B) {
+	benchCrowd(b, func(block func(context.Context) error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t := time.AfterFunc(200*time.Microsecond, cancel)
+		if err := block(ctx); !errors.Is(err, context.Canceled) {
+			b.Fatal(err)
+		}
+		t.Stop()
+		cancel()
+	})
+}
+
+// benchCrowd puts 1,000 goroutines to sleep on one Event and on one Ring,
+// then runs one per iteration (given the object's blocking call) and
+// reports the process's CPU per iteration.
+func benchCrowd(b *testing.B, one func(block func(context.Context) error)) {
 	const crowd = 1000
 	for _, kind := range []string{"Event", "Ring"} {
 		b.Run(kind, func(b *testing.B) {
@@ -224,11 +255,7 @@ func BenchmarkDeadlineCrowd(b *testing.B) {
 			c0 := rusageCPU()
 			b.ResetTimer()
 			for range b.N {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-				if err := block(ctx); !errors.Is(err, context.DeadlineExceeded) {
-					b.Fatal(err)
-				}
-				cancel()
+				one(block)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(rusageCPU()-c0)/float64(b.N), "cpu-ns/op")

@@ -3,6 +3,7 @@
 package word
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -42,6 +43,11 @@ func CompareAndSwapUint64(p *uint64, o, n uint64) bool { return atomic.CompareAn
 // Wait is futex.Wait.
 func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 	return futex.Wait(addr, val, timeout)
+}
+
+// WaitContext is futex.WaitContext.
+func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) error {
+	return futex.WaitContext(ctx, addr, val, timeout, wakeAll)
 }
 
 // WaitAny is futex.WaitAny.

@@ -3,6 +3,7 @@
 package word
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -167,6 +168,26 @@ const WakeCounts = true
 // Wait blocks the simulated goroutine on addr while it holds val, until a
 // Wake or until timeout passes in virtual time. Spurious returns never
 // happen here, but callers must not rely on that.
+// WaitContext is futex.WaitContext as a wait on its own thread does it:
+// Wait, with wakeAll run once ctx is done (and waited for). The explorer
+// has no parked waits, so every cancellation wakes through wakeAll, as
+// it did before parked waits could end alone.
+func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) error {
+	if ctx.Done() == nil {
+		return Wait(addr, val, timeout)
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		wakeAll()
+	})
+	err := Wait(addr, val, timeout)
+	if !stop() {
+		<-done
+	}
+	return err
+}
+
 func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 	s, t := running()
 	if s == nil {
