@@ -67,16 +67,25 @@ const wakeAll = math.MaxInt32
 //
 // Wait neither allocates nor makes a system call when *addr != val.
 func Wait(addr *uint32, val uint32, timeout time.Duration) error {
-	if !aligned(addr) {
-		return ErrUnaligned
-	}
-	if atomic.LoadUint32(addr) != val {
-		return nil
-	}
-	if timeout == 0 {
-		return errTimeout
+	if err, sleeps := early(addr, val, timeout); !sleeps {
+		return err
 	}
 	return wait(addr, val, timeout)
+}
+
+// early is what Wait and WaitContext return without sleeping, when
+// sleeps is false: the word is misaligned, no longer val, or the timeout
+// is 0.
+func early(addr *uint32, val uint32, timeout time.Duration) (err error, sleeps bool) {
+	switch {
+	case !aligned(addr):
+		return ErrUnaligned, false
+	case atomic.LoadUint32(addr) != val:
+		return nil, false
+	case timeout == 0:
+		return errTimeout, false
+	}
+	return nil, true
 }
 
 // WaitContext is Wait that also ends, returning nil, soon after ctx is
@@ -94,16 +103,10 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Dur
 	if ctx.Done() == nil {
 		return Wait(addr, val, timeout)
 	}
-	if !aligned(addr) {
-		return ErrUnaligned
+	if err, sleeps := early(addr, val, timeout); !sleeps {
+		return err
 	}
-	if atomic.LoadUint32(addr) != val {
-		return nil
-	}
-	if timeout == 0 {
-		return errTimeout
-	}
-	if err, ok := waitParked(ctx, addr, val, timeout, wakeAll); ok {
+	if err, ok := waitParked(ctx.Done(), addr, val, timeout, wakeAll); ok {
 		return err
 	}
 	return waitWoken(ctx, addr, val, timeout, wakeAll)
@@ -116,7 +119,7 @@ func waitWoken(ctx context.Context, addr *uint32, val uint32, timeout time.Durat
 		defer close(done)
 		wakeAll()
 	})
-	err := wait(addr, val, timeout)
+	err := waitThread(addr, val, timeout)
 	if !stop() {
 		<-done
 	}

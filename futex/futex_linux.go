@@ -1,7 +1,6 @@
 package futex
 
 import (
-	"context"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -64,13 +63,33 @@ func parks() bool { return parkMode != parkNever && getRing() != nil }
 // the thread may sleep for long: the runtime must hand its P to another
 // thread.
 func wait(addr *uint32, val uint32, timeout time.Duration) error {
-	if parkMode == parkAlways || parkMode == parkAuto && threadSleepers.Load() >= threadSleepersMax {
-		if r := getRing(); r != nil {
-			if err, ok := r.wait(addr, val, timeout, nil, nil); ok {
-				return err
-			}
-		}
+	if err, ok := waitParked(nil, addr, val, timeout, nil); ok {
+		return err
 	}
+	return waitThread(addr, val, timeout)
+}
+
+// parkedRing is the ring this wait parks through, or nil when it sleeps on
+// its thread (see threadSleepers and parkMode).
+func parkedRing() *uring {
+	if parkMode == parkAlways || parkMode == parkAuto && threadSleepers.Load() >= threadSleepersMax {
+		return getRing()
+	}
+	return nil
+}
+
+// waitParked parks the wait through io_uring when it should park
+// (parkedRing), ending it alone once cancel (nil: never) is closed; ok is
+// false when it did not park (the caller then sleeps on its thread).
+func waitParked(cancel <-chan struct{}, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) (err error, ok bool) {
+	if r := parkedRing(); r != nil {
+		return r.wait(addr, val, timeout, cancel, wakeAll)
+	}
+	return nil, false
+}
+
+// waitThread is wait on this goroutine's thread, in futex(2).
+func waitThread(addr *uint32, val uint32, timeout time.Duration) error {
 	threadSleepers.Add(1)
 	defer threadSleepers.Add(-1)
 	if timeout < 0 {
@@ -119,16 +138,4 @@ func wake(addr *uint32, n int) (int, error) {
 		return 0, os.NewSyscallError("futex", e)
 	}
 	return int(r), nil
-}
-
-// waitParked is WaitContext's parked wait: through io_uring when wait
-// would park (see wait), cancelled alone when ctx is done; ok is false
-// when the wait is not parked (the caller then sleeps on its thread).
-func waitParked(ctx context.Context, addr *uint32, val uint32, timeout time.Duration, wakeAll func()) (err error, ok bool) {
-	if parkMode == parkAlways || parkMode == parkAuto && threadSleepers.Load() >= threadSleepersMax {
-		if r := getRing(); r != nil {
-			return r.wait(addr, val, timeout, ctx.Done(), wakeAll)
-		}
-	}
-	return nil, false
 }
