@@ -120,29 +120,23 @@ var gridEpoch = time.Now()
 
 // nap is sw.Wait for every sleeper of this package (sleep, Ring.sleep):
 // one slice in the kernel, counted in sleepers. slice is already
-// stretched (and then cut to the caller's deadline).
-func nap(addr *uint32, val uint32, slice time.Duration) {
+// stretched (and then cut to the caller's deadline). With a ctx (nil:
+// none) it ends soon after ctx is done: a wait parked through io_uring
+// cancels itself and disturbs nobody; a wait on its own thread is woken
+// by wakeAll, which wakes every sleeper of the word (see
+// futex.WaitContext). wakeAll is called only when cancelWakes says the
+// sleep must be woken.
+func nap(ctx context.Context, addr *uint32, val uint32, slice time.Duration, wakeAll func()) {
 	sleepers.Add(1)
-	sw.Wait(addr, val, slice)
-	sleepers.Add(-1)
-}
-
-// napContext is nap that ends soon after ctx is done (ctx nil: nap): a
-// wait parked through io_uring cancels itself and disturbs nobody; a wait
-// on its own thread is woken by wakeAll, which wakes every sleeper of the
-// word (see futex.WaitContext). wakeAll is called only when cancelWakes
-// says the sleep must be woken.
-func napContext(ctx context.Context, addr *uint32, val uint32, slice time.Duration, wakeAll func()) {
 	if ctx == nil {
-		nap(addr, val, slice)
-		return
+		sw.Wait(addr, val, slice)
+	} else {
+		sw.WaitContext(ctx, addr, val, slice, func() {
+			if cancelWakes(ctx) {
+				wakeAll()
+			}
+		})
 	}
-	sleepers.Add(1)
-	sw.WaitContext(ctx, addr, val, slice, func() {
-		if cancelWakes(ctx) {
-			wakeAll()
-		}
-	})
 	sleepers.Add(-1)
 }
 
@@ -154,7 +148,7 @@ func napContext(ctx context.Context, addr *uint32, val uint32, slice time.Durati
 // back out of a closed wait exactly as out of a cancelled one.
 //
 // A ctx that can be cancelled (callers pass nil otherwise, see
-// cancellable) ends the sleep the moment it is done (napContext): a sleep
+// cancellable) ends the sleep the moment it is done (nap): a sleep
 // parked through io_uring cancels its own wait, and nobody else notices;
 // a sleep on its own thread is woken by a wake of every sleeper of addr
 // (the others, in this or other processes, re-check their word and sleep
@@ -170,7 +164,7 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 	defer mp.Leave(addr)
 	slice = stretch(slice)
 	if ctx == nil {
-		nap(addr, val, slice)
+		nap(nil, addr, val, slice, nil)
 		return closedErr(mp)
 	}
 	if err := ctx.Err(); err != nil {
@@ -183,7 +177,7 @@ func sleep(ctx context.Context, addr *uint32, val uint32, slice time.Duration) e
 		}
 		slice = min(slice, left)
 	}
-	napContext(ctx, addr, val, slice, func() { sw.WakeAll(addr) })
+	nap(ctx, addr, val, slice, func() { sw.WakeAll(addr) })
 	if err := closedErr(mp); err != nil {
 		return err
 	}

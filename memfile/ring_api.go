@@ -269,7 +269,7 @@ func (r *Ring) checkBatch(msgs [][]byte) {
 // fill writes msgs into the slots claimed from pos on, then publishes
 // them, and then wakes a sleeping consumer if there is one. All the
 // copies come before the first publication, and the publications are
-// release stores (publishHeld), not compare-and-swaps, which on x86 are
+// release stores (publish), not compare-and-swaps, which on x86 are
 // locked instructions that wait for every store before them: written
 // that way, the stores to the batch's lines (each fetched from the
 // consumer that last read it) are in flight together, not one after the
@@ -285,7 +285,7 @@ func (r *Ring) fill(pos uint64, msgs [][]byte) {
 		s.length = uint32(len(m))
 	}
 	for i := range msgs {
-		r.publishHeld(pos + uint64(i))
+		r.publish(pos + uint64(i))
 	}
 	sw.Fence() // the publications before the look at the sleeper bit
 	wakeSleepers(r.recvEpoch, len(msgs))
@@ -354,7 +354,7 @@ func (r *Ring) RecvBatch(ctx context.Context, bufs [][]byte) (int, error) {
 // truncated.
 //
 // All the copies come before the first release, and the releases are
-// release stores with one fence after them (freeHeld), for the reasons
+// release stores with one fence after them (free), for the reasons
 // given on fill.
 func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 	for i := range k {
@@ -371,7 +371,7 @@ func (r *Ring) drain(pos uint64, k int, bufs [][]byte) (got int, short bool) {
 		}
 	}
 	for i := range k {
-		r.freeHeld(pos + uint64(i))
+		r.free(pos + uint64(i))
 	}
 	sw.Fence() // as in fill
 	wakeSleepers(r.sendEpoch, k)

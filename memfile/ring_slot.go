@@ -15,10 +15,10 @@ import sw "github.com/shmx/shmx/internal/word"
 // marked *):
 //
 //	(pos, 0)     -> (pos, P)      claimSend by P (or claimSendN, for each of its positions)
-//	(pos, P)     -> (pos+1, 0)    commit by P (a message, or ringSkip); * publishHeld, in a batch (fill)
+//	(pos, P)     -> (pos+1, 0)    commit by P (a message, or ringSkip); * publish, in a batch (fill)
 //	(pos, P)     -> (pos+1, C)    reclaimRecv by C, P judged dead; C then releases
 //	(pos+1, 0)   -> (pos+1, C)    claimRecv by C (or claimRecvN, for each of its positions)
-//	(pos+1, C)   -> (pos+cap, 0)  release by C; * freeHeld, in a batch (drain)
+//	(pos+1, C)   -> (pos+cap, 0)  release by C; * free, in a batch (drain)
 //	(pos+1, C)   -> (pos+cap, 0)  reclaimSend by a producer, C judged dead
 //
 // A store may replace a compare-and-swap only where the holder is the
@@ -146,46 +146,36 @@ func (r *Ring) claimRecv1() (pos uint64, ok bool, blocker uint32) {
 // one that took this process for dead): the message is then dropped rather
 // than published into a slot someone else now owns, and nothing panics.
 func (r *Ring) commit(pos uint64, n uint32) {
-	r.slot(pos).length = n
-	if r.publish(pos) {
+	s := r.slot(pos)
+	s.length = n
+	if s.state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0)) {
 		wakeSleepers(r.recvEpoch, 1)
 	}
-}
-
-// publish is commit after the length was written, without the wake-up,
-// for a batch that wakes once after its last slot; it reports whether the
-// slot was still this process's to publish.
-func (r *Ring) publish(pos uint64) bool {
-	return r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos), r.token), ringPack(uint32(pos+1), 0))
 }
 
 // release frees the slot claimed for receiving at pos for the next lap, and
 // wakes a sleeping producer if there is one. As in commit, a slot that
 // another process rewrote meanwhile is left alone.
 func (r *Ring) release(pos uint64) {
-	if r.free(pos) {
+	if r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos+1), r.token), ringPack(uint32(pos+r.capacity), 0)) {
 		wakeSleepers(r.sendEpoch, 1)
 	}
 }
 
-// free is release without the wake-up (see publish).
-func (r *Ring) free(pos uint64) bool {
-	return r.slot(pos).state.CompareAndSwap(ringPack(uint32(pos+1), r.token), ringPack(uint32(pos+r.capacity), 0))
-}
-
-// publishHeld is publish for a batch (fill): a release store rather than
-// a compare-and-swap. It may store blindly because nobody else moves a
-// slot out of (pos, P) while P lives: the only other transition from it,
-// reclaimRecv, needs the kernel to say P is gone. The caller fences once
-// after the batch, before it looks for sleepers.
-func (r *Ring) publishHeld(pos uint64) {
+// publish is commit for a batch (fill), after the length was written and
+// without the wake-up: a release store rather than a compare-and-swap. It
+// may store blindly because nobody else moves a slot out of (pos, P)
+// while P lives: the only other transition from it, reclaimRecv, needs the
+// kernel to say P is gone. The caller fences once after the batch, before
+// it looks for sleepers.
+func (r *Ring) publish(pos uint64) {
 	sw.StoreRelease(&r.slot(pos).state, ringPack(uint32(pos+1), 0))
 }
 
-// freeHeld is free for a batch (drain), a release store for the reason
-// given on publishHeld: from (pos+1, C) only reclaimSend moves a slot but
-// C, and only once C is gone.
-func (r *Ring) freeHeld(pos uint64) {
+// free is release for a batch (drain), a release store for the reason
+// given on publish: from (pos+1, C) only reclaimSend moves a slot but C,
+// and only once C is gone.
+func (r *Ring) free(pos uint64) {
 	sw.StoreRelease(&r.slot(pos).state, ringPack(uint32(pos+r.capacity), 0))
 }
 

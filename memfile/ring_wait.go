@@ -150,7 +150,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 	// this one notices at once, even if it was just about to wait, and
 	// the others re-check and sleep again. Not at a deadline, which the
 	// slice ends at (cancelWakes). The caller may unmap the ring as soon
-	// as sleep returns: napContext returns only after a wake it started.
+	// as sleep returns: nap returns only after a wake it started.
 	var napCtx context.Context // nil: ctx is never done, plain naps
 	var wakeAll func()
 	if ctx.Done() != nil {
@@ -191,7 +191,7 @@ func (r *Ring) sleep(ctx context.Context, recv bool, n int) (uint64, int, error)
 		if err != nil {
 			return 0, 0, err
 		}
-		napContext(napCtx, word, e, slice, wakeAll)
+		nap(napCtx, word, e, slice, wakeAll)
 		napped = true
 		if err := closedErr(mp); err != nil {
 			return 0, 0, err
