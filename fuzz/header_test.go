@@ -49,7 +49,7 @@ const (
 // validHeader returns the header memfile.Create writes for a lock type,
 // an event count and a data size.
 func validHeader(lt memfile.LockType, events int, dataSize uint64) rawHeader {
-	h := rawHeader{state: stateReady, version: 4, hdrSize: hdrLen, lock: byte(lt),
+	h := rawHeader{state: stateReady, version: 5, hdrSize: hdrLen, lock: byte(lt),
 		events: uint16(events), dataSize: dataSize, pid: 4242, token: creatorToken}
 	end := uint32(partEnd)
 	if lt != memfile.LockNone {
@@ -168,7 +168,7 @@ func FuzzHeader(f *testing.F) {
 // an n-byte mapping, after the header, aligned and disjoint.
 func checkRegions(t *testing.T, h memfile.HeaderInfo, n int) {
 	t.Helper()
-	if h.Version != 4 || h.HeaderSize != hdrLen || h.Lock > memfile.LockRWMutex || h.Events < 0 || h.Events > memfile.MaxEvents {
+	if h.Version != 5 || h.HeaderSize != hdrLen || h.Lock > memfile.LockRWMutex || h.Events < 0 || h.Events > memfile.MaxEvents {
 		t.Fatalf("accepted impossible fixed fields: %+v", h)
 	}
 	if h.CreatorPID == 0 || h.CreatorToken == 0 {

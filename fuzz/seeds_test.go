@@ -87,7 +87,8 @@ func headerSeeds() []seed {
 		{"version-0", func(h *rawHeader) { h.version = 0 }},
 		{"version-1", func(h *rawHeader) { h.version = 1 }},
 		{"version-3", func(h *rawHeader) { h.version = 3 }},
-		{"version-5", func(h *rawHeader) { h.version = 5 }},
+		{"version-4", func(h *rawHeader) { h.version = 4 }},
+		{"version-6", func(h *rawHeader) { h.version = 6 }},
 		{"version-max", func(h *rawHeader) { h.version = math.MaxUint32 }},
 		{"version-2", func(h *rawHeader) { h.version = 2 }},
 		{"hdrsize-64", func(h *rawHeader) { h.hdrSize = 64 }},
@@ -271,7 +272,7 @@ func u32s(words ...uint32) []byte {
 	return b
 }
 
-// rwState builds RWMutex bytes from the documented layout (version 4):
+// rwState builds RWMutex bytes from the documented layout (header version 5):
 // the writer Mutex (16 bytes), rstate, gate, sleeping readers, 32
 // reserved bytes, then slot i as (token, holds) at 64+64i, each followed
 // by 56 reserved bytes, left zero.

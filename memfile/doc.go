@@ -93,7 +93,7 @@
 //
 // # Segment layout
 //
-// A segment made by Create starts with a 128-byte header, version 4. All
+// A segment made by Create starts with a 128-byte header, version 5. All
 // fields are little-endian and fixed-width, so 32- and 64-bit, amd64 and
 // arm64 processes agree:
 //
@@ -101,7 +101,7 @@
 //	0      8    magic "SHMXFILE"
 //	8      4    init state: 0 while the creator writes the header, 0x59444552
 //	            ("REDY") once it is complete; stored last, atomically
-//	12     4    layout version (4; versions 1 to 3 are refused with ErrVersion)
+//	12     4    layout version (5; versions 1 to 4 are refused with ErrVersion)
 //	16     4    header size (128)
 //	20     1    lock type: 0 none, 1 Mutex, 2 RWMutex
 //	21     1    reserved, 0

@@ -9,13 +9,16 @@ import (
 	"unsafe"
 )
 
-// Header layout, version 4. Version 1 named processes by pid and had no
+// Header layout, version 5. Version 1 named processes by pid and had no
 // participant table; version 2 had the same header but locks whose waiter
 // counts had no epoch (see Mutex: a build of version 2 and one of version
 // 3 would misread each other's counts); version 3 had the RWMutex of 288
 // bytes, whose reader slots shared cache lines (a build of version 3 and
-// one of version 4 would look for the slots in different places). All
-// are refused with ErrVersion. See the table in the package documentation;
+// one of version 4 would look for the slots in different places); version
+// 4 had the same bytes, but the waiter counts of its Events, Conds and
+// RWMutex gates ended their epoch with the count (see waitCount: a build
+// of version 4 would take the epoch a count of version 5 keeps while
+// empty for a live registration). All are refused with ErrVersion. See the table in the package documentation;
 // every field is fixed-width little-endian so that 32- and 64-bit, amd64
 // and arm64 processes agree on it.
 const (
@@ -44,7 +47,7 @@ const (
 	// each starts on its own cache line on every CPU shmx supports.
 	regionAlign = 128
 	// layoutVersion is the version this package writes and reads.
-	layoutVersion = 4
+	layoutVersion = 5
 	// MaxEvents is the largest event count a header can hold.
 	MaxEvents = 1024
 

@@ -2,6 +2,7 @@ package memfile
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -126,6 +127,19 @@ func iterations(t testing.TB, n int) int {
 // snapshot copies the bytes of an object for before/after comparisons.
 func snapshot(p unsafe.Pointer, size int) []byte {
 	return append([]byte(nil), unsafe.Slice((*byte)(p), size)...)
+}
+
+// snapshotIdle is snapshot with the epoch of each waitCount at the given
+// offsets zeroed: a count keeps the epoch of its last registrations when
+// they leave (see waitCount), so the bytes of a primitive whose waiters
+// came and went differ from before in that byte only, and mean the same.
+func snapshotIdle(p unsafe.Pointer, size int, counts ...uintptr) []byte {
+	b := snapshot(p, size)
+	for _, off := range counts {
+		w := (*waitCount)(unsafe.Add(p, off)).word
+		binary.LittleEndian.PutUint32(b[off:], w&waitCountMask)
+	}
+	return b
 }
 
 // timeoutCtx returns a context that times out after d.

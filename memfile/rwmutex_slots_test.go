@@ -32,11 +32,22 @@ func collidingToken(t testing.TB) uint32 {
 	return 0
 }
 
+// slotsOf counts the slots of rw that carry token.
+func slotsOf(rw *RWMutex, token uint32) int {
+	n := 0
+	for i := range rw.slots {
+		if s := atomic.LoadUint64(&rw.slots[i].v); s != 0 && uint32(s) == token {
+			n++
+		}
+	}
+	return n
+}
+
 // TestRWMutexBackOutBesideOwnSlot replays, in one goroutine, the steps of
 // two goroutines of this process, A and B, and a writer, after which the
 // old code left a slot with token 0 and 2^32-1 holds (no writer could
 // lock again) or took a hold of another process's. Another process T
-// reads in this process's first slot j, so A's RLock claims slot j+1; T
+// reads in this process's first slot j, so A's RLock claims another; T
 // leaves; B's enterRead takes a hold (the old takeSlot claimed the free
 // slot j: this process now held in two); A's RUnlock returns a hold (the
 // old one to slot j, which it emptied); a writer sets its bit; B sees it
@@ -54,8 +65,11 @@ func TestRWMutexBackOutBesideOwnSlot(t *testing.T) {
 			other := uint64(collidingToken(t)) | slotHold
 			atomic.StoreUint64(&rw.slots[j].v, other) // T reads
 			rw.RLock()                                // A
-			if s := atomic.LoadUint64(&rw.slots[(j+1)%rwSlots].v); uint32(s) != selfToken {
-				t.Fatalf("A's RLock beside T in slot %d: slot %d = %#x, want this process's", j, (j+1)%rwSlots, s)
+			if s := atomic.LoadUint64(&rw.slots[j].v); s != other {
+				t.Fatalf("A's RLock changed T's slot %d from %#x to %#x", j, other, s)
+			}
+			if n := slotsOf(&rw, selfToken); n != 1 {
+				t.Fatalf("A's RLock left this process in %d slots, want 1", n)
 			}
 			atomic.StoreUint64(&rw.slots[j].v, 0) // T leaves
 			i, ok := rw.takeSlot()                // B: enterRead takes a hold...

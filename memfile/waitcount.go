@@ -12,10 +12,11 @@ import sw "github.com/shmx/shmx/internal/word"
 // Layout (8 bytes, 4-byte aligned):
 //
 //	offset size meaning
-//	0      4    registrations (low 24 bits) and their epoch (high 8 bits,
-//	            0 exactly when the count is 0)
-//	4      4    recounts: bumped by every recount, names the next epoch
-//	            (any value is valid)
+//	0      4    registrations (low 24 bits) and their epoch (high 8 bits:
+//	            0 until the first registration, then the epoch of the
+//	            latest registrations, kept while the count is 0)
+//	4      4    recounts: bumped by every recount (any value is valid; a
+//	            count of dead waiters dropped, for inspection)
 //
 // Why an epoch. A waiter killed while registered leaves its count behind,
 // and nothing tells which registration was its: every later wake-up would
@@ -24,29 +25,38 @@ import sw "github.com/shmx/shmx/internal/word"
 // although the count says somebody waits drops the whole count (recount),
 // and the live waiters register again. A live waiter knows its
 // registration was dropped because each registration records the epoch
-// of the count it joined, the first registration into an empty count
-// picks a fresh epoch, and the count's return to 0 clears it. The states
-// and changes (c registrations in epoch e, e in 1..255):
+// of the count it joined, and the first registration into an empty count
+// moves the epoch on by one. The states and changes (c registrations in
+// epoch e, e in 1..255; (0, 0) is the word never used):
 //
 //	from       to           by                        when
-//	(0, 0)     (1, next)    register                  next = recounts%255+1
+//	(0, e)     (1, e%255+1) register                  e in 0..255
 //	(c, e)     (c+1, e)     register                  1 <= c < 2^24-1
 //	(c, e)     (c-1, e)     unregister of epoch e     c >= 2
-//	(1, e)     (0, 0)       unregister of epoch e     the last one
-//	(c, e)     (0, 0)       recount, by a waker       its wake-up found nobody asleep
+//	(1, e)     (0, e)       unregister of epoch e     the last one
+//	(c, e)     (0, e)       recount, by a waker       its wake-up found nobody asleep
+//	(c, 0)     (1, 1)       register                  c >= 1: garbage, no registration has no epoch
 //
 // Every change is a CAS against the word just read, so the epoch and the
-// count change together: a waiter whose epoch is gone neither decrements
-// somebody else's registration nor sleeps before registering again.
-// recount bumps recounts before its CAS, against the word it read before
-// the bump, and a registration into an empty count reads recounts after
-// it read the empty word, so the epoch picked after a recount differs from
-// the one it dropped. (255 recounts while one waiter is descheduled could
-// bring its epoch back: it would then take another waiter's registration
-// for its own, and that waiter could sleep uncounted for one slice, 50
-// ms, before it notices; a delay, once, never a lost wake-up for good.)
-// A full count (only garbage gets there) registers nobody: register
-// returns epoch 0 and the waiter polls in short slices (shortWait).
+// count change together, and the epoch a registration picks is the one
+// after the epoch in the very word its CAS replaces: an epoch comes back
+// only after 255 more epochs began. A waiter counts itself registered
+// while the word names its epoch with a count above 0 (counted), so a
+// dropped waiter neither decrements somebody else's registration nor
+// sleeps before registering again. (The epoch used to end with the count,
+// (1, e) and recounts going to (0, 0), and a registration into an empty
+// count picked its epoch from recounts: one that had read (0, 0) and
+// recounts before other waiters registered in epoch e and a recount
+// dropped them, found (0, 0) again at its CAS and registered in epoch e
+// too, so a dropped waiter of e took its registration for its own and
+// slept, not counted, until its slice ran out. The explorer found it:
+// TestExploreRWMutexRegressions, seed 16057.) 255 epochs beginning while
+// one waiter is descheduled could bring its epoch back: it would then
+// take another waiter's registration for its own, and that waiter could
+// sleep uncounted for one slice, 50 ms, before it notices; a delay, once,
+// never a lost wake-up for good. A full count (only garbage gets there)
+// registers nobody: register returns epoch 0 and the waiter polls in
+// short slices (shortWait).
 //
 // The waiter's loop, for a futex word f:
 //
@@ -92,10 +102,10 @@ func (c *waitCount) register() uint32 {
 		var nw uint32
 		switch {
 		case old&waitCountMask == 0 || old>>waitEpochShift == 0:
-			// Empty; or registrations without an epoch, which only
-			// garbage holds: nobody could unregister them, so they are
-			// dropped.
-			nw = 1 | (sw.LoadUint32(&c.recounts)%waitCountEpochs+1)<<waitEpochShift
+			// Empty: the next epoch begins. Or registrations without an
+			// epoch, which only garbage holds: nobody could unregister
+			// them, so they are dropped.
+			nw = 1 | ((old>>waitEpochShift)%waitCountEpochs+1)<<waitEpochShift
 		case old&waitCountMask == waitCountFull:
 			return 0
 		default:
@@ -110,7 +120,8 @@ func (c *waitCount) register() uint32 {
 // counted reports whether a waiter that registered in epoch is still
 // counted (an uncounted one, epoch 0, never is).
 func (c *waitCount) counted(epoch uint32) bool {
-	return epoch != 0 && sw.LoadUint32(&c.word)>>waitEpochShift == epoch
+	w := sw.LoadUint32(&c.word)
+	return epoch != 0 && w>>waitEpochShift == epoch && w&waitCountMask != 0
 }
 
 // unregister takes a waiter of epoch out of the count, unless a recount
@@ -121,10 +132,7 @@ func (c *waitCount) unregister(epoch uint32) uint32 {
 		if epoch == 0 || old>>waitEpochShift != epoch || old&waitCountMask == 0 {
 			return old & waitCountMask
 		}
-		nw := old - 1
-		if nw&waitCountMask == 0 {
-			nw = 0 // the epoch ends with its last waiter
-		}
+		nw := old - 1 // the last waiter leaves its epoch in the word
 		if sw.CompareAndSwapUint32(&c.word, old, nw) {
 			return nw & waitCountMask
 		}
@@ -141,11 +149,11 @@ func (c *waitCount) woke(n int, err error, f *uint32, nudge uint32) {
 	}
 	for {
 		old := sw.LoadUint32(&c.word)
-		if old == 0 {
+		if old&waitCountMask == 0 {
 			return
 		}
-		sw.AddUint32(&c.recounts, 1)
-		if sw.CompareAndSwapUint32(&c.word, old, 0) {
+		if sw.CompareAndSwapUint32(&c.word, old, old&^waitCountMask) {
+			sw.AddUint32(&c.recounts, 1)
 			sw.AddUint32(f, nudge)
 			sw.WakeAll(f)
 			return

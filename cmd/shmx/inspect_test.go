@@ -48,7 +48,7 @@ func TestInfoMutex(t *testing.T) {
 	f := create(t, memfile.LockMutex, 3)
 	out := infoOf(t, f.LinkPath())
 	for _, want := range []string{f.OSID(), "Mutex: not held, no waiters", "events          3", "auto-reset, not set, 0 waiter(s)",
-		"layout          version 4, 128-byte header",
+		"layout          version 5, 128-byte header",
 		fmt.Sprintf("creator         token %08x, pid %d (alive)", live.Self(), os.Getpid()),
 		"participants    1 listed (table of 64)",
 		fmt.Sprintf("  %08x      pid %d, %s: alive, creator", live.Self(), os.Getpid(), nsText(live.Namespace()))} {

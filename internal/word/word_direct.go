@@ -6,7 +6,7 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
-	"unsafe"
+	"unsafe" // and for go:linkname
 
 	"github.com/shmx/shmx"
 	"github.com/shmx/shmx/futex"
@@ -103,6 +103,27 @@ var (
 	self     = live.Self()
 	selfHigh = uint64(self) << 32
 )
+
+// Stripe is a small number, below GOMAXPROCS, that goroutines running
+// at the same instant in this process never share: the id of the
+// runtime's processor (P) the caller runs on. It is a hint for spreading
+// goroutines over words of their own (a read lock's slots): the caller
+// may run on another P by the time it uses the number, and goroutines that
+// run one after the other share it. runtime.procPin is what sync.Pool
+// uses for the same purpose; the runtime keeps it for packages that link
+// to it (go.dev/issue/67401), and pinning for the length of a load costs
+// two calls, no atomic.
+func Stripe() int {
+	p := procPin()
+	procUnpin()
+	return p
+}
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
 
 // Gone is live.Gone.
 func Gone(p unsafe.Pointer, token uint32) bool { return live.Gone(p, token) }

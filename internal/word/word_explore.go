@@ -343,6 +343,18 @@ func Self() uint32 {
 // SelfHigh is Self shifted into the high half of a 64-bit word.
 func SelfHigh() uint64 { return uint64(Self()) << 32 }
 
+// Stripe is, under the explorer, the simulated goroutine's id plus the
+// steps the schedule has taken so far: goroutines of one process get
+// different numbers, and a goroutine's number changes from one call to
+// the next as a real goroutine's P does when it moves (0 outside an
+// exploration).
+func Stripe() int {
+	if s, t := running(); t != nil {
+		return t.id + s.steps
+	}
+	return 0
+}
+
 // Gone says whether the simulated process with token was killed (a
 // scheduling point: it stands for the system call that asks the kernel),
 // also for the checks the explorer runs between steps. Tokens of no
