@@ -6,8 +6,9 @@ import sw "github.com/shmx/shmx/internal/word"
 // on one futex word, so that a waker makes no system call while nobody
 // sleeps. The RWMutex's readers at the gate, an Event's waiters and a
 // Cond's waiters keep one. (The Mutex keeps its count inside its state
-// word, for its one-CAS fast paths, with the same epoch and recount: see
-// "Dead waiters: the recount" in mutex.go.)
+// word, for its one-CAS fast paths, with an epoch and a recount of the
+// same kind, but an epoch that ends with the count, since its idle state
+// must be 0: see "Dead waiters: the recount" in mutex.go.)
 //
 // Layout (8 bytes, 4-byte aligned):
 //
