@@ -63,10 +63,14 @@ type Result struct {
 	Value float64 `json:"value"`
 	Ops   int64   `json:"ops"` // operations, round trips or bytes measured
 	// Latency percentiles of single round trips in ns, for the rows that
-	// time each one (0 otherwise).
+	// time each one (0 otherwise); for the contended RWMutex row, of a
+	// writer's wait in Lock.
 	P50  float64 `json:"p50_ns,omitempty"`
 	P99  float64 `json:"p99_ns,omitempty"`
 	P999 float64 `json:"p999_ns,omitempty"`
+	// Max is the longest of what the percentiles time, for the rows that
+	// keep it (the RWMutex row's longest writer wait).
+	Max float64 `json:"max_ns,omitempty"`
 	// CPU is the CPU time (user and system) both processes spent per
 	// operation, in ns, for the rows that measure it (0 otherwise): what
 	// a wait strategy costs beside its latency.
@@ -185,10 +189,21 @@ func percentiles(r *Result, lat []int64, total time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
+	fillPercentiles(r, lat)
+	r.Value = float64(total.Nanoseconds()) / float64(len(lat))
+}
+
+// fillPercentiles sorts lat (ns) and fills r's percentiles from it,
+// keeping the samples for a merge, and leaves r's value alone: for a row
+// whose value is a rate and whose percentiles time something else (the
+// RWMutex row's writer waits).
+func fillPercentiles(r *Result, lat []int64) {
+	if len(lat) == 0 {
+		return
+	}
 	slices.Sort(lat)
 	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) }
 	r.P50, r.P99, r.P999 = at(0.50), at(0.99), at(0.999)
-	r.Value = float64(total.Nanoseconds()) / float64(len(lat))
 	r.samples = lat
 }
 

@@ -2,10 +2,13 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
+	"math"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/shmx/shmx"
 	"github.com/shmx/shmx/internal/cbench"
 	"github.com/shmx/shmx/memfile"
 )
@@ -37,9 +40,13 @@ func contendPeer(ctx context.Context, s *shared, a peerArgs) error {
 		if err != nil {
 			return err
 		}
+		waits := s.writerWaits(a.id)
+		var writes int
 		for ; ops&63 != 0 || going(ctx, stop); ops++ {
 			if ops%10 == 0 {
+				t := shmx.Ticks()
 				rw.Lock()
+				waits.record(&writes, shmx.Ticks()-t)
 				ctr.Store(ctr.Load() + 1)
 				rw.Unlock()
 			} else {
@@ -112,4 +119,48 @@ func flockContend(ctx context.Context, s *shared, a peerArgs) (int64, error) {
 		flockUnlock(fd)
 	}
 	return ops, nil
+}
+
+// Writer waits. Each RWMutex peer times every Lock of its loop (its
+// wait, in Ticks: two reads of the cycle counter, a few ns beside an
+// operation of tens) and keeps the last waitSamples of them, and the
+// longest, in the shared payload, so that the row reports how long a
+// writer waits among readers, not only how many operations all did.
+const (
+	waitSamples = 1 << 16
+	waitStride  = 16 + 4*waitSamples // count, longest (ticks), samples (uint32 ticks)
+)
+
+// waitLog is one peer's part of the payload.
+type waitLog struct{ b []byte }
+
+// writerWaits returns peer id's log.
+func (s *shared) writerWaits(id int) waitLog {
+	off := offPayload + id*waitStride
+	return waitLog{s.b[off : off+waitStride]}
+}
+
+// record logs one wait of t ticks; *n counts the writes so far.
+func (w waitLog) record(n *int, t uint64) {
+	i := *n & (waitSamples - 1)
+	*n++
+	binary.LittleEndian.PutUint32(w.b[16+4*i:], uint32(min(t, math.MaxUint32)))
+	binary.LittleEndian.PutUint64(w.b[0:], uint64(*n))
+	if t > binary.LittleEndian.Uint64(w.b[8:]) {
+		binary.LittleEndian.PutUint64(w.b[8:], t)
+	}
+}
+
+// waitsNs returns the logged waits of procs peers in ns, and the longest.
+func (s *shared) waitsNs(procs int) (lat []int64, longest float64) {
+	perNs := 1e9 / float64(shmx.TicksPerSecond())
+	for id := range procs {
+		w := s.writerWaits(id)
+		n := min(int(binary.LittleEndian.Uint64(w.b[0:])), waitSamples)
+		for i := range n {
+			lat = append(lat, int64(float64(binary.LittleEndian.Uint32(w.b[16+4*i:]))*perNs))
+		}
+		longest = max(longest, float64(binary.LittleEndian.Uint64(w.b[8:]))*perNs)
+	}
+	return lat, longest
 }

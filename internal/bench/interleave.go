@@ -86,6 +86,7 @@ func mergeResults(parts []Result) Result {
 		}
 		cpu += p.CPU * float64(p.Ops)
 		all = append(all, p.samples...)
+		r.Max = max(r.Max, p.Max)
 	}
 	if r.Ops == 0 || total == 0 {
 		return r
@@ -94,6 +95,7 @@ func mergeResults(parts []Result) Result {
 	switch {
 	case !r.LowerIsBetter():
 		r.Value = float64(ops) / total * 1e9 // a rate: all ops over all the time
+		fillPercentiles(&r, all)             // of what the parts timed besides, if anything
 	case int64(len(all)) == ops:
 		percentiles(&r, all, time.Duration(total))
 	default:

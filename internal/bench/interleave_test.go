@@ -74,4 +74,27 @@ func TestMergeRates(t *testing.T) {
 	if r.Ops != 200 || r.Value < 66.6 || r.Value > 66.7 {
 		t.Errorf("merged %+v, want 200 ops at 66.7 ops/s", r)
 	}
+	if r.P50 != 0 || r.Max != 0 {
+		t.Errorf("merged rates without samples have percentiles: %+v", r)
+	}
+}
+
+// TestMergeRateWaits: a rate whose parts timed something besides (the
+// RWMutex row's writer waits) keeps its value, and its percentiles and
+// longest wait are those of all the parts' samples.
+func TestMergeRateWaits(t *testing.T) {
+	a := Result{Unit: OpsPerSec, Value: 100, Ops: 100, Max: 900}
+	fillPercentiles(&a, []int64{30, 10, 20})
+	b := Result{Unit: OpsPerSec, Value: 50, Ops: 100, Max: 4000}
+	fillPercentiles(&b, []int64{40})
+	if a.P50 != 20 || a.Value != 100 {
+		t.Fatalf("fillPercentiles: %+v, want p50 20 and the value kept", a)
+	}
+	r := mergeResults([]Result{a, b})
+	if r.Value < 66.6 || r.Value > 66.7 {
+		t.Errorf("merged rate %v, want 66.7 ops/s", r.Value)
+	}
+	if r.P50 != 20 || r.P99 != 30 || r.Max != 4000 {
+		t.Errorf("merged waits p50 %v p99 %v max %v, want 20, 30 and 4000", r.P50, r.P99, r.Max)
+	}
 }

@@ -144,19 +144,24 @@ func (e *env) uncontendedFlock(d time.Duration) (Result, error) {
 }
 
 // contendedRows: Procs processes lock, bump a shared counter and unlock as
-// fast as they can; the figure is the total rate.
+// fast as they can; the figure is the total rate. The exclusive rows and
+// the read-mostly rows are each measured in turns (see interleaved). The
+// RWMutex row's percentiles are of a writer's wait in Lock, with the
+// longest.
 func (e *env) contendedRows() []row {
 	g := fmt.Sprintf("contended throughput, %d processes", e.Procs)
 	run := func(kind string) func(context.Context) (Result, error) {
 		return func(ctx context.Context) (Result, error) { return e.contended(ctx, kind) }
 	}
+	excl := e.interleaved(run("mutex"), run("pthread"), run("flock"))
+	shared := e.interleaved(run("rwmutex"), run("pthreadrw"), run("flockrw"))
 	return []row{
-		{g, "shmx Mutex", true, "", run("mutex")},
-		{g, "shmx RWMutex, 90% reads", true, "", run("rwmutex")},
-		{g, "pthread mutex, process-shared (C loop, empty critical section)", false, "shmx Mutex", run("pthread")},
-		{g, "pthread rwlock, process-shared, 90% reads (C loop)", false, "shmx RWMutex, 90% reads", run("pthreadrw")},
-		{g, "flock", false, "shmx Mutex", run("flock")},
-		{g, "flock, 90% shared", false, "shmx RWMutex, 90% reads", run("flockrw")},
+		{g, "shmx Mutex", true, "", excl[0]},
+		{g, "shmx RWMutex, 90% reads (percentiles: writer waits)", true, "", shared[0]},
+		{g, "pthread mutex, process-shared (C loop, empty critical section)", false, "shmx Mutex", excl[1]},
+		{g, "pthread rwlock, process-shared, 90% reads (C loop)", false, "shmx RWMutex, 90% reads (percentiles: writer waits)", shared[1]},
+		{g, "flock", false, "shmx Mutex", excl[2]},
+		{g, "flock, 90% shared", false, "shmx RWMutex, 90% reads (percentiles: writer waits)", shared[2]},
 	}
 }
 
@@ -169,7 +174,11 @@ func (e *env) contended(ctx context.Context, kind string) (Result, error) {
 		return Result{}, errNoFlock
 	}
 	procs := min(e.Procs, maxProcs)
-	s, err := e.newShared(0)
+	payload := 0
+	if kind == "rwmutex" {
+		payload = procs * waitStride
+	}
+	s, err := e.newShared(payload)
 	if err != nil {
 		return Result{}, err
 	}
@@ -196,7 +205,13 @@ func (e *env) contended(ctx context.Context, kind string) (Result, error) {
 	if longest == 0 {
 		return Result{}, fmt.Errorf("peers report no time")
 	}
-	return Result{Unit: OpsPerSec, Value: float64(ops) / (float64(longest) / 1e9), Ops: int64(ops)}, nil
+	r := Result{Unit: OpsPerSec, Value: float64(ops) / (float64(longest) / 1e9), Ops: int64(ops)}
+	if kind == "rwmutex" {
+		var lat []int64
+		lat, r.Max = s.waitsNs(procs)
+		fillPercentiles(&r, lat)
+	}
+	return r, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

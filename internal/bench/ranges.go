@@ -112,7 +112,11 @@ func (g Range) percentiles() string {
 		}
 		return Duration(ns)
 	}
-	return f(r.P50) + " / " + f(r.P99) + " / " + f(r.P999)
+	s := f(r.P50) + " / " + f(r.P99) + " / " + f(r.P999)
+	if r.Max > 0 {
+		s += " / max " + Duration(r.Max)
+	}
+	return s
 }
 
 // ratio states the range of an alternative's ratio and who wins: faster
