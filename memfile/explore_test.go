@@ -284,20 +284,29 @@ func TestExploreMutex(t *testing.T) {
 	explore(t, mutexModel(2, 1, 3))
 	explore(t, mutexModel(3, 1, 2))
 	explore(t, mutexModel(2, 2, 2))
+	explore(t, mutexModel(3, 2, 3)) // two goroutines a process: a holder's process locks again
 }
 
 // TestExploreMutexRegressions replays the schedules in which the explorer
 // found lost wake-ups in fair mode (issue: "starvation mode loses the
 // wake-up hand-off"): the lock sat free while its only waiters slept
 // until they were 1 ms old. Both fail on the Mutex before handedOff.
+// And the schedule in which a registrant's CAS brought back the epoch a
+// recount had dropped (the state had become the very word it read, its
+// owner's process locking again), so that three waiters slept counted as
+// one and the lock sat free while one of them slept out its slice (see
+// "Dead waiters: the recount"; it fails on the Mutex before dropEpoch).
 func TestExploreMutexRegressions(t *testing.T) {
-	m := mutexModel(3, 1, 2)
-	for _, cfg := range []sw.Config{
-		{Strategy: sw.Random, Seed: 1024, StepTime: 49 * time.Microsecond},
-		{Strategy: sw.Random, Seed: 5212, StepTime: 54 * time.Microsecond},
+	for _, c := range []struct {
+		m   model
+		cfg sw.Config
+	}{
+		{mutexModel(3, 1, 2), sw.Config{Strategy: sw.Random, Seed: 1024, StepTime: 49 * time.Microsecond}},
+		{mutexModel(3, 1, 2), sw.Config{Strategy: sw.Random, Seed: 5212, StepTime: 54 * time.Microsecond}},
+		{mutexModel(3, 2, 3), sw.Config{Strategy: sw.Random, Seed: 6931, MaxSteps: 20000, StepTime: 5 * time.Microsecond}},
 	} {
-		if r := sw.Explore(cfg, m.build); r.Failure != "" {
-			t.Errorf("%v: %s", cfg, r.Failure)
+		if r := sw.Explore(c.cfg, c.m.build); r.Failure != "" {
+			t.Errorf("%s, %v: %s", c.m.name, c.cfg, r.Failure)
 		}
 	}
 }

@@ -160,6 +160,7 @@ const (
 //	(c, e)         (c-1, e)           acquire, unregister        a waiter of epoch e; c >= 2
 //	(1, e)         (0, 0)             acquire, unregister        the last waiter of epoch e
 //	(c, e)         (0, 0)             recount, by an Unlock      its wake-up found nobody asleep, c >= 1
+//	(c, e)         (0, 0)             dropEpoch, by a waiter     it began epoch e while a recount ran, c >= 1
 //
 // next is recounts%255+1, and recount bumps recounts before it drops the
 // count, so that the epoch chosen after a recount differs from the one
@@ -168,23 +169,30 @@ const (
 // or none): a dropped waiter sees a foreign epoch and registers anew
 // rather than decrementing somebody else's registration. Every change is
 // a CAS of the state word against the value the waiter or unlocker read,
-// so the epoch and the count always change together. Two cases bring a
-// dropped epoch back, and then a dropped waiter takes another waiter's
-// registration for its own, and that waiter, not counted, can sleep out
-// one slice (50 ms) before it notices, once: a delay, never a lost lock
-// (decrements never go below 0 or change the epoch of a count still above
-// 0). One is 255 recounts while the dropped waiter is descheduled. The
-// other is a registrant descheduled between its load of recounts and its
-// CAS, while other waiters register in the epoch that load names, a
-// recount drops them and the owner's process locks again, so that the
-// state is the very word the registrant read: its CAS succeeds with the
-// dropped epoch. The waitCount of Events, Conds and the RWMutex's gate
-// closes that window by keeping the epoch in its word while the count is
-// 0 (the explorer found it there, where the count lives in a word of its
-// own, seed 16057 of the RWMutex model); the Mutex cannot, since its idle
-// state must be 0 for the one-CAS Lock and Unlock, and its window is the
-// one load between register's read of recounts and the CAS (the Mutex
-// models have not reached it in 200,000 schedules with 6 goroutines).
+// so the epoch and the count always change together.
+//
+// But a registrant can be descheduled between register's load of
+// recounts and its CAS while other waiters register in the epoch that
+// load names, a recount drops them and the owner's process locks again:
+// the state is then the very word the registrant read, its CAS succeeds,
+// and the dropped epoch is back. A dropped waiter then takes the new
+// registration for its own and goes to sleep uncounted, and with several
+// such, the lock sat free while one slept out its 50 ms slice (the
+// explorer found it: TestExploreMutexRegressions, seed 6931 of the 3x2x3
+// model, nobody killed). The waitCount of Events and Conds closes this by
+// keeping the epoch in its word while the count is 0; the Mutex cannot,
+// since its idle state must be 0 for the one-CAS Lock and Unlock. So a
+// waiter whose registration began an epoch looks at recounts again after
+// its CAS: if it moved, a recount ran in between, and the waiter drops
+// the count of its epoch as a recount would (dropEpoch: the count, the
+// epoch, the woken and starving flags cleared, every sleeper woken), so
+// that every waiter of that epoch, dropped before or counted now,
+// registers again in a fresh one. That costs a wake-all, only after such
+// a race. 255 recounts while one waiter is descheduled could still bring
+// its epoch back; it would then take another waiter's registration for
+// its own, and that waiter, not counted, could sleep out one slice before
+// it notices, once: a delay, never a lost lock (decrements never go below
+// 0 or change the epoch of a count still above 0).
 //
 // A recount also drops a live waiter that was awake (between its
 // registration and its sleep, say) when the wake-up found nobody; it
@@ -372,10 +380,17 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				}
 				continue
 			}
+			fresh := waiters(old) == 0 || epochOf(old) == 0
 			if nw := m.register(old); m.cas(old, nw) {
 				w.registered, w.epoch = true, epochOf(nw)
 				if w.since.IsZero() {
 					w.since = sw.Now() // a registration again keeps the age
+				}
+				if fresh && sw.LoadUint32(&m.recounts)%255+1 != w.epoch {
+					// A recount ran since register read recounts: the
+					// epoch we began may be the one it dropped (see
+					// "Dead waiters: the recount").
+					m.dropEpoch(w.epoch)
 				}
 			}
 			continue
@@ -692,10 +707,34 @@ func (m *Mutex) recount() {
 		if old&mutexWoken == 0 {
 			return // a waiter that woke by itself took the flag
 		}
-		sw.AddUint32(&m.recounts, 1)
-		if m.cas(old, old&^(mutexWoken|mutexStarving|mutexEpochMask|mutexCountMask)) {
-			sw.WakeAll(lowWord(&m.state)) // in every process: stragglers anywhere register again
+		if m.drop(old) {
 			return
 		}
 	}
+}
+
+// dropEpoch drops the count of epoch e, as a recount does, unless it is
+// gone already: a waiter calls it when its registration began epoch e
+// while a recount ran, so that waiters the recount dropped may take e for
+// theirs (see "Dead waiters: the recount").
+func (m *Mutex) dropEpoch(e uint32) {
+	for {
+		old := m.load()
+		if epochOf(old) != e || waiters(old) == 0 || m.drop(old) {
+			return
+		}
+	}
+}
+
+// drop is one try of a recount against state old: recounts bumped, then
+// the count, its epoch and the woken and starving flags cleared with a
+// CAS, and, if it took, every sleeper woken to register again. It reports
+// whether the CAS took.
+func (m *Mutex) drop(old uint64) bool {
+	sw.AddUint32(&m.recounts, 1)
+	if !m.cas(old, old&^(mutexWoken|mutexStarving|mutexEpochMask|mutexCountMask)) {
+		return false
+	}
+	sw.WakeAll(lowWord(&m.state)) // in every process: stragglers anywhere register again
+	return true
 }

@@ -8,7 +8,8 @@ import sw "github.com/shmx/shmx/internal/word"
 // Cond's waiters keep one. (The Mutex keeps its count inside its state
 // word, for its one-CAS fast paths, with an epoch and a recount of the
 // same kind, but an epoch that ends with the count, since its idle state
-// must be 0: see "Dead waiters: the recount" in mutex.go.)
+// must be 0, and so a different guard against the epoch coming back: see
+// "Dead waiters: the recount" in mutex.go.)
 //
 // Layout (8 bytes, 4-byte aligned):
 //
