@@ -184,7 +184,7 @@ func TestRWMutexCancelLeavesUnchanged(t *testing.T) {
 // can be cancelled look every 10 ms, the others every 50 ms.
 func TestRWMutexOwnerDeath(t *testing.T) {
 	switch testproc.Role() {
-	case "writer", "reader", "reader in two slots":
+	case "writer", "reader", "reader in two slots", "readers on every CPU":
 		b := childMapping(t)
 		rw, _ := RWMutexAt(b)
 		switch testproc.Role() {
@@ -192,6 +192,31 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 			rw.Lock()
 		case "reader":
 			rw.RLock()
+		case "readers on every CPU":
+			// GOMAXPROCS goroutines take a read hold each and spin
+			// until all have one, so that they hold at once on
+			// different Ps: the process holds in several home slots.
+			n := runtime.GOMAXPROCS(0)
+			var held atomic.Int32
+			for range n {
+				go func() {
+					rw.RLock()
+					held.Add(1)
+					for held.Load() < int32(n) {
+					}
+					select {}
+				}()
+			}
+			for held.Load() < int32(n) {
+				time.Sleep(time.Millisecond)
+			}
+			slots := 0
+			for i := range rw.slots {
+				if s := atomic.LoadUint64(&rw.slots[i].v); s != 0 && uint32(s) == selfToken {
+					slots++
+				}
+			}
+			word(b, rwTestFlag+4).Store(uint32(slots))
 		default:
 			// As after two goroutines claimed slots at once.
 			rw.RLock()
@@ -215,6 +240,7 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 	}{
 		{"writer", "reader", false}, {"writer", "writer", false},
 		{"reader", "writer", false}, {"reader in two slots", "writer", false},
+		{"readers on every CPU", "writer", false},
 		{"writer", "reader", true}, {"reader", "writer", true},
 	} {
 		name := tc.child + " dies, " + tc.waiter + " waits"
@@ -243,6 +269,9 @@ func TestRWMutexOwnerDeath(t *testing.T) {
 				done <- err
 			}()
 			time.Sleep(20 * time.Millisecond)
+			if tc.child == "readers on every CPU" {
+				t.Logf("the child's %d goroutines held in %d slots", runtime.GOMAXPROCS(0), word(b, rwTestFlag+4).Load())
+			}
 			killAndReap(t, cmds[0], killed)
 			var err error
 			select {
