@@ -3,6 +3,7 @@ package futex_test
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"sync"
@@ -86,7 +87,7 @@ func TestUnaligned(t *testing.T) {
 func TestWakeNoWaiters(t *testing.T) {
 	mem, _ := newShared(t)
 	for name, w := range map[string]*uint32{"heap": new(uint32), "shared": word(mem, 128)} {
-		for _, n := range []int{-1, 0, 1, 3, 1 << 40} {
+		for _, n := range []int{-1, 0, 1, 3, math.MaxInt} {
 			got, err := futex.Wake(w, n)
 			if err != nil || got != 0 {
 				t.Errorf("%s: Wake(%d) = %d, %v; want 0, nil", name, n, got, err)
