@@ -54,16 +54,16 @@ const rwSlots = 16
 // A reader counts itself in a slot that carries its process's token (the
 // goroutines of a process that read one after the other share a slot,
 // those that read at once on different CPUs use up to 4, see rwStripes)
-// and then checks that
-// no writer has come; a writer sets bit 0 and then waits until every slot
-// is empty. So a waiting writer stops new readers from entering and cannot
-// starve, and a writer always knows which processes hold the read side:
-// when one of them dies, the writer (or a reader waiting for a free slot)
-// empties its slots and the RWMutex becomes inconsistent (bit 2). At most
-// 16 processes read at once (fewer while one holds in several slots,
-// see the slot state machine): a reader of a process that finds no slot
-// of its own and none free waits until a slot frees, so that no read hold is ever anonymous and every dead holder is
-// found. Processes are named by token, never by pid (see Mutex).
+// and then checks that no writer has come; a writer sets bit 0 and then
+// waits until every slot is empty. So a waiting writer stops new readers
+// from entering and cannot starve, and a writer always knows which
+// processes hold the read side: when one of them dies, the writer (or a
+// reader waiting for a free slot) empties its slots and the RWMutex
+// becomes inconsistent (bit 2). At most 16 processes read at once (fewer
+// while one holds in several slots, see the slot state machine): a reader
+// of a process that finds no slot of its own and none free waits until a
+// slot frees, so that no read hold is ever anonymous and every dead holder
+// is found. Processes are named by token, never by pid (see Mutex).
 //
 // Owner death works as for Mutex: a process that waits for the lock of a
 // dead writer or of dead readers asks internal/live after each slice of
@@ -115,18 +115,19 @@ const (
 // A process changes only slots that carry its own token, and the slots of
 // processes the kernel says are gone (reapSlots: a writer waiting for
 // readers, or a reader that found no free slot). The read lock belongs to
-// the process, not to a goroutine or a slot: its holds are interchangeable.
-// A goroutine adds its hold to the home slot of its stripe (rwStripes),
-// or to another slot of its process; goroutines of one process reading at
-// once on different CPUs, and goroutines that claim at the same time
-// (each saw none), give a process several slots at once; and a goroutine
-// may run on another CPU at RUnlock than at RLock. So dropSlot takes a hold from any slot that carries S with at least one,
-// never from one that does not, and never below zero. (A dropSlot that
-// took its hold from the very slot enterRead had just filled, as one did,
-// found it emptied by another goroutine's RUnlock and left (0, 2^32-1)
-// there, which no writer ever got past.) Words (0, n) and (T, 0) are never
-// written; the slot of token 0 is never reaped, since internal/live
-// vouches for no process without a token.
+// the process, not to a goroutine or a slot: its holds are
+// interchangeable. A goroutine adds its hold to the home slot of its
+// stripe (rwStripes), or to another slot of its process; goroutines of one
+// process reading at once on different CPUs, and goroutines that claim at
+// the same time (each saw none), give a process several slots at once; and
+// a goroutine may run on another CPU at RUnlock than at RLock. So dropSlot
+// takes a hold from any slot that carries S with at least one, never from
+// one that does not, and never below zero. (A dropSlot that took its hold
+// from the very slot enterRead had just filled, as one did, found it
+// emptied by another goroutine's RUnlock and left (0, 2^32-1) there, which
+// no writer ever got past.) Words (0, n) and (T, 0) are never written; the
+// slot of token 0 is never reaped, since internal/live vouches for no
+// process without a token.
 
 // Slot words.
 const (
@@ -203,16 +204,7 @@ func (rw *RWMutex) enterReadFast() bool {
 	i := selfSlot()
 	p := &rw.slots[i].v
 	s := sw.LoadUint64(p)
-	nw := uint64(self()) | slotHold
-	if s != 0 {
-		if !slotOurs(s) || s >= slotFull {
-			return false
-		}
-		nw = s + slotHold
-	} else if strays.Load() > 0 {
-		return false
-	}
-	if !sw.CompareAndSwapUint64(p, s, nw) {
+	if nw, ok := homeHold(s); !ok || !sw.CompareAndSwapUint64(p, s, nw) {
 		return false
 	}
 	if sw.LoadUint32(&rw.rstate)&rwWriter != 0 {
@@ -227,19 +219,13 @@ func (rw *RWMutex) enterReadFast() bool {
 // read lock on rw.
 //
 // Its fast path is dropSlot's first try, in one function: a hold taken
-// from the home slot of the caller's stripe (so strays stays as it is),
-// and the wake-ups of afterReadLeave only when rstate or the gate's count
-// says somebody waits.
+// from the home slot of the caller's stripe (so strays stays as it is).
 func (rw *RWMutex) RUnlock() {
 	i := selfSlot()
 	p := &rw.slots[i].v
 	if s := sw.LoadUint64(p); slotOurs(s) {
-		nw := s - slotHold
-		if nw < slotHold {
-			nw = 0
-		}
-		if sw.CompareAndSwapUint64(p, s, nw) {
-			if sw.LoadUint32(&rw.rstate)&rwWriterSleeps != 0 || nw == 0 && rw.rwait.n() != 0 {
+		if nw := slotLess(s); sw.CompareAndSwapUint64(p, s, nw) {
+			if rw.leaveWakes(nw == 0) {
 				rw.afterReadLeave(nw == 0)
 			}
 			return
@@ -248,6 +234,14 @@ func (rw *RWMutex) RUnlock() {
 	if !rw.dropSlotSlow(i) && !closedAt(unsafe.Pointer(rw)) {
 		panic("memfile: RUnlock of unlocked RWMutex")
 	}
+}
+
+// leaveWakes reports whether a reader that has just left (and freed its
+// slot, if freed) has anybody to wake: a writer asleep on rstate, or, if
+// a slot freed, readers on the gate. It inlines, so that a leave wakes
+// nobody without a call.
+func (rw *RWMutex) leaveWakes(freed bool) bool {
+	return sw.LoadUint32(&rw.rstate)&rwWriterSleeps != 0 || freed && rw.rwait.n() != 0
 }
 
 // afterReadLeave wakes a writer that waits for readers to leave, and
@@ -304,12 +298,13 @@ func slotStart(token uint32) int { return int(token * 0x9E3779B1 >> 28 % rwSlots
 // contending for one: with a single slot per process, 2 goroutines took
 // 45-50 ns per RLock/RUnlock pair between them, against 17 ns for one
 // goroutine alone; with a slot per stripe, 7.4 ns
-// (BenchmarkRWMutexRLockParallel and BenchmarkRWMutexRLockUncontended,
-// 5 interleaved runs; BenchmarkRWMutexReadMostly, 1% writes: 9.2-10.0 ns
-// against sync.RWMutex's 10.6-11.7, was 45-51). A process uses a home slot only while
-// one of its goroutines reads there, so it takes as many slots as it has
-// goroutines reading at the same time, at most rwStripes of them unless
-// they found their home slots taken by other processes (see strays).
+// (BenchmarkRWMutexRLockParallel and BenchmarkRWMutexRLockUncontended, 5
+// interleaved runs; BenchmarkRWMutexReadMostly, 1% writes: 9.2-10.0 ns
+// against sync.RWMutex's 10.6-11.7, was 45-51). A process uses a home slot
+// only while one of its goroutines reads there, so it takes as many slots
+// as it has goroutines reading at the same time, at most rwStripes of them
+// unless they found their home slots taken by other processes (see
+// strays).
 const rwStripes = 4
 
 // selfSlot is the home slot of the caller's stripe (under the explorer
@@ -347,22 +342,34 @@ func (rw *RWMutex) enterRead() bool {
 // a free slot it claims, a home slot if it can. It reports
 // false if no slot carries the token and none is free.
 func (rw *RWMutex) takeSlot() (int, bool) {
-	tok := self()
 	home := selfSlot()
-	s := sw.LoadUint64(&rw.slots[home].v)
-	switch {
-	case slotOurs(s) && s < slotFull:
-		if sw.CompareAndSwapUint64(&rw.slots[home].v, s, s+slotHold) {
-			return home, true
-		}
-	case s == 0 && strays.Load() <= 0:
-		// No slot of this process is away from its home slots (in any
-		// RWMutex), so this is where this goroutine's holds go.
-		if sw.CompareAndSwapUint64(&rw.slots[home].v, 0, uint64(tok)|slotHold) {
-			return home, true
-		}
+	p := &rw.slots[home].v
+	s := sw.LoadUint64(p)
+	if nw, ok := homeHold(s); ok && sw.CompareAndSwapUint64(p, s, nw) {
+		return home, true
 	}
 	return rw.takeSlotSlow(home)
+}
+
+// homeHold returns the word that one more hold of this process turns home
+// slot word s into, and whether the hold may go there: a slot of this
+// process with room, or a free one while no slot of this process is away
+// from its home slots (in any RWMutex: see strays), since then this is
+// where this goroutine's holds go.
+func homeHold(s uint64) (uint64, bool) {
+	if s == 0 {
+		return uint64(self()) | slotHold, strays.Load() <= 0
+	}
+	return s + slotHold, slotOurs(s) && s < slotFull
+}
+
+// slotLess returns slot word s, of this process with at least one hold,
+// with one hold fewer: the last one frees the slot.
+func slotLess(s uint64) uint64 {
+	if s < 2*slotHold {
+		return 0
+	}
+	return s - slotHold
 }
 
 // strays counts the slots away from the home slots (homeSlot) that carry
@@ -432,17 +439,16 @@ func (rw *RWMutex) dropSlot(first int) bool {
 // process's with at least one hold, unless the slot changed meanwhile; it
 // reports whether it did. The last hold frees the slot.
 func (rw *RWMutex) dropAt(i int, s uint64) bool {
-	nw := s - slotHold
-	if nw < slotHold {
-		nw = 0
-	}
+	nw := slotLess(s)
 	if !sw.CompareAndSwapUint64(&rw.slots[i].v, s, nw) {
 		return false
 	}
 	if nw == 0 && !homeSlot(i) {
 		strays.Add(-1)
 	}
-	rw.afterReadLeave(nw == 0)
+	if rw.leaveWakes(nw == 0) {
+		rw.afterReadLeave(nw == 0)
+	}
 	return true
 }
 
