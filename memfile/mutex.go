@@ -217,12 +217,19 @@ func epochOf(s uint64) uint32 { return uint32(s) >> mutexEpochShift & 0xFF }
 // count (its epoch still matched) and then decrement the empty count,
 // borrowing from the owner token (FuzzMutexState, 6d08854e0770f267).
 func (m *Mutex) register(old uint64) uint64 {
-	if waiters(old) == 0 || epochOf(old) == 0 {
-		fresh := uint64(sw.LoadUint32(&m.recounts)%255+1) << mutexEpochShift
+	if beginsEpoch(old) {
+		fresh := uint64(m.nextEpoch()) << mutexEpochShift
 		return old&^(mutexCountMask|mutexEpochMask) | mutexWaiter | fresh
 	}
 	return old + mutexWaiter
 }
+
+// beginsEpoch reports whether a registration into state old begins a
+// fresh epoch (nobody is registered, or garbage: see register).
+func beginsEpoch(old uint64) bool { return waiters(old) == 0 || epochOf(old) == 0 }
+
+// nextEpoch is the epoch a registration that begins one takes now.
+func (m *Mutex) nextEpoch() uint32 { return sw.LoadUint32(&m.recounts)%255 + 1 }
 
 // Lock locks m, waiting as long as it takes.
 //
@@ -380,13 +387,13 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				}
 				continue
 			}
-			fresh := waiters(old) == 0 || epochOf(old) == 0
+			fresh := beginsEpoch(old)
 			if nw := m.register(old); m.cas(old, nw) {
 				w.registered, w.epoch = true, epochOf(nw)
 				if w.since.IsZero() {
 					w.since = sw.Now() // a registration again keeps the age
 				}
-				if fresh && sw.LoadUint32(&m.recounts)%255+1 != w.epoch {
+				if fresh && m.nextEpoch() != w.epoch {
 					// A recount ran since register read recounts: the
 					// epoch we began may be the one it dropped (see
 					// "Dead waiters: the recount").
