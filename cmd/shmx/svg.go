@@ -35,13 +35,13 @@ func writeSVGFile(path string, rep benchReport) error {
 	return f.Close()
 }
 
-// writeSVG draws the round-trip rows of rep that have percentiles (the
-// contended RWMutex row has percentiles too, of writer waits).
+// writeSVG draws the rows of rep whose percentiles are of their latency
+// (not a rate's, such as the contended RWMutex row's writer waits).
 func writeSVG(w io.Writer, rep benchReport) error {
 	var rows []bench.Result
 	hi := 1e3
 	for _, r := range rep.Results {
-		if r.P999 > 0 && strings.Contains(r.Group, "round trip") {
+		if r.P999 > 0 && r.LowerIsBetter() {
 			rows = append(rows, r)
 			hi = max(hi, r.P999)
 		}

@@ -42,11 +42,15 @@ func contendPeer(ctx context.Context, s *shared, a peerArgs) error {
 		}
 		waits := s.writerWaits(a.id)
 		var writes int
+		var longest uint64
 		for ; ops&63 != 0 || going(ctx, stop); ops++ {
 			if ops%10 == 0 {
 				t := shmx.Ticks()
 				rw.Lock()
-				waits.record(&writes, shmx.Ticks()-t)
+				t = shmx.Ticks() - t
+				waits.record(writes, t)
+				writes++
+				longest = max(longest, t)
 				ctr.Store(ctr.Load() + 1)
 				rw.Unlock()
 			} else {
@@ -55,6 +59,7 @@ func contendPeer(ctx context.Context, s *shared, a peerArgs) error {
 				rw.RUnlock()
 			}
 		}
+		waits.finish(writes, longest)
 	case "contend-pthread":
 		if !cbench.Available {
 			return errNoCgo
@@ -140,15 +145,16 @@ func (s *shared) writerWaits(id int) waitLog {
 	return waitLog{s.b[off : off+waitStride]}
 }
 
-// record logs one wait of t ticks; *n counts the writes so far.
-func (w waitLog) record(n *int, t uint64) {
-	i := *n & (waitSamples - 1)
-	*n++
-	binary.LittleEndian.PutUint32(w.b[16+4*i:], uint32(min(t, math.MaxUint32)))
-	binary.LittleEndian.PutUint64(w.b[0:], uint64(*n))
-	if t > binary.LittleEndian.Uint64(w.b[8:]) {
-		binary.LittleEndian.PutUint64(w.b[8:], t)
-	}
+// record logs wait number n, of t ticks (the last waitSamples are kept).
+func (w waitLog) record(n int, t uint64) {
+	binary.LittleEndian.PutUint32(w.b[16+4*(n&(waitSamples-1)):], uint32(min(t, math.MaxUint32)))
+}
+
+// finish stores how many waits were logged and the longest, once the
+// loop ends (before the peer reports its result).
+func (w waitLog) finish(n int, longest uint64) {
+	binary.LittleEndian.PutUint64(w.b[0:], uint64(n))
+	binary.LittleEndian.PutUint64(w.b[8:], longest)
 }
 
 // waitsNs returns the logged waits of procs peers in ns, and the longest.
